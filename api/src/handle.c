@@ -1,0 +1,173 @@
+#include "handle.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+/* 64 slot bytes leave room for 64 generations per slot inside the handle's
+ * low bits; slots are reused oldest-first so a stale handle aliases a live
+ * object only after 64 reuses of every free slot. */
+#define SLOT_BYTES 64
+#define SLOTS_PER_CHUNK 256
+#define MAX_CHUNKS 4096
+
+typedef struct slot {
+    pk_object *obj;
+    uint32_t gen;
+    int type;
+    int32_t next_free; /* index in the FIFO of free slots, -1 = end */
+    char pad[SLOT_BYTES - sizeof(pk_object *) - 2 * sizeof(uint32_t) - sizeof(int32_t)];
+} slot;
+
+_Static_assert(sizeof(slot) == SLOT_BYTES, "a slot must be exactly SLOT_BYTES");
+
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static slot *chunks[MAX_CHUNKS];
+static int32_t chunk_count;
+static int32_t free_head = -1, free_tail = -1;
+
+static slot *slot_at(int32_t index)
+{
+    return &chunks[index / SLOTS_PER_CHUNK][index % SLOTS_PER_CHUNK];
+}
+
+static int grow(void)
+{
+    if (chunk_count == MAX_CHUNKS)
+        return PK_ERR_NOMEM;
+    slot *chunk = aligned_alloc(SLOT_BYTES, sizeof(slot) * SLOTS_PER_CHUNK);
+    if (!chunk)
+        return PK_ERR_NOMEM;
+    memset(chunk, 0, sizeof(slot) * SLOTS_PER_CHUNK);
+    int32_t base = chunk_count * SLOTS_PER_CHUNK;
+    chunks[chunk_count++] = chunk;
+    for (int32_t i = 0; i < SLOTS_PER_CHUNK; i++) {
+        chunk[i].next_free = -1;
+        if (free_tail >= 0)
+            slot_at(free_tail)->next_free = base + i;
+        else
+            free_head = base + i;
+        free_tail = base + i;
+    }
+    return PK_OK;
+}
+
+/* The slot a handle value points into, or NULL if it is not one of ours. */
+static slot *find_slot(const void *handle, uint32_t *gen_bits)
+{
+    uintptr_t addr = (uintptr_t)handle;
+    for (int32_t c = 0; c < chunk_count; c++) {
+        uintptr_t start = (uintptr_t)chunks[c];
+        if (addr >= start && addr < start + sizeof(slot) * SLOTS_PER_CHUNK) {
+            *gen_bits = (uint32_t)((addr - start) % SLOT_BYTES);
+            return &chunks[c][(addr - start) / SLOT_BYTES];
+        }
+    }
+    return NULL;
+}
+
+void pk__object_init(pk_object *obj, int type, void (*destroy)(pk_object *))
+{
+    atomic_init(&obj->refs, 1);
+    obj->type = type;
+    obj->destroy = destroy;
+}
+
+void pk__object_ref(pk_object *obj)
+{
+    atomic_fetch_add_explicit(&obj->refs, 1, memory_order_relaxed);
+}
+
+void pk__object_unref(pk_object *obj)
+{
+    if (obj && atomic_fetch_sub_explicit(&obj->refs, 1, memory_order_acq_rel) == 1)
+        obj->destroy(obj);
+}
+
+int pk__handle_new(pk_object *obj, void **handle)
+{
+    pthread_mutex_lock(&table_lock);
+    if (free_head < 0 && grow() != PK_OK) {
+        pthread_mutex_unlock(&table_lock);
+        return pk__fail(PK_ERR_NOMEM, "out of memory for a new handle");
+    }
+    int32_t index = free_head;
+    slot *s = slot_at(index);
+    free_head = s->next_free;
+    if (free_head < 0)
+        free_tail = -1;
+    s->obj = obj;
+    s->type = obj->type;
+    s->next_free = -1;
+    *handle = (char *)s + (s->gen % SLOT_BYTES);
+    pthread_mutex_unlock(&table_lock);
+    return PK_OK;
+}
+
+static const char *type_name(int type)
+{
+    switch (type) {
+    case PK_OBJ_GROUP: return "pk_group";
+    case PK_OBJ_CHILD: return "pk_child";
+    case PK_OBJ_COMMAND: return "pk_command";
+    case PK_OBJ_LOOP: return "pk_loop";
+    case PK_OBJ_PROCESS: return "pk_process";
+    case PK_OBJ_RESULT: return "pk_result";
+    default: return "handle";
+    }
+}
+
+static int lookup(const void *handle, int type, const char *param, slot **out)
+{
+    if (!handle)
+        return pk__fail(PK_ERR_HANDLE, "%s: NULL %s", param, type_name(type));
+    uint32_t gen_bits;
+    slot *s = find_slot(handle, &gen_bits);
+    if (!s)
+        return pk__fail(PK_ERR_HANDLE, "%s: not a %s handle from this library", param, type_name(type));
+    if (!s->obj || s->gen % SLOT_BYTES != gen_bits)
+        return pk__fail(PK_ERR_HANDLE, "%s: this %s was already freed", param, type_name(type));
+    if (s->type != type)
+        return pk__fail(PK_ERR_HANDLE, "%s: expected a %s, got a %s", param, type_name(type), type_name(s->type));
+    *out = s;
+    return PK_OK;
+}
+
+int pk__handle_get(const void *handle, int type, const char *param, pk_object **obj)
+{
+    slot *s;
+    pthread_mutex_lock(&table_lock);
+    int rc = lookup(handle, type, param, &s);
+    if (rc == PK_OK) {
+        pk__object_ref(s->obj);
+        *obj = s->obj;
+    }
+    pthread_mutex_unlock(&table_lock);
+    return rc;
+}
+
+int pk__handle_retire(const void *handle, int type, const char *param, pk_object **obj)
+{
+    slot *s;
+    pthread_mutex_lock(&table_lock);
+    int rc = lookup(handle, type, param, &s);
+    if (rc == PK_OK) {
+        *obj = s->obj;
+        s->obj = NULL;
+        s->gen++;
+        int32_t index = -1;
+        for (int32_t c = 0; c < chunk_count; c++)
+            if (s >= chunks[c] && s < chunks[c] + SLOTS_PER_CHUNK)
+                index = c * SLOTS_PER_CHUNK + (int32_t)(s - chunks[c]);
+        s->next_free = -1;
+        if (free_tail >= 0)
+            slot_at(free_tail)->next_free = index;
+        else
+            free_head = index;
+        free_tail = index;
+    }
+    pthread_mutex_unlock(&table_lock);
+    return rc;
+}

@@ -1,0 +1,32 @@
+/* Thin wrappers over Linux calls that glibc 2.36 does not expose, plus small
+ * file and clock helpers used across modules. */
+#ifndef PK_SYS_H
+#define PK_SYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+int pk__pidfd_open(pid_t pid);
+int pk__pidfd_send_signal(int pidfd, int sig);
+
+/* Monotonic time. */
+uint64_t pk__now_ns(void);
+
+/* Reads a whole small file into buf (NUL-terminated). Returns the length or
+ * -errno. */
+ssize_t pk__read_file(const char *path, char *buf, size_t len);
+/* Reads from offset 0 of an open fd (for re-reading cgroup.events). */
+ssize_t pk__pread_all(int fd, char *buf, size_t len);
+/* Writes text to a file (O_WRONLY, no create). Returns 0 or -errno. */
+int pk__write_file(const char *path, const char *text);
+
+/* Waits for fd to become readable (POLLIN) or, with pri, to report POLLPRI.
+ * timeout_ms < 0 waits forever. Returns 1 ready, 0 timeout, -errno. */
+int pk__poll_one(int fd, int pri, int timeout_ms);
+
+/* The start time of a process in clock ticks since boot (field 22 of
+ * /proc/PID/stat), or 0 if it does not exist. */
+uint64_t pk__proc_start_time(pid_t pid);
+
+#endif

@@ -1,0 +1,103 @@
+#include "sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+int pk__pidfd_open(pid_t pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int pk__pidfd_send_signal(int pidfd, int sig)
+{
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+uint64_t pk__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+ssize_t pk__pread_all(int fd, char *buf, size_t len)
+{
+    size_t got = 0;
+    while (got + 1 < len) {
+        ssize_t n = pread(fd, buf + got, len - 1 - got, (off_t)got);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    return (ssize_t)got;
+}
+
+ssize_t pk__read_file(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = pk__pread_all(fd, buf, len);
+    close(fd);
+    return n;
+}
+
+int pk__write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    size_t len = strlen(text);
+    ssize_t n;
+    do
+        n = write(fd, text, len);
+    while (n < 0 && errno == EINTR);
+    int err = n < 0 ? errno : ((size_t)n != len ? EIO : 0);
+    close(fd);
+    return -err;
+}
+
+int pk__poll_one(int fd, int pri, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = pri ? POLLPRI : POLLIN};
+    for (;;) {
+        int n = poll(&p, 1, timeout_ms);
+        if (n >= 0)
+            return n > 0;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+uint64_t pk__proc_start_time(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    if (pk__read_file(path, buf, sizeof buf) <= 0)
+        return 0;
+    /* The command name may hold spaces and parentheses: fields start after
+     * the last ')'. Start time is field 22, the 20th after it. */
+    const char *p = strrchr(buf, ')');
+    if (!p)
+        return 0;
+    unsigned long long value = 0;
+    int field = 2;
+    for (p++; *p && field < 22; p++)
+        if (*p == ' ')
+            field++;
+    if (field == 22 && sscanf(p, "%llu", &value) == 1)
+        return value;
+    return 0;
+}

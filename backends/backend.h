@@ -1,0 +1,95 @@
+/* The internal backend interface: one versioned ops table per containment
+ * mechanism, in the manner of sqlite3_vfs. Fields are only ever appended; a
+ * backend states the version it was written against and the core checks it
+ * before calling any entry newer than version 1.
+ *
+ * Threading: the core serialises calls on one group, except drained() and
+ * drain_fd(), which may run concurrently with anything else. */
+#ifndef PK_BACKEND_H
+#define PK_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "processkit.h"
+
+#define PK_BACKEND_OPS_VERSION 1
+
+/* Where a new child goes. The core fills the defaults (-1 / 0) and the
+ * backend's prepare_spawn fills what it needs. */
+typedef struct pk_spawn_target {
+    int cgroup_fd;         /* >= 0: clone3(CLONE_INTO_CGROUP) into this directory fd */
+    int own_process_group; /* non-zero: the child calls setpgid(0, 0) unless it starts a new session */
+} pk_spawn_target;
+
+/* What a backend can offer on this host, found without side effects. */
+typedef struct pk_backend_probe {
+    int available;
+    uint32_t features;      /* pk_feature bits */
+    char reason[256];       /* why not available ("" when it is) */
+    char cgroup_mount[256]; /* cgroup backends: the cgroup2 mount, or "" */
+} pk_backend_probe;
+
+typedef struct pk_limits {
+    uint64_t memory_max; /* bytes, 0 = none */
+    uint64_t pids_max;   /* 0 = none */
+    double cpu_max;      /* cores, 0 = none */
+} pk_limits;
+
+/* A growable list of pids, owned by the caller. */
+typedef struct pk_pid_list {
+    int32_t *pids;
+    size_t len, cap;
+} pk_pid_list;
+
+int pk__pid_list_push(pk_pid_list *list, int32_t pid);
+void pk__pid_list_free(pk_pid_list *list);
+
+typedef struct pk_backend_ops {
+    int version;        /* PK_BACKEND_OPS_VERSION the backend was written against */
+    const char *name;   /* for messages */
+    int backend_id;     /* pk_backend */
+    int mechanism;      /* pk_mechanism */
+
+    void (*probe)(pk_backend_probe *out);
+    /* Sets up an empty container. Fails with PK_ERR_LIMIT when limits are
+     * asked for and cannot be enforced. */
+    int (*create)(const pk_limits *limits, void **state);
+    /* Removes what create made. The core has already killed and drained the
+     * tree, unless spare is set: then survivors must be left running. */
+    void (*destroy)(void *state, int spare);
+
+    int (*prepare_spawn)(void *state, pk_spawn_target *target);
+    /* A child was born into the container (its pidfd stays the core's). */
+    int (*track)(void *state, pid_t pid, int pidfd, int new_session);
+    /* An existing live child of the caller joins. */
+    int (*adopt)(void *state, pid_t pid, int pidfd);
+
+    int (*signal)(void *state, int sig);
+    int (*kill)(void *state);
+    int (*suspend)(void *state);
+    int (*resume)(void *state);
+    int (*members)(void *state, pk_pid_list *out);
+    int (*stats)(void *state, pk_group_stats *out);
+
+    /* 1 when nothing in the container is alive any more (zombies the core
+     * still has to reap may count as alive). */
+    int (*drained)(void *state);
+    /* An fd that polls POLLPRI when drained() may have changed, or -1 when
+     * the core has to re-check on a short interval. */
+    int (*drain_fd)(void *state);
+    /* The backend's own part of the containment report (cgroup path...). */
+    void (*describe)(void *state, pk_containment *out);
+} pk_backend_ops;
+
+extern const pk_backend_ops pk__backend_cgroup_v2;
+extern const pk_backend_ops pk__backend_process_group;
+extern const pk_backend_ops pk__backend_fake;
+
+/* Resolves a pk_backend choice (AUTO included) to a table, recording in
+ * reason why a stronger one was not taken. Returns NULL for an id that names
+ * no backend built into this library. */
+const pk_backend_ops *pk__backend_for(int backend_id);
+
+#endif

@@ -1,0 +1,173 @@
+#include "proc_util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace pktest {
+
+namespace {
+
+bool ReadStat(pid_t pid, char* state, uint64_t* start) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+    std::ifstream in(path);
+    if (!in)
+        return false;
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t close = text.rfind(')');
+    if (close == std::string::npos)
+        return false;
+    std::istringstream rest(text.substr(close + 2));
+    std::string field;
+    rest >> *state;  // field 3
+    for (int i = 4; i <= 22; i++) {
+        rest >> field;
+        if (i == 22)
+            *start = strtoull(field.c_str(), nullptr, 10);
+    }
+    return true;
+}
+
+}  // namespace
+
+ProcId Identify(pid_t pid) {
+    ProcId id;
+    char state;
+    uint64_t start = 0;
+    if (pid > 0 && ReadStat(pid, &state, &start)) {
+        id.pid = pid;
+        id.start_time = start;
+    }
+    return id;
+}
+
+bool Alive(const ProcId& id) {
+    if (id.pid <= 0 || id.start_time == 0)
+        return false;
+    char state;
+    uint64_t start = 0;
+    if (!ReadStat(id.pid, &state, &start))
+        return false;
+    return start == id.start_time && state != 'Z' && state != 'X';
+}
+
+bool WaitDead(const ProcId& id, int timeout_ms) {
+    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (Alive(id)) {
+        if (std::chrono::steady_clock::now() >= end)
+            return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+}
+
+pid_t ReadPidFile(const std::string& path, int timeout_ms) {
+    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+        std::ifstream in(path);
+        std::string text;
+        if (in && std::getline(in, text) && !in.eof() && !text.empty())
+            return static_cast<pid_t>(atoi(text.c_str()));
+        if (std::chrono::steady_clock::now() >= end)
+            return 0;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+}
+
+char State(pid_t pid) {
+    char state = 0;
+    uint64_t start;
+    return ReadStat(pid, &state, &start) ? state : 0;
+}
+
+int OpenFdCount() {
+    int n = 0;
+    DIR* d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n - 3;  // ".", ".." and the DIR's own fd
+}
+
+std::string CgroupMount() {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+        size_t sep = line.find(" - ");
+        if (sep == std::string::npos || line.compare(sep + 3, 8, "cgroup2 ") != 0)
+            continue;
+        std::istringstream fields(line);
+        std::string f, point;
+        for (int i = 0; i < 5; i++)
+            fields >> f;
+        return f;
+    }
+    return "";
+}
+
+std::vector<std::string> OurCgroupLeaves() {
+    std::vector<std::string> out;
+    std::string mount = CgroupMount();
+    if (mount.empty())
+        return out;
+    std::ifstream in("/proc/self/cgroup");
+    std::string line, rel = "/";
+    while (std::getline(in, line))
+        if (line.rfind("0::", 0) == 0)
+            rel = line.substr(3);
+    std::string dir = mount + (rel == "/" ? "" : rel);
+    std::string prefix = "processkit-" + std::to_string(getpid()) + "-";
+    DIR* d = opendir(dir.c_str());
+    if (!d)
+        return out;
+    while (struct dirent* e = readdir(d))
+        if (strncmp(e->d_name, prefix.c_str(), prefix.size()) == 0)
+            out.push_back(dir + "/" + e->d_name);
+    closedir(d);
+    return out;
+}
+
+TempDir::TempDir() {
+    const char* base = getenv("TEST_TMPDIR");
+    std::string templ = std::string(base ? base : "/tmp") + "/pktest.XXXXXX";
+    std::vector<char> buf(templ.begin(), templ.end());
+    buf.push_back('\0');
+    if (mkdtemp(buf.data()))
+        path_ = buf.data();
+}
+
+TempDir::~TempDir() {
+    if (path_.empty())
+        return;
+    std::string cmd = "rm -rf '" + path_ + "'";
+    if (system(cmd.c_str()) != 0) {
+        // Nothing more to do: the test's own TEST_TMPDIR is removed by Bazel.
+    }
+}
+
+void KillIfAlive(const ProcId& id) {
+    // Pin the process with a pidfd first, then prove it is still the one we
+    // identified: a recycled pid is never signalled.
+    int fd = static_cast<int>(syscall(SYS_pidfd_open, id.pid, 0));
+    if (fd < 0)
+        return;
+    if (Alive(id))
+        syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
+    close(fd);
+}
+
+}  // namespace pktest
