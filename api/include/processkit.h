@@ -79,7 +79,8 @@ typedef enum pk_error {
     PK_ERR_VERSION = -12,    /**< A struct from a newer caller sets fields this library does not know. */
     PK_ERR_CANCELLED = -13,  /**< The operation was cancelled. */
     PK_ERR_OVERFLOW = -14,   /**< Output exceeded its cap under the error policy. */
-    PK_ERR_STATE = -15       /**< Not allowed in the object's current state (e.g. spawn while suspended). */
+    PK_ERR_STATE = -15,      /**< Not allowed in the object's current state (e.g. spawn while suspended). */
+    PK_ERR_FAILED = -16      /**< A command ended without success (an exit code not accepted, a signal). */
 } pk_error;
 
 /** A short static description of an error code ("invalid argument", ...). Never fails. */
@@ -327,6 +328,185 @@ PK_API int pk_child_signal(pk_child *child, int32_t sig);
  * which kills it on free and reaps it if nobody else does.
  */
 PK_API int pk_child_free(pk_child *child);
+
+
+/* ======================================================================== */
+/** @name Run-and-capture
+ *  Commands (::pk_command) run on an event loop (::pk_loop) as processes
+ *  (::pk_process) whose outcome and output end up in a ::pk_result.
+ *  @{ */
+
+typedef struct pk_command pk_command; /**< What to run, and how: a reusable builder. */
+typedef struct pk_loop pk_loop;       /**< One thread's event loop over many processes. */
+typedef struct pk_process pk_process; /**< A command running (or finished) on a loop. */
+typedef struct pk_result pk_result;   /**< The outcome and captured output of a finished run. */
+typedef struct pk_cancel pk_cancel;   /**< A cancellation token, triggerable from any thread. */
+
+/** How a run ended. */
+typedef enum pk_outcome {
+    PK_OUTCOME_RUNNING = 0,   /**< Not finished. */
+    PK_OUTCOME_EXITED = 1,    /**< The program exited; see exit_code. */
+    PK_OUTCOME_SIGNALLED = 2, /**< A signal killed it (not ours); see signal. */
+    PK_OUTCOME_TIMED_OUT = 3, /**< The timeout fired and the tree was torn down. */
+    PK_OUTCOME_CANCELLED = 4  /**< It was cancelled and the tree was killed. */
+} pk_outcome;
+
+/** The child's standard streams. */
+typedef enum pk_stream {
+    PK_STREAM_STDIN = 0,
+    PK_STREAM_STDOUT = 1,
+    PK_STREAM_STDERR = 2
+} pk_stream;
+
+/** Where a child's stdout or stderr goes. */
+typedef enum pk_output_mode {
+    PK_OUTPUT_CAPTURE = 0, /**< Read by the loop into the result (default). */
+    PK_OUTPUT_INHERIT = 1, /**< The caller's own stdout/stderr. */
+    PK_OUTPUT_NULL = 2,    /**< /dev/null. */
+    PK_OUTPUT_FD = 3,      /**< A caller fd. */
+    PK_OUTPUT_MERGE = 4    /**< stderr only: into the same pipe as stdout (one ordered stream). */
+} pk_output_mode;
+
+/** What a capped stream keeps when it overflows. */
+typedef enum pk_overflow {
+    PK_OVERFLOW_KEEP_HEAD = 0, /**< Keep the first bytes, drop the rest. */
+    PK_OVERFLOW_KEEP_TAIL = 1, /**< Keep the last bytes. */
+    PK_OVERFLOW_ERROR = 2      /**< Keep the head, and fail the run's check with ::PK_ERR_OVERFLOW. */
+} pk_overflow;
+
+/** Bits for pk_command_flags(). */
+enum pk_command_flag {
+    PK_COMMAND_NEW_SESSION = 1u << 0 /**< The child calls setsid(). */
+};
+
+/** Called for each complete line (without its newline; a final unterminated
+ *  line is delivered at end of stream). Runs on the loop's thread, inside
+ *  pk_loop_run_once(); @p line is valid only during the call. */
+typedef void (*pk_line_fn)(void *user, int32_t stream, const char *line, size_t len);
+
+/** A new command for @p program (searched in PATH without a slash); argv[0] is @p program. */
+PK_API int pk_command_new(const char *program, pk_command **out);
+PK_API int pk_command_free(pk_command *cmd);
+/** Append one argument (any bytes but NUL). */
+PK_API int pk_command_arg(pk_command *cmd, const char *arg);
+/** Set KEY=VALUE in the child's environment. */
+PK_API int pk_command_env(pk_command *cmd, const char *key, const char *value);
+/** Remove KEY from the child's environment. */
+PK_API int pk_command_env_unset(pk_command *cmd, const char *key);
+/** Start the child's environment empty instead of from the caller's (later env/env_unset still apply). */
+PK_API int pk_command_env_clear(pk_command *cmd);
+/** The child's working directory (NULL: the caller's). */
+PK_API int pk_command_cwd(pk_command *cmd, const char *dir);
+/** ::pk_command_flag bits. */
+PK_API int pk_command_flags(pk_command *cmd, uint32_t flags);
+/** The signal the child gets when its spawning thread dies (Linux); 0 = none (default). */
+PK_API int pk_command_parent_death_signal(pk_command *cmd, int32_t sig);
+
+/** stdin: /dev/null (the default). */
+PK_API int pk_command_stdin_null(pk_command *cmd);
+/** stdin: the caller's own. */
+PK_API int pk_command_stdin_inherit(pk_command *cmd);
+/** stdin: these bytes (copied), then end of file. */
+PK_API int pk_command_stdin_bytes(pk_command *cmd, const void *data, size_t len);
+/** stdin: a caller fd (not closed by the library). */
+PK_API int pk_command_stdin_fd(pk_command *cmd, int fd);
+/** stdin: a file, opened at each start. */
+PK_API int pk_command_stdin_file(pk_command *cmd, const char *path);
+/** stdin: a pipe the caller writes with pk_process_write() and closes with pk_process_close_stdin(). */
+PK_API int pk_command_stdin_pipe(pk_command *cmd);
+
+/** Where @p stream (stdout or stderr) goes; @p fd is used by ::PK_OUTPUT_FD only. */
+PK_API int pk_command_output(pk_command *cmd, int32_t stream, int32_t mode, int fd);
+/** Cap a captured stream at @p max_bytes (0 = no cap, the default) with a ::pk_overflow policy. */
+PK_API int pk_command_output_limit(pk_command *cmd, int32_t stream, uint64_t max_bytes, int32_t policy);
+/** Call @p fn for every line of @p stream (stdout or stderr). NULL removes it. */
+PK_API int pk_command_on_line(pk_command *cmd, int32_t stream, pk_line_fn fn, void *user);
+/** Call @p fn for every line of either stream, in arrival order, tagged with its stream. */
+PK_API int pk_command_on_event(pk_command *cmd, pk_line_fn fn, void *user);
+
+/** Bound the run: after @p timeout_ms send @p sig (0 = SIGTERM) to the tree,
+ *  wait @p grace_ms, then SIGKILL the tree. timeout_ms 0 = no timeout. */
+PK_API int pk_command_timeout(pk_command *cmd, uint32_t timeout_ms, int32_t sig, uint32_t grace_ms);
+/** Exit codes that count as success (default: just 0). count 0 restores the default. */
+PK_API int pk_command_ok_codes(pk_command *cmd, const int32_t *codes, size_t count);
+/** The options of the private group each run gets (backend, minimum mechanism, limits). */
+PK_API int pk_command_group_options(pk_command *cmd, const pk_group_options *opts);
+/** Cancel runs of this command when @p token is triggered (NULL detaches). */
+PK_API int pk_command_cancel_on(pk_command *cmd, pk_cancel *token);
+
+/** A cancellation token. */
+PK_API int pk_cancel_new(pk_cancel **out);
+/** Trigger it: every run watching it is killed and ends as cancelled. Any thread; idempotent. */
+PK_API int pk_cancel_trigger(pk_cancel *token);
+PK_API int pk_cancel_free(pk_cancel *token);
+
+/** A new event loop. One thread drives it at a time; pk_process_cancel() and
+ *  pk_cancel_trigger() may come from any thread. */
+PK_API int pk_loop_new(pk_loop **out);
+/** Kill and reap everything still running on the loop, then free it. Not from inside a callback. */
+PK_API int pk_loop_free(pk_loop *loop);
+/** An fd that polls readable when pk_loop_run_once() has work (for libuv,
+ *  tokio's AsyncFd, Go's netpoll, asyncio's add_reader...). */
+PK_API int pk_loop_fd(pk_loop *loop, int *fd);
+/** Wait up to @p timeout_ms (-1 forever, 0 not at all) for events and handle them. */
+PK_API int pk_loop_run_once(pk_loop *loop, int32_t timeout_ms);
+/** Start @p cmd on the loop, in @p group, or in a private group of its own
+ *  when @p group is NULL (then the rest of its tree dies when the program
+ *  ends). */
+PK_API int pk_loop_start(pk_loop *loop, pk_command *cmd, pk_group *group, pk_process **out);
+/** Drive the loop until one of @p procs is finished; *index says which.
+ *  The others keep running and stay usable. ::PK_ERR_TIMEOUT if none finished in time. */
+PK_API int pk_loop_wait_any(pk_loop *loop, pk_process *const *procs, size_t count, int32_t timeout_ms, size_t *index);
+/** Drive the loop until all of @p procs are finished. */
+PK_API int pk_loop_wait_all(pk_loop *loop, pk_process *const *procs, size_t count, int32_t timeout_ms);
+
+PK_API int pk_process_pid(pk_process *proc, int32_t *pid);
+/** Queue bytes for a ::pk_command_stdin_pipe stdin; the loop writes them as the child reads. */
+PK_API int pk_process_write(pk_process *proc, const void *data, size_t len);
+/** Close the stdin pipe once the queued bytes are written. */
+PK_API int pk_process_close_stdin(pk_process *proc);
+/** Send @p sig to the process's tree (its private group), or to the process alone in a shared group. */
+PK_API int pk_process_signal(pk_process *proc, int32_t sig);
+/** Kill the tree and end the run as cancelled. Any thread. */
+PK_API int pk_process_cancel(pk_process *proc);
+/** *done = non-zero once the run is finished. */
+PK_API int pk_process_done(pk_process *proc, int32_t *done);
+/** The result of a finished run (a new handle each call). ::PK_ERR_STATE while running. */
+PK_API int pk_process_result(pk_process *proc, pk_result **out);
+/** Release the handle; a run still going is cancelled and reaped first. */
+PK_API int pk_process_free(pk_process *proc);
+
+/** Start @p cmd in a private group, capture, wait, and return the result.
+ *  A non-zero exit is data, not an error: check it with pk_result_check(). */
+PK_API int pk_command_run(pk_command *cmd, pk_result **out);
+
+/** Everything about a finished run but its output bytes. */
+typedef struct pk_run_info {
+    uint32_t size;             /**< sizeof(pk_run_info) as the caller compiled it. */
+    int32_t outcome;           /**< ::pk_outcome. */
+    int32_t exit_code;         /**< The exit code when the program exited, else -1. */
+    int32_t signal;            /**< The signal that killed it, else 0. */
+    int32_t pid;               /**< The program's pid. */
+    int32_t mechanism;         /**< The ::pk_mechanism that held the run. */
+    int32_t success;           /**< Non-zero if it exited with an accepted code and no ERROR-policy cap overflowed. */
+    int32_t stdout_truncated;  /**< Non-zero if captured stdout lost bytes to its cap. */
+    int32_t stderr_truncated;  /**< Non-zero if captured stderr lost bytes to its cap. */
+    int32_t overflowed;        /**< Non-zero if an ERROR-policy cap was exceeded. */
+    uint64_t duration_us;      /**< From spawn to the end of the run. */
+    uint64_t stdout_bytes;     /**< Bytes the program wrote to captured stdout (kept or not). */
+    uint64_t stderr_bytes;     /**< Bytes the program wrote to captured stderr (kept or not). */
+} pk_run_info;
+#define PK_RUN_INFO_INIT {sizeof(pk_run_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+
+PK_API int pk_result_info(pk_result *result, pk_run_info *out);
+/** The captured bytes of a stream (valid until pk_result_free; len 0 when not captured). */
+PK_API int pk_result_output(pk_result *result, int32_t stream, const uint8_t **data, size_t *len);
+/** ::PK_OK if the run succeeded; otherwise ::PK_ERR_FAILED, ::PK_ERR_TIMEOUT,
+ *  ::PK_ERR_CANCELLED or ::PK_ERR_OVERFLOW with a message naming the
+ *  program, its status and the last line of its stderr. */
+PK_API int pk_result_check(pk_result *result);
+PK_API int pk_result_free(pk_result *result);
+/** @} */
 
 #ifdef __cplusplus
 }

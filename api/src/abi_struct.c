@@ -82,3 +82,9 @@ LAYOUT(pk__layout_shutdown_report, pk_shutdown_report, PK_FIELD_END(pk_shutdown_
 LAYOUT(pk__layout_exit_status, pk_exit_status, PK_FIELD_END(pk_exit_status, kind),
        PK_FIELD_END(pk_exit_status, code), PK_FIELD_END(pk_exit_status, signal),
        PK_FIELD_END(pk_exit_status, core_dumped));
+LAYOUT(pk__layout_run_info, pk_run_info, PK_FIELD_END(pk_run_info, outcome), PK_FIELD_END(pk_run_info, exit_code),
+       PK_FIELD_END(pk_run_info, signal), PK_FIELD_END(pk_run_info, pid), PK_FIELD_END(pk_run_info, mechanism),
+       PK_FIELD_END(pk_run_info, success), PK_FIELD_END(pk_run_info, stdout_truncated),
+       PK_FIELD_END(pk_run_info, stderr_truncated), PK_FIELD_END(pk_run_info, overflowed),
+       PK_FIELD_END(pk_run_info, duration_us), PK_FIELD_END(pk_run_info, stdout_bytes),
+       PK_FIELD_END(pk_run_info, stderr_bytes));

@@ -34,5 +34,6 @@ extern const pk_struct_layout pk__layout_group_stats;
 extern const pk_struct_layout pk__layout_shutdown_options;
 extern const pk_struct_layout pk__layout_shutdown_report;
 extern const pk_struct_layout pk__layout_exit_status;
+extern const pk_struct_layout pk__layout_run_info;
 
 #endif

@@ -109,6 +109,7 @@ const char *pk_strerror(int err)
     case PK_ERR_CANCELLED: return "cancelled";
     case PK_ERR_OVERFLOW: return "output too large";
     case PK_ERR_STATE: return "not allowed in the current state";
+    case PK_ERR_FAILED: return "command failed";
     default: return "unknown error code";
     }
 }

@@ -182,11 +182,8 @@ int pk__group_create_with_ops(const pk_backend_ops *ops, const pk_group_options 
     return publish(group, out);
 }
 
-int pk_group_create(const pk_group_options *opts, pk_group **out)
+int pk__group_new(const pk_group_options *opts, pk_group_obj **out)
 {
-    pk__clear_error();
-    if (!out)
-        return pk__fail(PK_ERR_INVALID, "pk_group_create: out is NULL");
     pk_group_options o = PK_GROUP_OPTIONS_INIT;
     if (opts) {
         int rc = pk__struct_in(&pk__layout_group_options, &o, opts, "pk_group_create: opts");
@@ -228,8 +225,7 @@ int pk_group_create(const pk_group_options *opts, pk_group **out)
     if (rc != PK_OK)
         return rc;
 
-    pk_group_obj *group;
-    rc = create_on(ops, &o, &limits, reason, &group);
+    rc = create_on(ops, &o, &limits, reason, out);
     if (rc != PK_OK && ops == &pk__backend_cgroup_v2 && o.backend == PK_BACKEND_AUTO && !want_limits &&
         rc != PK_ERR_NOMEM) {
         /* The probe said yes but creating the leaf failed (a race with the
@@ -239,8 +235,18 @@ int pk_group_create(const pk_group_options *opts, pk_group **out)
         if (rc != PK_OK)
             return rc;
         pk__clear_error();
-        rc = create_on(&pk__backend_process_group, &o, &limits, reason, &group);
+        rc = create_on(&pk__backend_process_group, &o, &limits, reason, out);
     }
+    return rc;
+}
+
+int pk_group_create(const pk_group_options *opts, pk_group **out)
+{
+    pk__clear_error();
+    if (!out)
+        return pk__fail(PK_ERR_INVALID, "pk_group_create: out is NULL");
+    pk_group_obj *group;
+    int rc = pk__group_new(opts, &group);
     if (rc != PK_OK)
         return rc;
     return publish(group, out);
@@ -557,6 +563,27 @@ int pk_group_signal(pk_group *handle, int32_t sig)
         pthread_mutex_unlock(&group->lock);
     }
     pk__object_unref(&group->obj);
+    return rc;
+}
+
+int pk__group_signal_obj(pk_group_obj *group, int sig)
+{
+    int rc = lock_open(group, "signal");
+    if (rc != PK_OK)
+        return rc;
+    rc = sig == SIGKILL ? group->ops->kill(group->state) : group->ops->signal(group->state, sig);
+    pthread_mutex_unlock(&group->lock);
+    return rc;
+}
+
+int pk__group_kill_if_populated(pk_group_obj *group)
+{
+    int rc = lock_open(group, "kill");
+    if (rc != PK_OK)
+        return rc;
+    if (!group->ops->drained(group->state))
+        rc = group->ops->kill(group->state);
+    pthread_mutex_unlock(&group->lock);
     return rc;
 }
 

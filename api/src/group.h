@@ -28,6 +28,15 @@ typedef struct pk_group_obj {
  * tests). The table's version is checked first. */
 int pk__group_create_with_ops(const pk_backend_ops *ops, const pk_group_options *opts, pk_group **out);
 
+/* Creates a group object (backend selection included) without a handle. */
+int pk__group_new(const pk_group_options *opts, pk_group_obj **out);
+
+/* Signals the tree (SIGKILL takes the kill path). */
+int pk__group_signal_obj(pk_group_obj *group, int sig);
+
+/* Kills the tree unless the backend already reports it empty. */
+int pk__group_kill_if_populated(pk_group_obj *group);
+
 /* Lookup with a reference, for other core modules (run-and-capture). */
 int pk__group_get(pk_group *handle, const char *fn, pk_group_obj **out);
 

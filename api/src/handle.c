@@ -115,6 +115,7 @@ static const char *type_name(int type)
     case PK_OBJ_LOOP: return "pk_loop";
     case PK_OBJ_PROCESS: return "pk_process";
     case PK_OBJ_RESULT: return "pk_result";
+    case PK_OBJ_CANCEL: return "pk_cancel";
     default: return "handle";
     }
 }

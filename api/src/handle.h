@@ -19,6 +19,7 @@ enum pk_object_type {
     PK_OBJ_LOOP = 4,
     PK_OBJ_PROCESS = 5,
     PK_OBJ_RESULT = 6,
+    PK_OBJ_CANCEL = 7,
 };
 
 typedef struct pk_object {

@@ -1,0 +1,722 @@
+/* The loop's core: starting runs, reacting to fd events, timeouts and
+ * cancellation, and turning a finished run into a result. */
+#include "loop.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "sys.h"
+
+enum watch_kind { W_STDIN, W_STDOUT, W_STDERR, W_PID, W_TIMER, W_CANCEL, W_WAKE };
+
+/* In a shared group the rest of the tree is not ours to kill, so a
+ * descendant holding the output pipe open is waited for this long after the
+ * program exits, then the pipe is abandoned. */
+#define SHARED_DRAIN_MS 2000
+/* Reads per stream per wakeup, so one flooding child cannot starve others. */
+#define READS_PER_WAKEUP 16
+#define READ_CHUNK (64 * 1024)
+
+static void result_destroy(pk_object *obj)
+{
+    pk_result_obj *r = (pk_result_obj *)obj;
+    for (int i = 0; i < 3; i++)
+        free(r->data[i]);
+    free(r->program);
+    free(r);
+}
+
+static void process_destroy(pk_object *obj)
+{
+    pk_process_obj *p = (pk_process_obj *)obj;
+    for (int i = 0; i < 3; i++) {
+        if (p->fd[i] >= 0)
+            close(p->fd[i]);
+        pk__capture_free(&p->cap[i]);
+        pk__lines_free(&p->lines[i]);
+    }
+    if (p->timer_fd >= 0)
+        close(p->timer_fd);
+    free(p->in_buf);
+    if (p->result)
+        pk__object_unref(&p->result->obj);
+    if (p->child)
+        pk__object_unref(&p->child->obj);
+    if (p->group)
+        pk__object_unref(&p->group->obj);
+    pk__command_plan_free(&p->plan);
+    if (p->loop)
+        pk__object_unref(&p->loop->obj);
+    free(p);
+}
+
+static void loop_destroy(pk_object *obj)
+{
+    pk_loop_obj *loop = (pk_loop_obj *)obj;
+    if (loop->epfd >= 0)
+        close(loop->epfd);
+    if (loop->wakefd >= 0)
+        close(loop->wakefd);
+    free(loop->procs);
+    pthread_mutex_destroy(&loop->lock);
+    free(loop);
+}
+
+int pk__loop_create(pk_loop_obj **out)
+{
+    pk_loop_obj *loop = calloc(1, sizeof *loop);
+    if (!loop)
+        return pk__fail(PK_ERR_NOMEM, "pk_loop_new: out of memory");
+    pk__object_init(&loop->obj, PK_OBJ_LOOP, loop_destroy);
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&loop->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    loop->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    loop->wake_watch.kind = W_WAKE;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &loop->wake_watch};
+    if (loop->epfd < 0 || loop->wakefd < 0 || epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev) < 0) {
+        int err = errno;
+        pk__object_unref(&loop->obj);
+        return pk__fail_errno(PK_ERR_OS, err, "pk_loop_new: epoll/eventfd");
+    }
+    *out = loop;
+    return PK_OK;
+}
+
+static void wake(pk_loop_obj *loop)
+{
+    uint64_t one = 1;
+    if (loop->wakefd >= 0) {
+        ssize_t n = write(loop->wakefd, &one, sizeof one);
+        (void)n;
+    }
+}
+
+static int watch_fd(pk_process_obj *p, int kind, int fd, uint32_t events)
+{
+    p->watch[kind].kind = kind;
+    p->watch[kind].proc = p;
+    struct epoll_event ev = {.events = events, .data.ptr = &p->watch[kind]};
+    if (epoll_ctl(p->loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        return pk__fail_errno(PK_ERR_OS, errno, "epoll_ctl add");
+    return PK_OK;
+}
+
+static void unwatch_fd(pk_process_obj *p, int fd)
+{
+    if (fd >= 0 && p->loop->epfd >= 0)
+        (void)epoll_ctl(p->loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+/* ---- output ---- */
+
+static void emit_line(void *ctx, int stream, const char *line, size_t len)
+{
+    pk_process_obj *p = ctx;
+    if (p->plan.line_fn[stream])
+        p->plan.line_fn[stream](p->plan.line_user[stream], stream, line, len);
+    if (p->plan.event_fn)
+        p->plan.event_fn(p->plan.event_user, stream, line, len);
+}
+
+static int wants_lines(pk_process_obj *p, int stream)
+{
+    return p->plan.line_fn[stream] || p->plan.event_fn;
+}
+
+static void close_stream(pk_process_obj *p, int stream)
+{
+    if (p->fd[stream] < 0)
+        return;
+    unwatch_fd(p, p->fd[stream]);
+    close(p->fd[stream]);
+    p->fd[stream] = -1;
+    if (wants_lines(p, stream))
+        pk__lines_flush(&p->lines[stream], stream, emit_line, p);
+}
+
+static void read_stream(pk_process_obj *p, int stream)
+{
+    uint8_t scratch[READ_CHUNK];
+    for (int i = 0; i < READS_PER_WAKEUP && p->fd[stream] >= 0; i++) {
+        size_t avail = 0;
+        /* Read straight into the capture buffer when it keeps these bytes. */
+        uint8_t *dst = pk__capture_reserve(&p->cap[stream], READ_CHUNK, &avail);
+        int direct = dst != NULL;
+        if (!direct) {
+            dst = scratch;
+            avail = sizeof scratch;
+        }
+        ssize_t n = read(p->fd[stream], dst, avail);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                return;
+            n = 0; /* treat a read error as the end of the stream */
+        }
+        if (n == 0) {
+            close_stream(p, stream);
+            return;
+        }
+        if (direct)
+            pk__capture_commit(&p->cap[stream], (size_t)n);
+        else
+            (void)pk__capture_append(&p->cap[stream], dst, (size_t)n);
+        if (wants_lines(p, stream))
+            pk__lines_feed(&p->lines[stream], dst, (size_t)n, stream, emit_line, p);
+        if ((size_t)n < avail)
+            return; /* the pipe is drained for now */
+    }
+}
+
+/* ---- stdin ---- */
+
+/* Writes to a pipe whose reader may be gone without raising SIGPIPE in the
+ * host: block it on this thread, and consume one we caused. */
+static ssize_t write_quietly(int fd, const void *buf, size_t len)
+{
+    sigset_t pipe_set, saved, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigpending(&pending);
+    int was_pending = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &saved);
+    ssize_t n = write(fd, buf, len);
+    int err = errno;
+    if (n < 0 && err == EPIPE && !was_pending) {
+        struct timespec zero = {0, 0};
+        (void)sigtimedwait(&pipe_set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    errno = err;
+    return n;
+}
+
+static void close_stdin(pk_process_obj *p)
+{
+    if (p->fd[0] < 0)
+        return;
+    unwatch_fd(p, p->fd[0]);
+    close(p->fd[0]);
+    p->fd[0] = -1;
+}
+
+/* Writes what is queued; keeps EPOLLOUT armed only while bytes are waiting. */
+static void pump_stdin(pk_process_obj *p)
+{
+    while (p->fd[0] >= 0 && p->in_off < p->in_len) {
+        ssize_t n = write_quietly(p->fd[0], p->in_buf + p->in_off, p->in_len - p->in_off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                break;
+            /* EPIPE: the child stopped reading; the rest has nowhere to go. */
+            p->in_off = p->in_len;
+            close_stdin(p);
+            return;
+        }
+        p->in_off += (size_t)n;
+    }
+    if (p->fd[0] < 0)
+        return;
+    if (p->in_off == p->in_len) {
+        p->in_off = p->in_len = 0;
+        if (p->in_close) {
+            close_stdin(p);
+            return;
+        }
+    }
+    struct epoll_event ev = {.events = p->in_len ? EPOLLOUT : 0, .data.ptr = &p->watch[W_STDIN]};
+    (void)epoll_ctl(p->loop->epfd, EPOLL_CTL_MOD, p->fd[0], &ev);
+}
+
+static int queue_stdin(pk_process_obj *p, const void *data, size_t len)
+{
+    if (p->in_len + len > p->in_alloc) {
+        size_t alloc = p->in_alloc ? p->in_alloc : 4096;
+        while (alloc < p->in_len + len)
+            alloc *= 2;
+        uint8_t *grown = realloc(p->in_buf, alloc);
+        if (!grown)
+            return pk__fail(PK_ERR_NOMEM, "out of memory queueing %zu stdin bytes", len);
+        p->in_buf = grown;
+        p->in_alloc = alloc;
+    }
+    memcpy(p->in_buf + p->in_len, data, len);
+    p->in_len += len;
+    return PK_OK;
+}
+
+/* ---- timers, signals, cancellation ---- */
+
+static void arm_timer(pk_process_obj *p)
+{
+    uint64_t at = 0;
+    const uint64_t deadlines[3] = {p->timeout_at, p->grace_at, p->drain_at};
+    for (int i = 0; i < 3; i++)
+        if (deadlines[i] && (!at || deadlines[i] < at))
+            at = deadlines[i];
+    if (p->timer_fd < 0) {
+        if (!at)
+            return;
+        p->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        if (p->timer_fd < 0 || watch_fd(p, W_TIMER, p->timer_fd, EPOLLIN) != PK_OK)
+            return; /* without a timer the run still ends when the program does */
+    }
+    struct itimerspec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.it_value.tv_sec = (time_t)(at / 1000000000u);
+    spec.it_value.tv_nsec = (long)(at % 1000000000u);
+    (void)timerfd_settime(p->timer_fd, at ? TFD_TIMER_ABSTIME : 0, &spec, NULL);
+}
+
+/* The run's tree in a private group; the program alone in a shared one. */
+static void signal_tree(pk_process_obj *p, int sig)
+{
+    if (p->private_group) {
+        (void)pk__group_signal_obj(p->group, sig);
+        return;
+    }
+    pthread_mutex_lock(&p->child->lock);
+    if (!p->child->reaped && !p->child->lost)
+        (void)pk__pidfd_send_signal(p->child->pidfd, sig);
+    pthread_mutex_unlock(&p->child->lock);
+}
+
+void pk__process_cancel(pk_process_obj *proc)
+{
+    if (atomic_load(&proc->done) || atomic_exchange(&proc->cancel_requested, 1))
+        return;
+    /* Killing is safe from any thread; recording the outcome is the loop's. */
+    signal_tree(proc, SIGKILL);
+    wake(proc->loop);
+}
+
+static void on_timer(pk_process_obj *p)
+{
+    uint64_t expirations;
+    ssize_t n = read(p->timer_fd, &expirations, sizeof expirations);
+    (void)n;
+    uint64_t now = pk__now_ns();
+    if (p->timeout_at && now >= p->timeout_at) {
+        p->timeout_at = 0;
+        if (!p->exited) {
+            p->timed_out = 1;
+            int sig = p->plan.timeout_signal;
+            signal_tree(p, sig);
+            if (sig != SIGKILL && p->plan.grace_ms)
+                p->grace_at = now + (uint64_t)p->plan.grace_ms * 1000000u;
+            else if (sig != SIGKILL)
+                signal_tree(p, SIGKILL);
+        } else {
+            close_stream(p, 1);
+            close_stream(p, 2);
+        }
+    }
+    if (p->grace_at && now >= p->grace_at) {
+        p->grace_at = 0;
+        if (!p->exited)
+            signal_tree(p, SIGKILL);
+    }
+    if (p->drain_at && now >= p->drain_at) {
+        p->drain_at = 0;
+        close_stream(p, 1);
+        close_stream(p, 2);
+    }
+    arm_timer(p);
+}
+
+static void on_exit_event(pk_process_obj *p)
+{
+    if (pk__child_reap(p->child, 0) != 1)
+        return;
+    p->exited = 1;
+    p->status = p->child->status;
+    unwatch_fd(p, p->child->pidfd);
+    p->grace_at = 0;
+    if (p->private_group) {
+        /* The run owns its tree: what the program left behind dies with it,
+         * so no descendant can hold the output pipes open. */
+        (void)pk__group_kill_if_populated(p->group);
+    } else {
+        p->drain_at = pk__now_ns() + (uint64_t)SHARED_DRAIN_MS * 1000000u;
+    }
+    arm_timer(p);
+}
+
+/* ---- finishing ---- */
+
+static int accepted(const pk_process_obj *p, int code)
+{
+    if (!p->plan.ok_count)
+        return code == 0;
+    for (size_t i = 0; i < p->plan.ok_count; i++)
+        if (p->plan.ok_codes[i] == code)
+            return 1;
+    return 0;
+}
+
+static void finish(pk_process_obj *p)
+{
+    close_stdin(p);
+    close_stream(p, 1);
+    close_stream(p, 2);
+    if (p->timer_fd >= 0) {
+        unwatch_fd(p, p->timer_fd);
+        close(p->timer_fd);
+        p->timer_fd = -1;
+    }
+    if (p->plan.cancel)
+        unwatch_fd(p, p->plan.cancel->fd);
+    if (p->private_group)
+        (void)pk__group_teardown(p->group);
+    p->end_ns = pk__now_ns();
+
+    pk_result_obj *r = calloc(1, sizeof *r);
+    if (r) {
+        pk__object_init(&r->obj, PK_OBJ_RESULT, result_destroy);
+        r->program = strdup(p->plan.program);
+        r->timeout_ms = p->plan.timeout_ms;
+        pk_run_info *info = &r->info;
+        info->size = sizeof *info;
+        info->pid = (int32_t)p->pid;
+        info->mechanism = p->mechanism;
+        info->exit_code = -1;
+        if (p->status.kind == PK_EXIT_CODE)
+            info->exit_code = p->status.code;
+        else if (p->status.kind == PK_EXIT_SIGNAL)
+            info->signal = p->status.signal;
+        if (atomic_load(&p->cancel_requested))
+            info->outcome = PK_OUTCOME_CANCELLED;
+        else if (p->timed_out)
+            info->outcome = PK_OUTCOME_TIMED_OUT;
+        else if (p->status.kind == PK_EXIT_SIGNAL)
+            info->outcome = PK_OUTCOME_SIGNALLED;
+        else
+            info->outcome = PK_OUTCOME_EXITED;
+        for (int s = 1; s <= 2; s++) {
+            r->data[s] = pk__capture_take(&p->cap[s], &r->len[s]);
+            if (p->cap[s].truncated && p->cap[s].policy == PK_OVERFLOW_ERROR)
+                info->overflowed = 1;
+        }
+        info->stdout_truncated = p->cap[1].truncated;
+        info->stderr_truncated = p->cap[2].truncated;
+        info->stdout_bytes = p->cap[1].total;
+        info->stderr_bytes = p->cap[2].total;
+        info->success = info->outcome == PK_OUTCOME_EXITED && accepted(p, info->exit_code) && !info->overflowed;
+        info->duration_us = (p->end_ns - p->start_ns) / 1000u;
+        p->result = r;
+    }
+    atomic_store(&p->done, 1);
+}
+
+static void check_done(pk_process_obj *p)
+{
+    if (!atomic_load(&p->done) && p->exited && p->fd[1] < 0 && p->fd[2] < 0)
+        finish(p);
+}
+
+/* ---- starting ---- */
+
+static int make_pipe(int fds[2], int our_end)
+{
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return pk__fail_errno(PK_ERR_OS, errno, "pipe2");
+    if (fcntl(fds[our_end], F_SETFL, O_NONBLOCK) < 0) {
+        int err = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return pk__fail_errno(PK_ERR_OS, err, "fcntl O_NONBLOCK");
+    }
+    return PK_OK;
+}
+
+/* Sets up the child's stdio, leaving our ends in p->fd and the child's ends
+ * (to close after the spawn) in child_ends. */
+static int setup_stdio(pk_process_obj *p, int32_t slot[3], int child_ends[4])
+{
+    const pk_command_plan *plan = &p->plan;
+    int fds[2], rc;
+    switch (plan->stdin_mode) {
+    case PK_IN_NULL: slot[0] = PK_STDIO_NULL; break;
+    case PK_IN_INHERIT: slot[0] = PK_STDIO_INHERIT; break;
+    case PK_IN_FD: slot[0] = plan->stdin_fd; break;
+    case PK_IN_FILE: {
+        int fd = open(plan->stdin_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return pk__fail_errno(errno == ENOENT ? PK_ERR_NOT_FOUND : pk__code_from_errno(errno), errno,
+                                  "stdin file %s", plan->stdin_path);
+        slot[0] = child_ends[0] = fd;
+        break;
+    }
+    default: /* bytes or an interactive pipe */
+        if ((rc = make_pipe(fds, 1)) != PK_OK)
+            return rc;
+        p->fd[0] = fds[1];
+        slot[0] = child_ends[0] = fds[0];
+        break;
+    }
+    for (int s = 1; s <= 2; s++) {
+        switch (plan->out_mode[s]) {
+        case PK_OUTPUT_INHERIT: slot[s] = PK_STDIO_INHERIT; break;
+        case PK_OUTPUT_NULL: slot[s] = PK_STDIO_NULL; break;
+        case PK_OUTPUT_FD: slot[s] = plan->out_fd[s]; break;
+        case PK_OUTPUT_MERGE:
+            /* One pipe, one ordered stream: what stdout gets, stderr gets. */
+            slot[s] = slot[1] == PK_STDIO_INHERIT ? 1 : slot[1];
+            p->merged = 1;
+            break;
+        default:
+            if ((rc = make_pipe(fds, 0)) != PK_OK)
+                return rc;
+            p->fd[s] = fds[0];
+            slot[s] = child_ends[s] = fds[1];
+            break;
+        }
+    }
+    return PK_OK;
+}
+
+int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, pk_process_obj **out)
+{
+    pk_process_obj *p = calloc(1, sizeof *p);
+    if (!p)
+        return pk__fail(PK_ERR_NOMEM, "pk_loop_start: out of memory");
+    pk__object_init(&p->obj, PK_OBJ_PROCESS, process_destroy);
+    p->fd[0] = p->fd[1] = p->fd[2] = p->timer_fd = -1;
+    atomic_init(&p->done, 0);
+    atomic_init(&p->cancel_requested, 0);
+    p->loop = loop;
+    pk__object_ref(&loop->obj);
+
+    pthread_mutex_lock(&cmd->lock);
+    int rc = pk__command_plan(cmd, &p->plan);
+    pthread_mutex_unlock(&cmd->lock);
+    if (rc != PK_OK)
+        goto fail;
+    if (p->plan.cancel && pk__cancel_is_triggered(p->plan.cancel)) {
+        rc = pk__fail(PK_ERR_CANCELLED, "%s: cancelled before it started", p->plan.program);
+        goto fail;
+    }
+    for (int s = 1; s <= 2; s++)
+        pk__capture_init(&p->cap[s], p->plan.limit[s], p->plan.policy[s]);
+
+    if (group) {
+        p->group = group;
+        pk__object_ref(&group->obj);
+    } else {
+        rc = pk__group_new(&p->plan.group_opts, &p->group);
+        if (rc != PK_OK)
+            goto fail;
+        p->private_group = 1;
+    }
+    p->mechanism = p->group->mechanism;
+
+    int32_t slot[3];
+    int child_ends[4] = {-1, -1, -1, -1};
+    rc = setup_stdio(p, slot, child_ends);
+    if (rc == PK_OK) {
+        pk_spawn_options so = PK_SPAWN_OPTIONS_INIT;
+        so.program = p->plan.program;
+        so.argv = (const char *const *)p->plan.argv;
+        so.envp = (const char *const *)p->plan.envp;
+        so.cwd = p->plan.cwd;
+        so.flags = (p->plan.flags & PK_COMMAND_NEW_SESSION) ? PK_SPAWN_NEW_SESSION : 0;
+        so.stdin_fd = slot[0];
+        so.stdout_fd = slot[1];
+        so.stderr_fd = slot[2];
+        so.parent_death_signal = p->plan.parent_death_signal;
+        p->start_ns = pk__now_ns();
+        rc = pk__group_spawn_obj(p->group, &so, &p->child);
+    }
+    for (int i = 0; i < 4; i++)
+        if (child_ends[i] >= 0)
+            close(child_ends[i]);
+    if (rc != PK_OK)
+        goto fail;
+    p->pid = p->child->pid;
+
+    if (p->plan.stdin_mode == PK_IN_BYTES) {
+        p->in_close = 1;
+        rc = queue_stdin(p, p->plan.stdin_data, p->plan.stdin_len);
+    }
+    if (rc == PK_OK && p->fd[0] >= 0)
+        rc = watch_fd(p, W_STDIN, p->fd[0], 0);
+    for (int s = 1; s <= 2 && rc == PK_OK; s++)
+        if (p->fd[s] >= 0)
+            rc = watch_fd(p, s == 1 ? W_STDOUT : W_STDERR, p->fd[s], EPOLLIN);
+    if (rc == PK_OK)
+        rc = watch_fd(p, W_PID, p->child->pidfd, EPOLLIN);
+    if (rc == PK_OK && p->plan.cancel)
+        rc = watch_fd(p, W_CANCEL, p->plan.cancel->fd, EPOLLIN);
+    if (rc == PK_OK && loop->count == loop->cap) {
+        size_t cap = loop->cap ? loop->cap * 2 : 8;
+        pk_process_obj **grown = realloc(loop->procs, cap * sizeof *grown);
+        if (!grown)
+            rc = pk__fail(PK_ERR_NOMEM, "pk_loop_start: out of memory");
+        else {
+            loop->procs = grown;
+            loop->cap = cap;
+        }
+    }
+    if (rc != PK_OK) {
+        signal_tree(p, SIGKILL);
+        (void)pk__child_reap(p->child, -1);
+        goto fail;
+    }
+    if (p->fd[0] >= 0)
+        pump_stdin(p);
+    if (p->plan.timeout_ms) {
+        p->timeout_at = p->start_ns + (uint64_t)p->plan.timeout_ms * 1000000u;
+        arm_timer(p);
+    }
+    loop->procs[loop->count++] = p;
+    pk__object_ref(&p->obj); /* the loop's reference, dropped when it finishes */
+    *out = p;
+    return PK_OK;
+
+fail:
+    for (int i = 0; i < 3; i++)
+        if (p->fd[i] >= 0)
+            unwatch_fd(p, p->fd[i]);
+    if (p->child)
+        unwatch_fd(p, p->child->pidfd);
+    if (p->plan.cancel)
+        unwatch_fd(p, p->plan.cancel->fd);
+    if (p->timer_fd >= 0)
+        unwatch_fd(p, p->timer_fd);
+    if (p->private_group && p->group)
+        (void)pk__group_teardown(p->group);
+    pk__object_unref(&p->obj);
+    return rc;
+}
+
+/* ---- dispatch ---- */
+
+static void handle_event(pk_watch *w, uint32_t events)
+{
+    pk_process_obj *p = w->proc;
+    if (atomic_load(&p->done))
+        return;
+    switch (w->kind) {
+    case W_STDIN:
+        if (events & (EPOLLERR | EPOLLHUP)) {
+            p->in_off = p->in_len = 0;
+            close_stdin(p);
+        } else {
+            pump_stdin(p);
+        }
+        break;
+    case W_STDOUT: read_stream(p, 1); break;
+    case W_STDERR: read_stream(p, 2); break;
+    case W_PID: on_exit_event(p); break;
+    case W_TIMER: on_timer(p); break;
+    case W_CANCEL:
+        unwatch_fd(p, p->plan.cancel->fd);
+        pk__process_cancel(p);
+        break;
+    default: break;
+    }
+}
+
+/* Drops finished runs from the loop's list. */
+static void sweep(pk_loop_obj *loop)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < loop->count; i++) {
+        pk_process_obj *p = loop->procs[i];
+        check_done(p);
+        if (atomic_load(&p->done))
+            pk__object_unref(&p->obj);
+        else
+            loop->procs[kept++] = p;
+    }
+    loop->count = kept;
+}
+
+int pk__loop_run_once(pk_loop_obj *loop, int timeout_ms)
+{
+    if (loop->closed)
+        return pk__fail(PK_ERR_STATE, "pk_loop_run_once: the loop is closed");
+    struct epoll_event events[64];
+    int n = epoll_wait(loop->epfd, events, 64, timeout_ms);
+    if (n < 0) {
+        if (errno == EINTR)
+            return PK_OK;
+        return pk__fail_errno(PK_ERR_OS, errno, "epoll_wait");
+    }
+    pthread_mutex_lock(&loop->lock);
+    loop->in_dispatch++;
+    /* Finished runs stay referenced by the loop until sweep(), so a watch
+     * from this batch never points at freed memory. */
+    for (int i = 0; i < n; i++) {
+        pk_watch *w = events[i].data.ptr;
+        if (w->kind == W_WAKE) {
+            uint64_t count;
+            ssize_t r = read(loop->wakefd, &count, sizeof count);
+            (void)r;
+            continue;
+        }
+        handle_event(w, events[i].events);
+    }
+    sweep(loop);
+    loop->in_dispatch--;
+    pthread_mutex_unlock(&loop->lock);
+    return PK_OK;
+}
+
+void pk__loop_close(pk_loop_obj *loop)
+{
+    pthread_mutex_lock(&loop->lock);
+    for (size_t i = 0; i < loop->count; i++)
+        pk__process_cancel(loop->procs[i]);
+    while (loop->count > 0 && pk__loop_run_once(loop, 1000) == PK_OK) {
+    }
+    loop->closed = 1;
+    close(loop->epfd);
+    close(loop->wakefd);
+    loop->epfd = loop->wakefd = -1;
+    pthread_mutex_unlock(&loop->lock);
+}
+
+/* ---- used by the public API in run.c ---- */
+
+int pk__process_write(pk_process_obj *p, const void *data, size_t len)
+{
+    if (p->plan.stdin_mode != PK_IN_PIPE)
+        return pk__fail(PK_ERR_STATE, "pk_process_write: stdin is not a pipe (use pk_command_stdin_pipe)");
+    if (p->fd[0] < 0 || p->in_close)
+        return pk__fail(PK_ERR_STATE, "pk_process_write: stdin is closed");
+    int rc = queue_stdin(p, data, len);
+    if (rc == PK_OK)
+        pump_stdin(p);
+    return rc;
+}
+
+int pk__process_close_stdin(pk_process_obj *p)
+{
+    if (p->plan.stdin_mode != PK_IN_PIPE)
+        return pk__fail(PK_ERR_STATE, "pk_process_close_stdin: stdin is not a pipe");
+    p->in_close = 1;
+    pump_stdin(p);
+    return PK_OK;
+}
+
+void pk__process_signal(pk_process_obj *p, int sig)
+{
+    signal_tree(p, sig);
+}

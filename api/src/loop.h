@@ -1,0 +1,80 @@
+/* The event loop and the runs on it. One epoll set holds every pipe, pidfd,
+ * timerfd and cancellation fd of every run, so a single thread drives any
+ * number of processes with no thread per child, no polling and no SIGCHLD. */
+#ifndef PK_LOOP_H
+#define PK_LOOP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "child.h"
+#include "command.h"
+#include "group.h"
+#include "handle.h"
+#include "output.h"
+
+typedef struct pk_result_obj {
+    pk_object obj;
+    pk_run_info info;
+    uint8_t *data[3];
+    size_t len[3];
+    char *program;
+    uint32_t timeout_ms;
+} pk_result_obj;
+
+struct pk_process_obj;
+
+/* What an epoll event points at. */
+typedef struct pk_watch {
+    int kind;
+    struct pk_process_obj *proc;
+} pk_watch;
+
+typedef struct pk_loop_obj {
+    pk_object obj;
+    pthread_mutex_t lock; /* recursive: callbacks may call back into the loop */
+    int epfd;
+    int wakefd;           /* eventfd: another thread asked for attention */
+    pk_watch wake_watch;
+    struct pk_process_obj **procs; /* runs not yet finished, each referenced */
+    size_t count, cap;
+    int in_dispatch;
+    int closed;
+} pk_loop_obj;
+
+typedef struct pk_process_obj {
+    pk_object obj;
+    pk_loop_obj *loop; /* referenced */
+    pk_command_plan plan;
+    pk_group_obj *group; /* referenced */
+    int private_group;
+    pk_child_obj *child; /* referenced */
+    pid_t pid;
+    int mechanism;
+    int fd[3];           /* our ends: stdin (write), stdout, stderr (read); -1 = none */
+    int merged;          /* stderr shares the stdout pipe */
+    int timer_fd;
+    pk_watch watch[6];
+    pk_capture cap[3];
+    pk_lines lines[3];
+    uint8_t *in_buf;
+    size_t in_len, in_off, in_alloc;
+    int in_close;        /* close stdin once in_buf is written */
+    atomic_int cancel_requested;
+    int exited;
+    atomic_int done;
+    int timed_out;
+    pk_exit_status status;
+    uint64_t start_ns, end_ns;
+    uint64_t timeout_at, grace_at, drain_at; /* monotonic ns, 0 = unset */
+    pk_result_obj *result;
+} pk_process_obj;
+
+int pk__loop_create(pk_loop_obj **out);
+/* Finishes every run on the loop (killing what still runs) and closes it. */
+void pk__loop_close(pk_loop_obj *loop);
+int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, pk_process_obj **out);
+int pk__loop_run_once(pk_loop_obj *loop, int timeout_ms);
+void pk__process_cancel(pk_process_obj *proc);
+
+#endif
