@@ -315,8 +315,9 @@ PK_API int pk_child_pollfd(pk_child *child, int *fd);
 
 /**
  * Wait up to @p timeout_ms (-1 = forever, 0 = just look) for the child to end,
- * reap it and decode its status. ::PK_ERR_TIMEOUT if it is still running.
- * Once reaped, every later call returns the same status.
+ * reap it and decode its status into @p status (which may be NULL).
+ * ::PK_ERR_TIMEOUT if it is still running. Once reaped, every later call
+ * returns the same status.
  */
 PK_API int pk_child_wait(pk_child *child, int32_t timeout_ms, pk_exit_status *status);
 

@@ -38,6 +38,13 @@ int pk__struct_in(const pk_struct_layout *layout, void *dst, const void *src, co
     return PK_OK;
 }
 
+int pk__struct_check(const pk_struct_layout *layout, const void *dst, const char *param)
+{
+    uint32_t size;
+    memcpy(&size, dst, sizeof size);
+    return check_size(layout, size, param);
+}
+
 int pk__struct_out(const pk_struct_layout *layout, void *dst, const void *src, const char *param)
 {
     uint32_t size;

@@ -23,6 +23,9 @@ typedef struct pk_struct_layout {
  * a newer (larger) one is accepted only when its unknown tail is all zero. */
 int pk__struct_in(const pk_struct_layout *layout, void *dst, const void *src, const char *param);
 
+/* Checks a caller's output struct's size before any work is done. */
+int pk__struct_check(const pk_struct_layout *layout, const void *dst, const char *param);
+
 /* Writes the library's filled-in struct src into the caller's dst, up to the
  * caller's size. dst's size field is left as the caller set it. */
 int pk__struct_out(const pk_struct_layout *layout, void *dst, const void *src, const char *param);

@@ -177,7 +177,7 @@ int pk_child_signal(pk_child *handle, int32_t sig)
     int rc = get_child(handle, "pk_child_signal", &child);
     if (rc != PK_OK)
         return rc;
-    if (sig < 0 || sig >= _NSIG) {
+    if (sig <= 0 || sig >= _NSIG) {
         rc = pk__fail(PK_ERR_INVALID, "pk_child_signal: %d is not a signal number", (int)sig);
     } else {
         /* Holding the lock keeps a concurrent reap from freeing the pid

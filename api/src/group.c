@@ -15,7 +15,7 @@
 
 #include "abi_struct.h"
 #include "error.h"
-#include "spawn.h"
+#include "process_spawn.h"
 #include "sys.h"
 
 /* How long teardown waits for a killed tree to drain before giving up on
@@ -104,7 +104,7 @@ static int validate_options(const pk_group_options *o)
         return pk__fail(PK_ERR_INVALID, "pk_group_create: parent_death_signal %d is not a signal number",
                         (int)o->parent_death_signal);
     if (!isfinite(o->cpu_max) || o->cpu_max < 0)
-        return pk__fail(PK_ERR_LIMIT, "pk_group_create: cpu_max must be a finite number of cores > 0 (0 = none)");
+        return pk__fail(PK_ERR_INVALID, "pk_group_create: cpu_max must be a finite number of cores > 0 (0 = none)");
     return PK_OK;
 }
 
@@ -695,12 +695,8 @@ int pk_group_shutdown(pk_group *handle, const pk_shutdown_options *opts, pk_shut
         rc = pk__struct_in(&pk__layout_shutdown_options, &o, opts, "pk_group_shutdown: opts");
     if (rc == PK_OK)
         rc = check_signal("pk_group_shutdown", o.signal);
-    if (rc == PK_OK && report) {
-        uint32_t size;
-        memcpy(&size, report, sizeof size);
-        if (size < sizeof(uint32_t))
-            rc = pk__fail(PK_ERR_INVALID, "pk_group_shutdown: report->size is %u (use PK_SHUTDOWN_REPORT_INIT)", size);
-    }
+    if (rc == PK_OK && report)
+        rc = pk__struct_check(&pk__layout_shutdown_report, report, "pk_group_shutdown: report");
     if (rc != PK_OK) {
         pk__object_unref(&group->obj);
         return rc;

@@ -9,7 +9,7 @@
  *
  * Everything the child runs is a raw system call: no malloc, no locks, no
  * stdio, nothing a sanitizer or a host's interposer could hook. */
-#include "spawn.h"
+#include "process_spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
