@@ -208,6 +208,13 @@ typedef struct cg_state {
     char rel[PATH_MAX]; /* as /proc/PID/cgroup names it */
     int dir_fd;
     int events_fd;
+    pk_limits limits;
+    /* cgroup.kill was written. This kernel then kills every child later
+     * born into the leaf with CLONE_INTO_CGROUP, so the next spawn moves the
+     * group to a fresh leaf. */
+    int killed;
+    char **retired; /* leaves that were still emptying when replaced */
+    size_t retired_count;
 } cg_state;
 
 static int write_at(int dir_fd, const char *file, const char *text)
@@ -357,20 +364,11 @@ static uint32_t process_salt(void)
     return v;
 }
 
-static int create(const pk_limits *limits, void **state)
+/* Makes a new leaf for s (path, fds, limits). On failure s's leaf fields are
+ * left unusable and nothing is left on disk. */
+static int make_leaf(cg_state *s)
 {
-    pthread_once(&facts_once, read_facts);
-    if (!facts.probe.available)
-        return pk__fail(PK_ERR_UNAVAILABLE, "cgroup-v2 unavailable: %s", facts.probe.reason);
-    const int want_limits = limits->memory_max || limits->pids_max || limits->cpu_max > 0;
-    if (want_limits) {
-        int rc = create_limits(limits);
-        if (rc != PK_OK)
-            return rc;
-    }
-    cg_state *s = calloc(1, sizeof *s);
-    if (!s)
-        return pk__fail(PK_ERR_NOMEM, "out of memory");
+    const int want_limits = s->limits.memory_max || s->limits.pids_max || s->limits.cpu_max > 0;
     s->dir_fd = s->events_fd = -1;
     int made = 0;
     for (int attempt = 0; attempt < 32 && !made; attempt++) {
@@ -381,19 +379,11 @@ static int create(const pk_limits *limits, void **state)
         pk__format(s->rel, sizeof s->rel, "%s/%s", strcmp(facts.own_rel, "/") == 0 ? "" : facts.own_rel, name);
         if (mkdir(s->path, 0755) == 0)
             made = 1;
-        else if (errno != EEXIST) {
-            int err = errno;
-            free(s);
-            return pk__fail_errno(want_limits ? PK_ERR_LIMIT : pk__code_from_errno(err) == PK_ERR_PERMISSION
-                                                                    ? PK_ERR_PERMISSION
-                                                                    : PK_ERR_OS,
-                                  err, "mkdir %s/%s", facts.own_dir, name);
-        }
+        else if (errno != EEXIST)
+            return pk__fail_errno(want_limits ? PK_ERR_LIMIT : PK_ERR_UNAVAILABLE, errno, "mkdir %s", s->path);
     }
-    if (!made) {
-        free(s);
+    if (!made)
         return pk__fail(PK_ERR_OS, "could not find a free cgroup name under %s", facts.own_dir);
-    }
     int rc = PK_OK;
     s->dir_fd = open(s->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (s->dir_fd < 0)
@@ -404,13 +394,35 @@ static int create(const pk_limits *limits, void **state)
             rc = pk__fail_errno(PK_ERR_OS, errno, "open %s/cgroup.events", s->path);
     }
     if (rc == PK_OK && want_limits)
-        rc = apply_limits(s, limits);
+        rc = apply_limits(s, &s->limits);
     if (rc != PK_OK) {
         if (s->events_fd >= 0)
             close(s->events_fd);
         if (s->dir_fd >= 0)
             close(s->dir_fd);
+        s->dir_fd = s->events_fd = -1;
         rmdir(s->path);
+    }
+    s->killed = 0;
+    return rc;
+}
+
+static int create(const pk_limits *limits, void **state)
+{
+    pthread_once(&facts_once, read_facts);
+    if (!facts.probe.available)
+        return pk__fail(PK_ERR_UNAVAILABLE, "cgroup-v2 unavailable: %s", facts.probe.reason);
+    if (limits->memory_max || limits->pids_max || limits->cpu_max > 0) {
+        int rc = create_limits(limits);
+        if (rc != PK_OK)
+            return rc;
+    }
+    cg_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return pk__fail(PK_ERR_NOMEM, "out of memory");
+    s->limits = *limits;
+    int rc = make_leaf(s);
+    if (rc != PK_OK) {
         free(s);
         return rc;
     }
@@ -511,8 +523,10 @@ static int kill_all(void *state)
     cg_state *s = state;
     if (facts.has_kill && !atomic_load(&force_kill_fallback)) {
         int err = write_at(s->dir_fd, "cgroup.kill", "1");
-        if (err == 0)
+        if (err == 0) {
+            s->killed = 1;
             return PK_OK;
+        }
     }
     return kill_by_sweep(s);
 }
@@ -555,9 +569,43 @@ static int resume(void *state)
     return freeze(s, 0);
 }
 
+/* Moves the group to a fresh leaf after a cgroup.kill (see cg_state). */
+static int rotate_leaf(cg_state *s)
+{
+    cg_state old = *s;
+    int rc = make_leaf(s);
+    if (rc != PK_OK) {
+        *s = old;
+        return rc;
+    }
+    /* The old leaf holds only what the kill is finishing off. */
+    uint64_t deadline = pk__now_ns() + 1000u * 1000000u;
+    while (populated(&old) && pk__now_ns() < deadline)
+        (void)pk__poll_one(old.events_fd, 1, 10);
+    close(old.events_fd);
+    close(old.dir_fd);
+    if (rmdir(old.path) != 0) {
+        char **grown = realloc(s->retired, (s->retired_count + 1) * sizeof *grown);
+        char *copy = strdup(old.path);
+        if (grown)
+            s->retired = grown;
+        if (grown && copy)
+            s->retired[s->retired_count++] = copy;
+        else
+            free(copy);
+    }
+    return PK_OK;
+}
+
 static int prepare_spawn(void *state, pk_spawn_target *target)
 {
-    target->cgroup_fd = ((cg_state *)state)->dir_fd;
+    cg_state *s = state;
+    if (s->killed) {
+        int rc = rotate_leaf(s);
+        if (rc != PK_OK)
+            return rc;
+    }
+    target->cgroup_fd = s->dir_fd;
     return PK_OK;
 }
 
@@ -655,6 +703,17 @@ static void destroy(void *state, int spare)
         struct timespec pause = {0, 1000 * 1000};
         nanosleep(&pause, NULL);
     }
+    for (size_t i = 0; i < s->retired_count; i++) {
+        char kill_path[PATH_MAX + 16];
+        pk__format(kill_path, sizeof kill_path, "%s/cgroup.kill", s->retired[i]);
+        (void)pk__write_file(kill_path, "1");
+        for (int attempt = 0; attempt < 100 && rmdir(s->retired[i]) != 0 && errno == EBUSY; attempt++) {
+            struct timespec pause = {0, 1000 * 1000};
+            nanosleep(&pause, NULL);
+        }
+        free(s->retired[i]);
+    }
+    free(s->retired);
     close(s->events_fd);
     close(s->dir_fd);
     free(s);

@@ -11,7 +11,10 @@
  * signal, is the same sub-microsecond window every killpg user accepts. */
 #include "process_group.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <poll.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -65,23 +68,58 @@ static void destroy(void *state, int spare)
     free(s);
 }
 
-/* Whether an entry still has a live (or zombie) process. EPERM counts as
- * alive: the process exists but may not be signalled by us, and forgetting it
- * would orphan its tree. */
+/* Whether the process behind a pidfd has exited (zombie or reaped). */
+static int has_exited(int pidfd)
+{
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+    return poll(&p, 1, 0) > 0;
+}
+
+/* Whether any process of group pgid is still running (not a zombie). Only
+ * asked once the leader is gone: zombies answer kill(-pgid, 0) too, and a
+ * tree whose only remains are zombies waiting for their reaper has drained. */
+static int group_has_running_member(pid_t pgid)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return 1; /* cannot tell: assume alive */
+    int found = 0;
+    struct dirent *ent;
+    while (!found && (ent = readdir(d)) != NULL) {
+        if (ent->d_name[0] < '1' || ent->d_name[0] > '9')
+            continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", ent->d_name);
+        if (pk__read_file(path, buf, sizeof buf) <= 0)
+            continue;
+        const char *p = strrchr(buf, ')');
+        char state;
+        int ppid, pgrp;
+        if (p && sscanf(p + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid && state != 'Z' &&
+            state != 'X')
+            found = 1;
+    }
+    closedir(d);
+    return found;
+}
+
+/* Whether an entry still has a running process. EPERM counts as alive: the
+ * process exists but may not be signalled by us, and forgetting it would
+ * orphan its tree. */
 static int entry_exists(entry *e)
 {
-    if (e->group) {
-        if (kill(-e->id, 0) == 0 || errno == EPERM) {
-            e->group_seen = 1;
-            return 1;
-        }
-        /* ESRCH on the group before it was ever seen: the child may not have
-         * made itself a group leader yet, so ask about the process itself.
-         * Once the group has been seen, ESRCH means it is gone for good. */
-        if (errno != ESRCH || e->group_seen)
-            return 0;
+    if (!e->group)
+        return !has_exited(e->pidfd) && (pk__pidfd_send_signal(e->pidfd, 0) == 0 || errno == EPERM);
+    if (kill(-e->id, 0) == 0 || errno == EPERM) {
+        e->group_seen = 1;
+        return !has_exited(e->pidfd) || group_has_running_member(e->id);
     }
-    return pk__pidfd_send_signal(e->pidfd, 0) == 0 || errno == EPERM;
+    /* ESRCH on the group before it was ever seen: the child may not have
+     * made itself a group leader yet, so ask about the process itself. Once
+     * the group has been seen, ESRCH means it is gone for good. */
+    if (errno != ESRCH || e->group_seen)
+        return 0;
+    return !has_exited(e->pidfd) && (pk__pidfd_send_signal(e->pidfd, 0) == 0 || errno == EPERM);
 }
 
 /* With the lock held: drop entries whose processes are all gone. */
