@@ -57,6 +57,25 @@ extern "C" {
 #define PK_VERSION_NUMBER ((PK_VERSION_MAJOR << 16) | (PK_VERSION_MINOR << 8) | PK_VERSION_PATCH)
 /** @} */
 
+/** The public structs, named for pk_struct_size(). */
+typedef enum pk_struct_id {
+    PK_STRUCT_CONTAINMENT = 1,
+    PK_STRUCT_GROUP_OPTIONS = 2,
+    PK_STRUCT_SPAWN_OPTIONS = 3,
+    PK_STRUCT_GROUP_STATS = 4,
+    PK_STRUCT_SHUTDOWN_OPTIONS = 5,
+    PK_STRUCT_SHUTDOWN_REPORT = 6,
+    PK_STRUCT_EXIT_STATUS = 7,
+    PK_STRUCT_RUN_INFO = 8
+} pk_struct_id;
+
+/**
+ * The size this library gives a public struct (::pk_struct_id), so a caller
+ * that never saw this header (a foreign runtime reading the ABI manifest)
+ * can allocate it and set its `size` field.
+ */
+PK_API int pk_struct_size(int32_t id, size_t *size);
+
 /** The library's version, packed as ::PK_VERSION_NUMBER. Never fails. */
 PK_API uint32_t pk_version(void);
 /** The library's version as "major.minor.patch" (static storage). Never fails. */

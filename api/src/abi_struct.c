@@ -95,3 +95,25 @@ LAYOUT(pk__layout_run_info, pk_run_info, PK_FIELD_END(pk_run_info, outcome), PK_
        PK_FIELD_END(pk_run_info, stderr_truncated), PK_FIELD_END(pk_run_info, overflowed),
        PK_FIELD_END(pk_run_info, duration_us), PK_FIELD_END(pk_run_info, stdout_bytes),
        PK_FIELD_END(pk_run_info, stderr_bytes));
+
+int pk_struct_size(int32_t id, size_t *size)
+{
+    pk__clear_error();
+    static const pk_struct_layout *const by_id[] = {
+        NULL,
+        &pk__layout_containment,
+        &pk__layout_group_options,
+        &pk__layout_spawn_options,
+        &pk__layout_group_stats,
+        &pk__layout_shutdown_options,
+        &pk__layout_shutdown_report,
+        &pk__layout_exit_status,
+        &pk__layout_run_info,
+    };
+    if (!size)
+        return pk__fail(PK_ERR_INVALID, "pk_struct_size: size is NULL");
+    if (id <= 0 || (size_t)id >= sizeof by_id / sizeof by_id[0])
+        return pk__fail(PK_ERR_INVALID, "pk_struct_size: %d is not a pk_struct_id", (int)id);
+    *size = by_id[id]->size;
+    return PK_OK;
+}
