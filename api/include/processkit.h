@@ -44,15 +44,16 @@ extern "C" {
 #define PK_API
 #endif
 #else
+/** Marks a function the library exports. */
 #define PK_API __attribute__((visibility("default")))
 #endif
 
 /** @name Version
  *  The header's version; pk_version() gives the library's at run time.
  *  @{ */
-#define PK_VERSION_MAJOR 1
-#define PK_VERSION_MINOR 0
-#define PK_VERSION_PATCH 0
+#define PK_VERSION_MAJOR 1 /**< Incompatible ABI changes (never so far). */
+#define PK_VERSION_MINOR 0 /**< Compatible additions. */
+#define PK_VERSION_PATCH 0 /**< Fixes only. */
 /** Packed as (major << 16) | (minor << 8) | patch. */
 #define PK_VERSION_NUMBER ((PK_VERSION_MAJOR << 16) | (PK_VERSION_MINOR << 8) | PK_VERSION_PATCH)
 /** @} */
@@ -83,7 +84,7 @@ PK_API const char *pk_version_string(void);
 
 /** Error codes. Every failing call returns one of these (all negative). */
 typedef enum pk_error {
-    PK_OK = 0,
+    PK_OK = 0,               /**< Success. */
     PK_ERR_INVALID = -1,     /**< A bad argument: NULL pointer, empty argv, bad enum value... */
     PK_ERR_NOMEM = -2,       /**< Out of memory. */
     PK_ERR_HANDLE = -3,      /**< NULL, freed or wrong-type handle. */
@@ -157,6 +158,7 @@ typedef struct pk_containment {
     char cgroup_mount[256]; /**< The cgroup2 mount point, or "" when there is none. */
     char cgroup_path[512];  /**< The group's cgroup leaf directory (groups only), or "". */
 } pk_containment;
+/** A pk_containment ready to be filled: its size set, the rest zero. */
 #define PK_CONTAINMENT_INIT {sizeof(pk_containment), 0, 0, 0, {0}, {0}, {0}}
 
 /**
@@ -177,6 +179,7 @@ typedef struct pk_group_options {
     uint64_t pids_max;           /**< Processes in the tree; 0 = no limit. */
     double cpu_max;              /**< CPU cores (1.5 = one and a half); 0 = no limit. */
 } pk_group_options;
+/** The default group options: auto backend, no minimum, no limits. */
 #define PK_GROUP_OPTIONS_INIT {sizeof(pk_group_options), PK_BACKEND_AUTO, PK_MECHANISM_NONE, 0, 0, 0, 0.0}
 
 typedef struct pk_group pk_group; /**< A kill-on-free container of processes. */
@@ -224,6 +227,7 @@ typedef struct pk_spawn_options {
     int32_t stderr_fd;           /**< An fd, ::PK_STDIO_INHERIT or ::PK_STDIO_NULL. */
     int32_t parent_death_signal; /**< -1 = the group's default; 0 = none; else a signal number (Linux). */
 } pk_spawn_options;
+/** Spawn options with stdio inherited and the group's parent-death signal; set argv. */
 #define PK_SPAWN_OPTIONS_INIT {sizeof(pk_spawn_options), 0, NULL, NULL, NULL, NULL, PK_STDIO_INHERIT, PK_STDIO_INHERIT, PK_STDIO_INHERIT, -1}
 
 /**
@@ -274,8 +278,10 @@ typedef struct pk_group_stats {
     int64_t cpu_time_us;       /**< User+system CPU time of the tree, exited members included; -1 if unknown. */
     int64_t peak_memory_bytes; /**< Peak memory of the tree; -1 if unknown. */
 } pk_group_stats;
+/** A pk_group_stats ready to be filled. */
 #define PK_GROUP_STATS_INIT {sizeof(pk_group_stats), 0, 0, 0}
 
+/** The group's usage now (see pk_group_stats for what each mechanism can tell). */
 PK_API int pk_group_stats_get(pk_group *group, pk_group_stats *out);
 
 /** How pk_group_shutdown() proceeds. Start from ::PK_SHUTDOWN_OPTIONS_INIT. */
@@ -285,6 +291,7 @@ typedef struct pk_shutdown_options {
     uint32_t grace_ms; /**< How long the tree gets to drain; default 2000. */
     int32_t escalate;  /**< Non-zero (default): SIGKILL what is left after the grace. Zero: spare survivors, also at free. */
 } pk_shutdown_options;
+/** SIGTERM, a 2 s grace, then SIGKILL. */
 #define PK_SHUTDOWN_OPTIONS_INIT {sizeof(pk_shutdown_options), 15, 2000, 1}
 
 /** What pk_group_shutdown() did. */
@@ -297,6 +304,7 @@ typedef struct pk_shutdown_report {
     int32_t reserved;        /**< Zero. */
     uint64_t elapsed_us;     /**< Wall time the call took. */
 } pk_shutdown_report;
+/** A pk_shutdown_report ready to be filled. */
 #define PK_SHUTDOWN_REPORT_INIT {sizeof(pk_shutdown_report), 0, 0, 0, 0, 0, 0}
 
 /**
@@ -314,6 +322,7 @@ typedef enum pk_exit_kind {
     PK_EXIT_SIGNAL = 2   /**< A signal killed it; `signal` holds the number. */
 } pk_exit_kind;
 
+/** How a child ended, from pk_child_wait(). */
 typedef struct pk_exit_status {
     uint32_t size;        /**< sizeof(pk_exit_status) as the caller compiled it. */
     int32_t kind;         /**< ::pk_exit_kind. */
@@ -321,6 +330,7 @@ typedef struct pk_exit_status {
     int32_t signal;       /**< The signal for PK_EXIT_SIGNAL, else 0. */
     int32_t core_dumped;  /**< Non-zero if it dumped core. */
 } pk_exit_status;
+/** A pk_exit_status ready to be filled. */
 #define PK_EXIT_STATUS_INIT {sizeof(pk_exit_status), 0, 0, 0, 0}
 
 /** The child's process id. */
@@ -406,6 +416,7 @@ typedef void (*pk_line_fn)(void *user, int32_t stream, const char *line, size_t 
 
 /** A new command for @p program (searched in PATH without a slash); argv[0] is @p program. */
 PK_API int pk_command_new(const char *program, pk_command **out);
+/** Free the builder; runs already started are not affected. */
 PK_API int pk_command_free(pk_command *cmd);
 /** Append one argument (any bytes but NUL). */
 PK_API int pk_command_arg(pk_command *cmd, const char *arg);
@@ -458,6 +469,7 @@ PK_API int pk_command_cancel_on(pk_command *cmd, pk_cancel *token);
 PK_API int pk_cancel_new(pk_cancel **out);
 /** Trigger it: every run watching it is killed and ends as cancelled. Any thread; idempotent. */
 PK_API int pk_cancel_trigger(pk_cancel *token);
+/** Free the token; runs watching it keep watching until they end. */
 PK_API int pk_cancel_free(pk_cancel *token);
 
 /** A new event loop. One thread drives it at a time; pk_process_cancel() and
@@ -480,6 +492,7 @@ PK_API int pk_loop_wait_any(pk_loop *loop, pk_process *const *procs, size_t coun
 /** Drive the loop until all of @p procs are finished. */
 PK_API int pk_loop_wait_all(pk_loop *loop, pk_process *const *procs, size_t count, int32_t timeout_ms);
 
+/** The program's pid. */
 PK_API int pk_process_pid(pk_process *proc, int32_t *pid);
 /** Queue bytes for a ::pk_command_stdin_pipe stdin; the loop writes them as the child reads. */
 PK_API int pk_process_write(pk_process *proc, const void *data, size_t len);
@@ -516,8 +529,10 @@ typedef struct pk_run_info {
     uint64_t stdout_bytes;     /**< Bytes the program wrote to captured stdout (kept or not). */
     uint64_t stderr_bytes;     /**< Bytes the program wrote to captured stderr (kept or not). */
 } pk_run_info;
+/** A pk_run_info ready to be filled. */
 #define PK_RUN_INFO_INIT {sizeof(pk_run_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
+/** The outcome, status, duration and output counters of a run. */
 PK_API int pk_result_info(pk_result *result, pk_run_info *out);
 /** The captured bytes of a stream (valid until pk_result_free; len 0 when not captured). */
 PK_API int pk_result_output(pk_result *result, int32_t stream, const uint8_t **data, size_t *len);
@@ -525,6 +540,7 @@ PK_API int pk_result_output(pk_result *result, int32_t stream, const uint8_t **d
  *  ::PK_ERR_CANCELLED or ::PK_ERR_OVERFLOW with a message naming the
  *  program, its status and the last line of its stderr. */
 PK_API int pk_result_check(pk_result *result);
+/** Release a result handle (the bytes from pk_result_output() go with it). */
 PK_API int pk_result_free(pk_result *result);
 /** @} */
 
