@@ -10,9 +10,9 @@ set -euo pipefail
 out=$1 header=$2 shared=$3 pc_in=$4 pk=$5
 shift 5
 
-major=$(sed -n 's/^#define PK_VERSION_MAJOR \([0-9]*\)/\1/p' "$header")
-minor=$(sed -n 's/^#define PK_VERSION_MINOR \([0-9]*\)/\1/p' "$header")
-patch=$(sed -n 's/^#define PK_VERSION_PATCH \([0-9]*\)/\1/p' "$header")
+major=$(sed -n 's/^#define PK_VERSION_MAJOR \([0-9]*\).*/\1/p' "$header")
+minor=$(sed -n 's/^#define PK_VERSION_MINOR \([0-9]*\).*/\1/p' "$header")
+patch=$(sed -n 's/^#define PK_VERSION_PATCH \([0-9]*\).*/\1/p' "$header")
 version="$major.$minor.$patch"
 
 root=$(mktemp -d)
