@@ -144,6 +144,10 @@ static int parse_run(int argc, char **argv, run_options *o, pk_command **cmd_out
     /* Options may reference the command (--env), so collect them first. */
     int i = 2, prog = -1;
     for (; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        }
         if (strcmp(argv[i], "--") == 0) {
             prog = i + 1;
             break;
@@ -183,11 +187,7 @@ static int parse_run(int argc, char **argv, run_options *o, pk_command **cmd_out
             o->json = 1;
         else if (strcmp(name, "--clear-env") == 0 && !eq)
             rc = pk_command_env_clear(cmd) == PK_OK ? 0 : die("%s%s", pk_last_error(), "");
-        else if (strcmp(name, "--help") == 0) {
-            usage(stdout);
-            pk_command_free(cmd);
-            exit(0);
-        } else if (takes_value(name)) {
+        else if (takes_value(name)) {
             const char *value = eq ? eq + 1 : argv[++k];
             rc = apply_valued(name, value, o, cmd);
         } else {
@@ -272,7 +272,40 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static int configure(pk_command *cmd, const run_options *o)
+/* With --json but no --capture, the program's stdout passes through a pipe
+ * of pk's, so pk knows whether it ended mid-line and can start the JSON on a
+ * line of its own. */
+typedef struct passthrough {
+    int read_fd;   /* pk's end, -1 when not in use */
+    int write_fd;  /* the program's end until it has started */
+    int last_byte; /* the last byte forwarded, -1 before any */
+} passthrough;
+
+static void forward_output(passthrough *pt, int block)
+{
+    uint8_t buf[65536];
+    while (pt->read_fd >= 0) {
+        ssize_t n = read(pt->read_fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN && block) {
+            struct pollfd p = {.fd = pt->read_fd, .events = POLLIN};
+            (void)poll(&p, 1, -1);
+            continue;
+        }
+        if (n <= 0) {
+            if (n == 0 || errno != EAGAIN) {
+                close(pt->read_fd);
+                pt->read_fd = -1;
+            }
+            return;
+        }
+        write_all(1, buf, (size_t)n);
+        pt->last_byte = buf[n - 1];
+    }
+}
+
+static int configure(pk_command *cmd, const run_options *o, passthrough *pt)
 {
     if (o->cwd) {
         struct stat st;
@@ -298,6 +331,15 @@ static int configure(pk_command *cmd, const run_options *o)
         if (rc == PK_OK && o->capture)
             rc = pk_command_output_limit(cmd, s, o->max_output, PK_OVERFLOW_KEEP_HEAD);
     }
+    if (rc == PK_OK && o->json && !o->capture) {
+        int fds[2];
+        if (pipe2(fds, O_CLOEXEC) != 0)
+            return die("pipe: %s%s", strerror(errno), "");
+        fcntl(fds[0], F_SETFL, O_NONBLOCK);
+        pt->read_fd = fds[0];
+        pt->write_fd = fds[1];
+        rc = pk_command_output(cmd, PK_STREAM_STDOUT, PK_OUTPUT_FD, fds[1]);
+    }
     if (rc == PK_OK && o->timeout_ms)
         rc = pk_command_timeout(cmd, o->timeout_ms, o->signal, o->grace_ms);
     if (rc == PK_OK)
@@ -320,7 +362,8 @@ static int cmd_run(int argc, char **argv)
     int rc = parse_run(argc, argv, &o, &cmd);
     if (rc != 0)
         return rc;
-    rc = configure(cmd, &o);
+    passthrough pt = {.read_fd = -1, .write_fd = -1, .last_byte = -1};
+    rc = configure(cmd, &o, &pt);
     if (rc != 0) {
         pk_command_free(cmd);
         return rc;
@@ -346,6 +389,10 @@ static int cmd_run(int argc, char **argv)
     if (start != PK_OK)
         fprintf(stderr, "pk: %s\n", pk_last_error());
     pk_command_free(cmd);
+    if (pt.write_fd >= 0) {
+        close(pt.write_fd); /* the program holds its own copy */
+        pt.write_fd = -1;
+    }
     if (start != PK_OK) {
         pk_loop_free(loop);
         return start == PK_ERR_NOT_FOUND ? EXIT_NOT_FOUND
@@ -358,13 +405,17 @@ static int cmd_run(int argc, char **argv)
     pk_loop_fd(loop, &loop_fd);
     int32_t done = 0;
     while (!done) {
-        struct pollfd fds[2] = {{.fd = loop_fd, .events = POLLIN}, {.fd = sigfd, .events = POLLIN}};
+        struct pollfd fds[3] = {{.fd = loop_fd, .events = POLLIN},
+                                {.fd = sigfd, .events = POLLIN},
+                                {.fd = pt.read_fd, .events = POLLIN}};
         int timeout = -1;
         if (teardown_at) {
             uint64_t now = now_ms();
             timeout = now >= teardown_at ? 0 : (int)(teardown_at - now);
         }
-        (void)poll(fds, sigfd >= 0 ? 2 : 1, timeout);
+        (void)poll(fds, 3, timeout);
+        if (fds[2].revents)
+            forward_output(&pt, 0);
         if (sigfd >= 0 && (fds[1].revents & POLLIN)) {
             struct signalfd_siginfo si;
             while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
@@ -382,6 +433,9 @@ static int cmd_run(int argc, char **argv)
         pk_process_done(proc, &done);
     }
 
+    /* The tree is gone, so the pass-through pipe reaches its end now. */
+    forward_output(&pt, 1);
+
     pk_result *result = NULL;
     pk_run_info info = PK_RUN_INFO_INIT;
     if (pk_process_result(proc, &result) != PK_OK || pk_result_info(result, &info) != PK_OK) {
@@ -396,8 +450,11 @@ static int cmd_run(int argc, char **argv)
             pk_result_output(result, PK_STREAM_STDERR, &data, &len);
             write_all(2, data, len);
         }
-        if (o.json)
+        if (o.json) {
+            if (pt.last_byte >= 0 && pt.last_byte != '\n')
+                write_all(1, (const uint8_t *)"\n", 1);
             print_json(result, &info, o.capture);
+        }
         rc = exit_status_of(&info, forwarded);
         pk_result_free(result);
     }
