@@ -563,7 +563,7 @@ TEST_F(BadInput, BadSignalsAndTimeouts) {
     }
     // Nothing above touched the child.
     EXPECT_TRUE(pktest::Alive(id));
-    EXPECT_EQ('S', pktest::State(pid));
+    EXPECT_NE('T', pktest::State(pid));  // not stopped (it may still be starting: R or S)
 
     // Adopt: not a pid, ourselves, not our child.
     for (int32_t p : {0, -1, -5, INT32_MIN})

@@ -18,10 +18,9 @@
 
 enum watch_kind { W_STDIN, W_STDOUT, W_STDERR, W_PID, W_TIMER, W_CANCEL, W_WAKE };
 
-/* In a shared group the rest of the tree is not ours to kill, so a
- * descendant holding the output pipe open is waited for this long after the
- * program exits, then the pipe is abandoned. */
-#define SHARED_DRAIN_MS 2000
+/* How long output pipes may stay open after the program exits, held by a
+ * descendant the run cannot kill, before they are abandoned. */
+#define DRAIN_AFTER_EXIT_MS 2000
 /* Reads per stream per wakeup, so one flooding child cannot starve others. */
 #define READS_PER_WAKEUP 16
 #define READ_CHUNK (64 * 1024)
@@ -46,6 +45,8 @@ static void process_destroy(pk_object *obj)
     }
     if (p->timer_fd >= 0)
         close(p->timer_fd);
+    if (p->cancel_fd >= 0)
+        close(p->cancel_fd);
     free(p->in_buf);
     if (p->result)
         pk__object_unref(&p->result->obj);
@@ -348,13 +349,13 @@ static void on_exit_event(pk_process_obj *p)
     p->status = p->child->status;
     unwatch_fd(p, p->child->pidfd);
     p->grace_at = 0;
-    if (p->private_group) {
-        /* The run owns its tree: what the program left behind dies with it,
-         * so no descendant can hold the output pipes open. */
+    /* The run owns its tree: what the program left behind dies with it, so
+     * no descendant can hold the output pipes open. A descendant the kill
+     * cannot reach (a setsid escaper of a process group, or anything in a
+     * shared group) gets a bounded drain before its pipes are abandoned. */
+    if (p->private_group)
         (void)pk__group_kill_if_populated(p->group);
-    } else {
-        p->drain_at = pk__now_ns() + (uint64_t)SHARED_DRAIN_MS * 1000000u;
-    }
+    p->drain_at = pk__now_ns() + (uint64_t)DRAIN_AFTER_EXIT_MS * 1000000u;
     arm_timer(p);
 }
 
@@ -380,8 +381,11 @@ static void finish(pk_process_obj *p)
         close(p->timer_fd);
         p->timer_fd = -1;
     }
-    if (p->plan.cancel)
-        unwatch_fd(p, p->plan.cancel->fd);
+    if (p->cancel_fd >= 0) {
+        unwatch_fd(p, p->cancel_fd);
+        close(p->cancel_fd);
+        p->cancel_fd = -1;
+    }
     if (p->private_group)
         (void)pk__group_teardown(p->group);
     p->end_ns = pk__now_ns();
@@ -497,7 +501,7 @@ int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, 
     if (!p)
         return pk__fail(PK_ERR_NOMEM, "pk_loop_start: out of memory");
     pk__object_init(&p->obj, PK_OBJ_PROCESS, process_destroy);
-    p->fd[0] = p->fd[1] = p->fd[2] = p->timer_fd = -1;
+    p->fd[0] = p->fd[1] = p->fd[2] = p->timer_fd = p->cancel_fd = -1;
     atomic_init(&p->done, 0);
     atomic_init(&p->cancel_requested, 0);
     p->loop = loop;
@@ -561,8 +565,12 @@ int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, 
             rc = watch_fd(p, s == 1 ? W_STDOUT : W_STDERR, p->fd[s], EPOLLIN);
     if (rc == PK_OK)
         rc = watch_fd(p, W_PID, p->child->pidfd, EPOLLIN);
-    if (rc == PK_OK && p->plan.cancel)
-        rc = watch_fd(p, W_CANCEL, p->plan.cancel->fd, EPOLLIN);
+    if (rc == PK_OK && p->plan.cancel) {
+        /* Several runs may watch one token: each watches its own dup. */
+        p->cancel_fd = fcntl(p->plan.cancel->fd, F_DUPFD_CLOEXEC, 3);
+        rc = p->cancel_fd < 0 ? pk__fail_errno(PK_ERR_OS, errno, "dup of a cancellation fd")
+                              : watch_fd(p, W_CANCEL, p->cancel_fd, EPOLLIN);
+    }
     if (rc == PK_OK && loop->count == loop->cap) {
         size_t cap = loop->cap ? loop->cap * 2 : 8;
         pk_process_obj **grown = realloc(loop->procs, cap * sizeof *grown);
@@ -595,8 +603,8 @@ fail:
             unwatch_fd(p, p->fd[i]);
     if (p->child)
         unwatch_fd(p, p->child->pidfd);
-    if (p->plan.cancel)
-        unwatch_fd(p, p->plan.cancel->fd);
+    if (p->cancel_fd >= 0)
+        unwatch_fd(p, p->cancel_fd);
     if (p->timer_fd >= 0)
         unwatch_fd(p, p->timer_fd);
     if (p->private_group && p->group)
@@ -626,7 +634,7 @@ static void handle_event(pk_watch *w, uint32_t events)
     case W_PID: on_exit_event(p); break;
     case W_TIMER: on_timer(p); break;
     case W_CANCEL:
-        unwatch_fd(p, p->plan.cancel->fd);
+        unwatch_fd(p, p->cancel_fd);
         pk__process_cancel(p);
         break;
     default: break;

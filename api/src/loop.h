@@ -54,6 +54,7 @@ typedef struct pk_process_obj {
     int fd[3];           /* our ends: stdin (write), stdout, stderr (read); -1 = none */
     int merged;          /* stderr shares the stdout pipe */
     int timer_fd;
+    int cancel_fd;       /* a dup of the token's eventfd: epoll takes each fd once */
     pk_watch watch[6];
     pk_capture cap[3];
     pk_lines lines[3];

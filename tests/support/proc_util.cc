@@ -1,6 +1,7 @@
 #include "proc_util.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -22,10 +23,18 @@ namespace {
 bool ReadStat(pid_t pid, char* state, uint64_t* start) {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
-    std::ifstream in(path);
-    if (!in)
+    // read(2), not std::ifstream: reading the stat file of a process that
+    // exits meanwhile fails with ESRCH, which libstdc++ throws as an exception.
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return false;
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string text;
+    char buf[1024];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+        if (n > 0)
+            text.append(buf, static_cast<size_t>(n));
+    ::close(fd);
     size_t close = text.rfind(')');
     if (close == std::string::npos)
         return false;
