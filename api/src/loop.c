@@ -247,6 +247,8 @@ static void pump_stdin(pk_process_obj *p)
 
 static int queue_stdin(pk_process_obj *p, const void *data, size_t len)
 {
+    if (len == 0)
+        return PK_OK;
     if (p->in_len + len > p->in_alloc) {
         size_t alloc = p->in_alloc ? p->in_alloc : 4096;
         while (alloc < p->in_len + len)
