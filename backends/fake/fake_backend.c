@@ -63,8 +63,8 @@ static void destroy(void *state, int spare)
         close(s->pidfds[i]);
     /* The state outlives the group so tests can read what happened; it is
      * freed when the next fake group replaces it. */
-    s->destroys++;
-    s->destroy_spare = spare;
+    __atomic_add_fetch(&s->destroys, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&s->destroy_spare, spare, __ATOMIC_SEQ_CST);
     s->pid_count = 0;
     note(s, 'D');
 }
@@ -73,7 +73,7 @@ static int prepare_spawn(void *state, pk_spawn_target *target)
 {
     (void)target;
     pk_fake_state *s = state;
-    s->spawns++;
+    __atomic_add_fetch(&s->spawns, 1, __ATOMIC_SEQ_CST);
     note(s, 'P');
     return PK_OK;
 }
@@ -93,7 +93,7 @@ static int track(void *state, pid_t pid, int pidfd, int new_session)
 {
     (void)pid, (void)new_session;
     pk_fake_state *s = state;
-    s->tracks++;
+    __atomic_add_fetch(&s->tracks, 1, __ATOMIC_SEQ_CST);
     note(s, 'T');
     return keep(s, pidfd);
 }
@@ -102,7 +102,7 @@ static int adopt(void *state, pid_t pid, int pidfd)
 {
     (void)pid;
     pk_fake_state *s = state;
-    s->adopts++;
+    __atomic_add_fetch(&s->adopts, 1, __ATOMIC_SEQ_CST);
     note(s, 'A');
     return keep(s, pidfd);
 }
@@ -116,8 +116,8 @@ static void send_all(pk_fake_state *s, int sig)
 static int signal_all(void *state, int sig)
 {
     pk_fake_state *s = state;
-    s->signals++;
-    s->last_signal = sig;
+    __atomic_add_fetch(&s->signals, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&s->last_signal, sig, __ATOMIC_SEQ_CST);
     note(s, 'S');
     send_all(s, sig);
     return PK_OK;
@@ -126,7 +126,7 @@ static int signal_all(void *state, int sig)
 static int kill_all(void *state)
 {
     pk_fake_state *s = state;
-    s->kills++;
+    __atomic_add_fetch(&s->kills, 1, __ATOMIC_SEQ_CST);
     note(s, 'K');
     send_all(s, SIGKILL);
     return PK_OK;
@@ -134,13 +134,13 @@ static int kill_all(void *state)
 
 static int suspend(void *state)
 {
-    ((pk_fake_state *)state)->suspends++;
+    __atomic_add_fetch(&((pk_fake_state *)state)->suspends, 1, __ATOMIC_SEQ_CST);
     return PK_OK;
 }
 
 static int resume(void *state)
 {
-    ((pk_fake_state *)state)->resumes++;
+    __atomic_add_fetch(&((pk_fake_state *)state)->resumes, 1, __ATOMIC_SEQ_CST);
     return PK_OK;
 }
 
@@ -175,7 +175,7 @@ static int stats(void *state, pk_group_stats *out)
 static int drained(void *state)
 {
     pk_fake_state *s = state;
-    return !s->hold_busy && live(s, NULL) == 0;
+    return !__atomic_load_n(&s->hold_busy, __ATOMIC_SEQ_CST) && live(s, NULL) == 0;
 }
 
 static int drain_fd(void *state)

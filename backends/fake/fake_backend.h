@@ -1,4 +1,5 @@
-/* A backend that contains nothing and records every call, so unit tests can
+/* A backend that contains nothing and records every call (counters are
+ * updated atomically, so a test thread may watch them), so unit tests can
  * check what the core asks of a backend (and in what order) on any host.
  * Children spawned on it are real but uncontained; its kill SIGKILLs each
  * of them through its pidfd so tests leave nothing behind. */
