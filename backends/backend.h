@@ -31,10 +31,12 @@ typedef struct pk_backend_probe {
     char cgroup_mount[256]; /* cgroup backends: the cgroup2 mount, or "" */
 } pk_backend_probe;
 
+/* What a backend is asked to set up besides the container itself. */
 typedef struct pk_limits {
     uint64_t memory_max; /* bytes, 0 = none */
     uint64_t pids_max;   /* 0 = none */
     double cpu_max;      /* cores, 0 = none */
+    int guard_owner_death; /* kill the tree if the owner process dies (keeper) */
 } pk_limits;
 
 /* A growable list of pids, owned by the caller. */

@@ -52,37 +52,13 @@ namespace {
 
 // Direct children of this process, live or zombie (by /proc scan).
 std::vector<pid_t> ChildrenByProc() {
-    std::vector<pid_t> out;
-    DIR* d = opendir("/proc");
-    if (!d)
-        return out;
-    const pid_t self = getpid();
-    while (struct dirent* e = readdir(d)) {
-        char* end;
-        long pid = strtol(e->d_name, &end, 10);
-        if (*end != '\0' || pid <= 0)
-            continue;
-        std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
-        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        size_t close_paren = text.rfind(')');
-        if (close_paren == std::string::npos)
-            continue;
-        char state = 0;
-        int ppid = 0;
-        if (sscanf(text.c_str() + close_paren + 1, " %c %d", &state, &ppid) == 2 && ppid == self)
-            out.push_back(static_cast<pid_t>(pid));
-    }
-    closedir(d);
-    return out;
+    return pktest::Children();
 }
 
 // True when this process has no child at all (waitid with __WALL also sees
 // children cloned without an exit signal, as processkit's are).
 bool NoChildren() {
-    siginfo_t info;
-    memset(&info, 0, sizeof info);
-    int rc = waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT | __WALL);
-    return rc < 0 && errno == ECHILD && ChildrenByProc().empty();
+    return pktest::NoChildren();
 }
 
 // Every test checks that it leaves no process, no fd and no cgroup behind.

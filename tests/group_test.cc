@@ -81,29 +81,7 @@ std::string ReadText(const std::string& path) {
 
 // Every process (live or zombie) whose parent is this process.
 std::vector<pid_t> ChildrenOfUs() {
-    std::vector<pid_t> out;
-    DIR* d = opendir("/proc");
-    if (!d)
-        return out;
-    const pid_t self = getpid();
-    while (struct dirent* e = readdir(d)) {
-        char* end;
-        long pid = strtol(e->d_name, &end, 10);
-        if (*end != '\0' || pid <= 0)
-            continue;
-        std::string text = ReadText("/proc/" + std::string(e->d_name) + "/stat");
-        size_t close = text.rfind(')');
-        if (close == std::string::npos)
-            continue;
-        std::istringstream rest(text.substr(close + 2));
-        char state;
-        long ppid = 0;
-        rest >> state >> ppid;
-        if (ppid == self)
-            out.push_back(static_cast<pid_t>(pid));
-    }
-    closedir(d);
-    return out;
+    return pktest::Children();
 }
 
 // Whether pid ignores sig (SigIgn in /proc/PID/status).

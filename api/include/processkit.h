@@ -142,7 +142,7 @@ enum pk_feature {
     PK_FEATURE_LIMIT_PIDS = 1u << 7,       /**< A process-count limit can be enforced. */
     PK_FEATURE_LIMIT_CPU = 1u << 8,        /**< A CPU limit can be enforced. */
     PK_FEATURE_SIGNALS = 1u << 9,          /**< Signals other than kill can be sent to the tree. */
-    PK_FEATURE_OWNER_DEATH = 1u << 10      /**< The kernel kills the tree even if the owner dies by SIGKILL. */
+    PK_FEATURE_OWNER_DEATH = 1u << 10      /**< The tree dies even if the owner dies by SIGKILL (a keeper process, or the kernel). */
 };
 
 /**
@@ -169,6 +169,13 @@ typedef struct pk_containment {
  */
 PK_API int pk_host_probe(int32_t backend, pk_containment *out);
 
+/** Bits of pk_group_options.flags. */
+enum pk_group_flag {
+    /** Do not kill the tree when the owning process dies without freeing the
+     *  group (by default a keeper process does, on cgroup v2). */
+    PK_GROUP_NO_OWNER_DEATH_KILL = 1u << 0
+};
+
 /** Options for pk_group_create(). Start from ::PK_GROUP_OPTIONS_INIT. */
 typedef struct pk_group_options {
     uint32_t size;               /**< sizeof(pk_group_options) as the caller compiled it. */
@@ -178,9 +185,10 @@ typedef struct pk_group_options {
     uint64_t memory_max;         /**< Bytes; 0 = no limit. */
     uint64_t pids_max;           /**< Processes in the tree; 0 = no limit. */
     double cpu_max;              /**< CPU cores (1.5 = one and a half); 0 = no limit. */
+    uint32_t flags;              /**< ::pk_group_flag bits; default 0. */
 } pk_group_options;
-/** The default group options: auto backend, no minimum, no limits. */
-#define PK_GROUP_OPTIONS_INIT {sizeof(pk_group_options), PK_BACKEND_AUTO, PK_MECHANISM_NONE, 0, 0, 0, 0.0}
+/** The default group options: auto backend, no minimum, no limits, owner-death kill on. */
+#define PK_GROUP_OPTIONS_INIT {sizeof(pk_group_options), PK_BACKEND_AUTO, PK_MECHANISM_NONE, 0, 0, 0, 0.0, 0}
 
 typedef struct pk_group pk_group; /**< A kill-on-free container of processes. */
 typedef struct pk_child pk_child; /**< A direct child spawned into a group. */

@@ -72,7 +72,7 @@ LAYOUT(pk__layout_containment, pk_containment, PK_FIELD_END(pk_containment, mech
 LAYOUT(pk__layout_group_options, pk_group_options, PK_FIELD_END(pk_group_options, backend),
        PK_FIELD_END(pk_group_options, min_mechanism), PK_FIELD_END(pk_group_options, parent_death_signal),
        PK_FIELD_END(pk_group_options, memory_max), PK_FIELD_END(pk_group_options, pids_max),
-       PK_FIELD_END(pk_group_options, cpu_max));
+       PK_FIELD_END(pk_group_options, cpu_max), PK_FIELD_END(pk_group_options, flags));
 LAYOUT(pk__layout_spawn_options, pk_spawn_options, PK_FIELD_END(pk_spawn_options, flags),
        PK_FIELD_END(pk_spawn_options, program), PK_FIELD_END(pk_spawn_options, argv),
        PK_FIELD_END(pk_spawn_options, envp), PK_FIELD_END(pk_spawn_options, cwd),

@@ -103,6 +103,8 @@ static int validate_options(const pk_group_options *o)
     if (o->parent_death_signal < 0 || o->parent_death_signal >= _NSIG)
         return pk__fail(PK_ERR_INVALID, "pk_group_create: parent_death_signal %d is not a signal number",
                         (int)o->parent_death_signal);
+    if (o->flags & ~(uint32_t)PK_GROUP_NO_OWNER_DEATH_KILL)
+        return pk__fail(PK_ERR_INVALID, "pk_group_create: unknown flags 0x%x", (unsigned)o->flags);
     if (!isfinite(o->cpu_max) || o->cpu_max < 0)
         return pk__fail(PK_ERR_INVALID, "pk_group_create: cpu_max must be a finite number of cores > 0 (0 = none)");
     return PK_OK;
@@ -174,7 +176,7 @@ int pk__group_create_with_ops(const pk_backend_ops *ops, const pk_group_options 
     int rc = validate_options(&o);
     if (rc != PK_OK)
         return rc;
-    pk_limits limits = {o.memory_max, o.pids_max, o.cpu_max};
+    pk_limits limits = {o.memory_max, o.pids_max, o.cpu_max, !(o.flags & PK_GROUP_NO_OWNER_DEATH_KILL)};
     pk_group_obj *group;
     rc = create_on(ops, &o, &limits, "", &group);
     if (rc != PK_OK)
@@ -193,7 +195,7 @@ int pk__group_new(const pk_group_options *opts, pk_group_obj **out)
     int rc = validate_options(&o);
     if (rc != PK_OK)
         return rc;
-    pk_limits limits = {o.memory_max, o.pids_max, o.cpu_max};
+    pk_limits limits = {o.memory_max, o.pids_max, o.cpu_max, !(o.flags & PK_GROUP_NO_OWNER_DEATH_KILL)};
     const int want_limits = limits_requested(&limits);
 
     if (o.backend == PK_BACKEND_JOB_OBJECT)

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "keeper.h"
 #include "sys.h"
 
 /* How long suspend waits for the kernel to report the tree frozen. */
@@ -167,7 +168,8 @@ static void read_facts(void)
     facts.has_freeze = kernel_at_least(5, 2);
 
     p->available = 1;
-    p->features = PK_FEATURE_CONTAINS_SETSID | PK_FEATURE_ALL_MEMBERS | PK_FEATURE_SIGNALS | PK_FEATURE_CPU_STATS;
+    p->features = PK_FEATURE_CONTAINS_SETSID | PK_FEATURE_ALL_MEMBERS | PK_FEATURE_SIGNALS | PK_FEATURE_CPU_STATS |
+                  PK_FEATURE_OWNER_DEATH;
     if (facts.has_kill)
         p->features |= PK_FEATURE_ATOMIC_KILL;
     if (facts.has_freeze)
@@ -215,6 +217,7 @@ typedef struct cg_state {
     int killed;
     char **retired; /* leaves that were still emptying when replaced */
     size_t retired_count;
+    int guarded;    /* the keeper kills the current leaf if the owner dies */
 } cg_state;
 
 static int write_at(int dir_fd, const char *file, const char *text)
@@ -402,9 +405,14 @@ static int make_leaf(cg_state *s)
             close(s->dir_fd);
         s->dir_fd = s->events_fd = -1;
         rmdir(s->path);
+        return rc;
     }
     s->killed = 0;
-    return rc;
+    /* Without a keeper the group still works; it just reports no
+     * owner-death guarantee. */
+    s->guarded = s->limits.guard_owner_death && pk__keeper_guard(s->path) == PK_OK;
+    pk__clear_error();
+    return PK_OK;
 }
 
 static int create(const pk_limits *limits, void **state)
@@ -584,7 +592,10 @@ static int rotate_leaf(cg_state *s)
         (void)pk__poll_one(old.events_fd, 1, 10);
     close(old.events_fd);
     close(old.dir_fd);
-    if (rmdir(old.path) != 0) {
+    if (rmdir(old.path) == 0) {
+        if (old.guarded)
+            pk__keeper_release(old.path);
+    } else {
         char **grown = realloc(s->retired, (s->retired_count + 1) * sizeof *grown);
         char *copy = strdup(old.path);
         if (grown)
@@ -694,8 +705,11 @@ static void destroy(void *state, int spare)
     /* An emptied leaf can be removed at once (zombies do not count); a few
      * retries cover a fork that raced the move of survivors. */
     for (int attempt = 0; attempt < 100; attempt++) {
-        if (rmdir(s->path) == 0 || errno == ENOENT)
+        if (rmdir(s->path) == 0 || errno == ENOENT) {
+            if (s->guarded)
+                pk__keeper_release(s->path);
             break;
+        }
         if (errno != EBUSY)
             break;
         if (spare)
@@ -707,10 +721,18 @@ static void destroy(void *state, int spare)
         char kill_path[PATH_MAX + 16];
         pk__format(kill_path, sizeof kill_path, "%s/cgroup.kill", s->retired[i]);
         (void)pk__write_file(kill_path, "1");
-        for (int attempt = 0; attempt < 100 && rmdir(s->retired[i]) != 0 && errno == EBUSY; attempt++) {
-            struct timespec pause = {0, 1000 * 1000};
-            nanosleep(&pause, NULL);
+        int removed = 0;
+        for (int attempt = 0; attempt < 100 && !removed; attempt++) {
+            removed = rmdir(s->retired[i]) == 0 || errno == ENOENT;
+            if (!removed && errno != EBUSY)
+                break;
+            if (!removed) {
+                struct timespec pause = {0, 1000 * 1000};
+                nanosleep(&pause, NULL);
+            }
         }
+        if (removed && s->guarded)
+            pk__keeper_release(s->retired[i]);
         free(s->retired[i]);
     }
     free(s->retired);
@@ -721,7 +743,12 @@ static void destroy(void *state, int spare)
 
 static void describe(void *state, pk_containment *out)
 {
-    pk__format(out->cgroup_path, sizeof out->cgroup_path, "%s", ((cg_state *)state)->path);
+    cg_state *s = state;
+    pk__format(out->cgroup_path, sizeof out->cgroup_path, "%s", s->path);
+    if (s->guarded)
+        out->features |= PK_FEATURE_OWNER_DEATH;
+    else
+        out->features &= ~(uint32_t)PK_FEATURE_OWNER_DEATH;
 }
 
 const pk_backend_ops pk__backend_cgroup_v2 = {

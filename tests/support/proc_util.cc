@@ -1,5 +1,7 @@
 #include "proc_util.h"
 
+#include "processkit.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -101,7 +103,57 @@ char State(pid_t pid) {
     return ReadStat(pid, &state, &start) ? state : 0;
 }
 
+std::vector<pid_t> Children() {
+    std::vector<pid_t> out;
+    DIR* d = opendir("/proc");
+    if (!d)
+        return out;
+    const pid_t self = getpid();
+    while (struct dirent* e = readdir(d)) {
+        char* end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end != '\0' || pid <= 0)
+            continue;
+        char path[64], buf[1024];
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        const char* open_paren = strchr(buf, '(');
+        const char* close_paren = strrchr(buf, ')');
+        char state = 0;
+        int ppid = 0;
+        if (!open_paren || !close_paren || sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2 || ppid != self)
+            continue;
+        std::string comm(open_paren + 1, close_paren);
+        if (comm == "pk-keeper")
+            continue;
+        out.push_back(static_cast<pid_t>(pid));
+    }
+    closedir(d);
+    return out;
+}
+
+bool NoChildren() {
+    return Children().empty();
+}
+
 int OpenFdCount() {
+    // The library keeps two fds for the life of the process once its first
+    // cgroup group exists (the keeper's pipe and pidfd): open them before
+    // counting, so they never read as a leak.
+    static bool warmed = [] {
+        pk_group* g = nullptr;
+        if (pk_group_create(nullptr, &g) == PK_OK)
+            pk_group_free(g);
+        return true;
+    }();
+    (void)warmed;
     int n = 0;
     DIR* d = opendir("/proc/self/fd");
     if (!d)

@@ -27,6 +27,12 @@ bool WaitDead(const ProcId& id, int timeout_ms);
 pid_t ReadPidFile(const std::string& path, int timeout_ms);
 // The process's state letter from /proc/PID/stat ('R', 'S', 'T', 'Z'...), or 0.
 char State(pid_t pid);
+// Direct children of this process, live or zombie, except the library's
+// keeper process (named pk-keeper), which lives as long as this process by
+// design (it kills the groups' trees if this process dies).
+std::vector<pid_t> Children();
+// True when this process has no child but the keeper.
+bool NoChildren();
 // Number of open fds of this process.
 int OpenFdCount();
 // Directories named processkit-<our pid>-* under the cgroup2 mount (our own leaves).
