@@ -67,7 +67,10 @@ typedef enum pk_struct_id {
     PK_STRUCT_SHUTDOWN_OPTIONS = 5,
     PK_STRUCT_SHUTDOWN_REPORT = 6,
     PK_STRUCT_EXIT_STATUS = 7,
-    PK_STRUCT_RUN_INFO = 8
+    PK_STRUCT_RUN_INFO = 8,
+    PK_STRUCT_RETRY_OPTIONS = 9,
+    PK_STRUCT_SUPERVISE_OPTIONS = 10,
+    PK_STRUCT_SUPERVISE_REPORT = 11
 } pk_struct_id;
 
 /**
@@ -100,7 +103,8 @@ typedef enum pk_error {
     PK_ERR_CANCELLED = -13,  /**< The operation was cancelled. */
     PK_ERR_OVERFLOW = -14,   /**< Output exceeded its cap under the error policy. */
     PK_ERR_STATE = -15,      /**< Not allowed in the object's current state (e.g. spawn while suspended). */
-    PK_ERR_FAILED = -16      /**< A command ended without success (an exit code not accepted, a signal). */
+    PK_ERR_FAILED = -16,     /**< A command ended without success (an exit code not accepted, a signal). */
+    PK_ERR_NOT_READY = -17   /**< A readiness probe was not satisfied in time; the message says what was seen. */
 } pk_error;
 
 /** A short static description of an error code ("invalid argument", ...). Never fails. */
@@ -536,9 +540,11 @@ typedef struct pk_run_info {
     uint64_t duration_us;      /**< From spawn to the end of the run. */
     uint64_t stdout_bytes;     /**< Bytes the program wrote to captured stdout (kept or not). */
     uint64_t stderr_bytes;     /**< Bytes the program wrote to captured stderr (kept or not). */
+    int32_t failed_stage;      /**< Pipelines: the stage the outcome is attributed to (pipefail), or -1. */
+    uint32_t stage_count;      /**< Pipelines: the number of stages (1 for a single run). */
 } pk_run_info;
 /** A pk_run_info ready to be filled. */
-#define PK_RUN_INFO_INIT {sizeof(pk_run_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+#define PK_RUN_INFO_INIT {sizeof(pk_run_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0}
 
 /** The outcome, status, duration and output counters of a run. */
 PK_API int pk_result_info(pk_result *result, pk_run_info *out);
@@ -551,6 +557,173 @@ PK_API int pk_result_check(pk_result *result);
 /** Release a result handle (the bytes from pk_result_output() go with it). */
 PK_API int pk_result_free(pk_result *result);
 /** @} */
+
+/* ======================================================================== */
+/** @name Higher layers: pipelines, readiness, retry, supervision, process attributes, PTYs
+ *  @{ */
+
+typedef struct pk_pipeline pk_pipeline; /**< `a | b | c` without a shell, in one group. */
+
+/** Bits of pk_pipeline_add()'s @p stage_flags. */
+enum pk_stage_flag {
+    PK_STAGE_UNCHECKED = 1u << 0 /**< This stage's failure never fails the pipeline. */
+};
+
+/** Bits of pk_pipeline_flags(). */
+enum pk_pipeline_flag {
+    PK_PIPELINE_SIGPIPE_FAILS = 1u << 0 /**< A producer killed by SIGPIPE counts as failed (by default it does not). */
+};
+
+/** A new, empty pipeline. */
+PK_API int pk_pipeline_new(pk_pipeline **out);
+PK_API int pk_pipeline_free(pk_pipeline *pipeline);
+/** Append a stage. Its stdout feeds the next stage's stdin through an OS
+ *  pipe; the first stage's stdin and the last stage's stdout are the
+ *  commands' own settings. The command is snapshotted when the pipeline runs. */
+PK_API int pk_pipeline_add(pk_pipeline *pipeline, pk_command *stage, uint32_t stage_flags);
+/** ::pk_pipeline_flag bits. */
+PK_API int pk_pipeline_flags(pk_pipeline *pipeline, uint32_t flags);
+/** Bound the whole pipeline: @p sig to every stage's tree after @p timeout_ms, SIGKILL after @p grace_ms. */
+PK_API int pk_pipeline_timeout(pk_pipeline *pipeline, uint32_t timeout_ms, int32_t sig, uint32_t grace_ms);
+/** Cancel the whole pipeline when @p token triggers (NULL detaches). */
+PK_API int pk_pipeline_cancel_on(pk_pipeline *pipeline, pk_cancel *token);
+/** Run every stage in one private group and wait. The result carries the
+ *  last stage's output; its outcome, exit code and signal are those of the
+ *  first stage that failed (pipefail), or of the last stage. */
+PK_API int pk_pipeline_run(pk_pipeline *pipeline, pk_result **out);
+/** Per-stage information of a pipeline result (@p index < stage_count). */
+PK_API int pk_result_stage_info(pk_result *result, uint32_t index, pk_run_info *out);
+
+/** Bits of pk_process_wait_for_line()'s @p flags. */
+enum pk_match_flag {
+    PK_MATCH_SUBSTRING = 0,     /**< The line contains the pattern (default). */
+    PK_MATCH_REGEX = 1u << 0    /**< The pattern is a POSIX extended regular expression. */
+};
+
+/** Wait until a line of @p stream (stdout, stderr, or 0 for either) matches,
+ *  driving the process's loop. Lines seen before the call count too; every
+ *  line still reaches the capture and the callbacks. ::PK_ERR_NOT_READY when
+ *  @p timeout_ms passes or the run ends first, with the last lines seen in
+ *  the message. The process is never killed by a probe. */
+PK_API int pk_process_wait_for_line(pk_process *proc, int32_t stream, const char *pattern, uint32_t flags,
+                                    int32_t timeout_ms);
+/** Wait until a TCP connection to 127.0.0.1:@p port succeeds. */
+PK_API int pk_process_wait_for_port(pk_process *proc, uint16_t port, int32_t timeout_ms);
+/** Called by pk_process_wait_for(); non-zero means ready. */
+typedef int (*pk_ready_fn)(void *user);
+/** Wait until @p ready returns non-zero, asking every @p interval_ms. */
+PK_API int pk_process_wait_for(pk_process *proc, pk_ready_fn ready, void *user, uint32_t interval_ms,
+                               int32_t timeout_ms);
+
+/** How pk_command_run_retry() retries. Start from ::PK_RETRY_OPTIONS_INIT. */
+typedef struct pk_retry_options {
+    uint32_t size;             /**< sizeof(pk_retry_options) as the caller compiled it. */
+    uint32_t max_attempts;     /**< Runs at most, the first included; default 3. */
+    uint32_t initial_delay_ms; /**< Delay before the second attempt; default 100. */
+    uint32_t max_delay_ms;     /**< Cap on any delay; default 30000. */
+    double multiplier;         /**< Growth per attempt; default 2.0. */
+    int32_t jitter;            /**< Non-zero (default): each delay is uniformly random in [0, delay] ("full jitter"). */
+    int32_t reserved;          /**< Zero. */
+} pk_retry_options;
+/** Three attempts, 100 ms doubling to 30 s at most, full jitter. */
+#define PK_RETRY_OPTIONS_INIT {sizeof(pk_retry_options), 3, 100, 30000, 2.0, 1, 0}
+
+/** Decides whether a finished attempt is worth another; non-zero = retry.
+ *  @p attempt counts from 1. */
+typedef int (*pk_retry_fn)(void *user, pk_result *result, uint32_t attempt);
+
+/** Run @p cmd until it succeeds, the classifier (NULL: retry any failure)
+ *  says stop, or the attempts run out; the result is the last attempt's.
+ *  Cancellation is terminal. A stdin that cannot be replayed (a pipe or a
+ *  caller fd) is refused up front with ::PK_ERR_INVALID. */
+PK_API int pk_command_run_retry(pk_command *cmd, const pk_retry_options *opts, pk_retry_fn classify, void *user,
+                                pk_result **out);
+
+/** When pk_supervise() restarts the command. */
+typedef enum pk_restart {
+    PK_RESTART_NEVER = 0,
+    PK_RESTART_ON_FAILURE = 1, /**< When a run did not succeed (default). */
+    PK_RESTART_ALWAYS = 2
+} pk_restart;
+
+/** What the storm guard does when restarts come too fast. */
+typedef enum pk_storm_action {
+    PK_STORM_GIVE_UP = 0, /**< Stop supervising. */
+    PK_STORM_PAUSE = 1    /**< Wait storm_pause_ms, then go on. */
+} pk_storm_action;
+
+/** How pk_supervise() keeps a command running. Start from ::PK_SUPERVISE_OPTIONS_INIT. */
+typedef struct pk_supervise_options {
+    uint32_t size;             /**< sizeof(pk_supervise_options) as the caller compiled it. */
+    int32_t restart;           /**< ::pk_restart; default ON_FAILURE. */
+    uint32_t max_restarts;     /**< 0 = unlimited (default). */
+    uint32_t backoff_initial_ms; /**< Delay before the first restart; default 200. */
+    uint32_t backoff_max_ms;   /**< Cap; default 30000. */
+    int32_t jitter;            /**< Non-zero (default): delays are scaled by a random factor in [0.5, 1.5). */
+    double backoff_multiplier; /**< Default 2.0. */
+    uint32_t storm_restarts;   /**< Storm guard: this many restarts... (0 = guard off, the default) */
+    uint32_t storm_window_ms;  /**< ...within this window trip it. */
+    int32_t storm_action;      /**< ::pk_storm_action. */
+    uint32_t storm_pause_ms;   /**< For ::PK_STORM_PAUSE. */
+} pk_supervise_options;
+/** Restart on failure, unlimited, 200 ms doubling to 30 s with jitter, no storm guard. */
+#define PK_SUPERVISE_OPTIONS_INIT {sizeof(pk_supervise_options), PK_RESTART_ON_FAILURE, 0, 200, 30000, 1, 2.0, 0, 0, PK_STORM_GIVE_UP, 0}
+
+/** Lifecycle events of a supervised command. */
+typedef enum pk_supervise_event {
+    PK_SUPERVISE_STARTED = 1,
+    PK_SUPERVISE_EXITED = 2,     /**< `result` is the run's. */
+    PK_SUPERVISE_RESTARTING = 3, /**< `delay_ms` says when. */
+    PK_SUPERVISE_STORM_PAUSE = 4,
+    PK_SUPERVISE_GAVE_UP = 5,
+    PK_SUPERVISE_STOPPED = 6     /**< The stop predicate or the stop token ended it. */
+} pk_supervise_event;
+
+/** Receives lifecycle events; @p result is valid only during the call (may be NULL). */
+typedef void (*pk_supervise_fn)(void *user, int32_t event, uint32_t restarts, uint32_t delay_ms, pk_result *result);
+/** After each run: non-zero stops supervision. */
+typedef int (*pk_stop_when_fn)(void *user, pk_result *result);
+
+/** What pk_supervise() did. */
+typedef struct pk_supervise_report {
+    uint32_t size;          /**< sizeof(pk_supervise_report) as the caller compiled it. */
+    uint32_t runs;          /**< How many times the command started. */
+    uint32_t restarts;      /**< runs - 1, when it ran at all. */
+    uint32_t storm_pauses;  /**< Times the storm guard paused. */
+    int32_t stop_reason;    /**< The last ::pk_supervise_event: STOPPED, GAVE_UP, or EXITED when the policy was satisfied. */
+    int32_t reserved;       /**< Zero. */
+} pk_supervise_report;
+/** A pk_supervise_report ready to be filled. */
+#define PK_SUPERVISE_REPORT_INIT {sizeof(pk_supervise_report), 0, 0, 0, 0, 0}
+
+/** Keep @p cmd running per @p opts until the policy is satisfied, the stop
+ *  predicate says so, or @p stop is triggered (which also stops the current
+ *  run's tree gracefully: its timeout signal, then SIGKILL after 2 s).
+ *  Blocking; @p opts, the callbacks, @p stop and @p report may be NULL. */
+PK_API int pk_supervise(pk_command *cmd, const pk_supervise_options *opts, pk_supervise_fn on_event,
+                        pk_stop_when_fn stop_when, void *user, pk_cancel *stop, pk_supervise_report *report);
+
+/** Run as this user and group, with these supplementary groups (@p groups
+ *  may be NULL with @p count 0 to drop them all), set in the child after it
+ *  is placed in its group: setgroups, setgid, then setuid. */
+PK_API int pk_command_user(pk_command *cmd, uint32_t uid, uint32_t gid, const uint32_t *groups, size_t count);
+/** The child's umask. */
+PK_API int pk_command_umask(pk_command *cmd, uint32_t mask);
+/** Set a resource limit (RLIMIT_* number) in the child. Repeatable. */
+PK_API int pk_command_rlimit(pk_command *cmd, int32_t resource, uint64_t soft, uint64_t hard);
+/** The working directory as an open directory fd (fchdir); wins over pk_command_cwd(). */
+PK_API int pk_command_cwd_fd(pk_command *cmd, int dir_fd);
+/** Make the caller's @p parent_fd the child's fd @p child_fd (>= 3). Repeatable. */
+PK_API int pk_command_map_fd(pk_command *cmd, int child_fd, int parent_fd);
+
+/** Run on a new pseudo-terminal of @p rows x @p cols: it becomes the child's
+ *  controlling terminal in a new session, and stdin, stdout and stderr. Its
+ *  output arrives as stdout; write with pk_process_write(). */
+PK_API int pk_command_pty(pk_command *cmd, uint16_t rows, uint16_t cols);
+/** Resize a PTY run's terminal (the child gets SIGWINCH). */
+PK_API int pk_process_resize(pk_process *proc, uint16_t rows, uint16_t cols);
+/** @} */
+
 
 #ifdef __cplusplus
 }

@@ -94,7 +94,21 @@ LAYOUT(pk__layout_run_info, pk_run_info, PK_FIELD_END(pk_run_info, outcome), PK_
        PK_FIELD_END(pk_run_info, success), PK_FIELD_END(pk_run_info, stdout_truncated),
        PK_FIELD_END(pk_run_info, stderr_truncated), PK_FIELD_END(pk_run_info, overflowed),
        PK_FIELD_END(pk_run_info, duration_us), PK_FIELD_END(pk_run_info, stdout_bytes),
-       PK_FIELD_END(pk_run_info, stderr_bytes));
+       PK_FIELD_END(pk_run_info, stderr_bytes), PK_FIELD_END(pk_run_info, failed_stage),
+       PK_FIELD_END(pk_run_info, stage_count));
+LAYOUT(pk__layout_retry_options, pk_retry_options, PK_FIELD_END(pk_retry_options, max_attempts),
+       PK_FIELD_END(pk_retry_options, initial_delay_ms), PK_FIELD_END(pk_retry_options, max_delay_ms),
+       PK_FIELD_END(pk_retry_options, multiplier), PK_FIELD_END(pk_retry_options, jitter),
+       PK_FIELD_END(pk_retry_options, reserved));
+LAYOUT(pk__layout_supervise_options, pk_supervise_options, PK_FIELD_END(pk_supervise_options, restart),
+       PK_FIELD_END(pk_supervise_options, max_restarts), PK_FIELD_END(pk_supervise_options, backoff_initial_ms),
+       PK_FIELD_END(pk_supervise_options, backoff_max_ms), PK_FIELD_END(pk_supervise_options, jitter),
+       PK_FIELD_END(pk_supervise_options, backoff_multiplier), PK_FIELD_END(pk_supervise_options, storm_restarts),
+       PK_FIELD_END(pk_supervise_options, storm_window_ms), PK_FIELD_END(pk_supervise_options, storm_action),
+       PK_FIELD_END(pk_supervise_options, storm_pause_ms));
+LAYOUT(pk__layout_supervise_report, pk_supervise_report, PK_FIELD_END(pk_supervise_report, runs),
+       PK_FIELD_END(pk_supervise_report, restarts), PK_FIELD_END(pk_supervise_report, storm_pauses),
+       PK_FIELD_END(pk_supervise_report, stop_reason), PK_FIELD_END(pk_supervise_report, reserved));
 
 int pk_struct_size(int32_t id, size_t *size)
 {
@@ -109,6 +123,9 @@ int pk_struct_size(int32_t id, size_t *size)
         &pk__layout_shutdown_report,
         &pk__layout_exit_status,
         &pk__layout_run_info,
+        &pk__layout_retry_options,
+        &pk__layout_supervise_options,
+        &pk__layout_supervise_report,
     };
     if (!size)
         return pk__fail(PK_ERR_INVALID, "pk_struct_size: size is NULL");

@@ -38,5 +38,8 @@ extern const pk_struct_layout pk__layout_shutdown_options;
 extern const pk_struct_layout pk__layout_shutdown_report;
 extern const pk_struct_layout pk__layout_exit_status;
 extern const pk_struct_layout pk__layout_run_info;
+extern const pk_struct_layout pk__layout_retry_options;
+extern const pk_struct_layout pk__layout_supervise_options;
+extern const pk_struct_layout pk__layout_supervise_report;
 
 #endif

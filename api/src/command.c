@@ -8,12 +8,47 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "abi_struct.h"
 #include "error.h"
 
 extern char **environ;
+
+static void attrs_free(pk_command_attrs *a)
+{
+    free(a->groups);
+    free(a->rlimits);
+    free(a->fd_maps);
+    memset(a, 0, sizeof *a);
+    a->cwd_fd = -1;
+}
+
+/* Deep copy; returns 0, or -1 when out of memory (dst then holds nothing). */
+static int attrs_copy(pk_command_attrs *dst, const pk_command_attrs *src)
+{
+    *dst = *src;
+    dst->groups = NULL;
+    dst->rlimits = NULL;
+    dst->fd_maps = NULL;
+    if (src->group_count && !(dst->groups = malloc(src->group_count * sizeof *dst->groups)))
+        goto oom;
+    if (src->rlimit_count && !(dst->rlimits = malloc(src->rlimit_count * sizeof *dst->rlimits)))
+        goto oom;
+    if (src->fd_map_count && !(dst->fd_maps = malloc(src->fd_map_count * sizeof *dst->fd_maps)))
+        goto oom;
+    if (src->group_count)
+        memcpy(dst->groups, src->groups, src->group_count * sizeof *dst->groups);
+    if (src->rlimit_count)
+        memcpy(dst->rlimits, src->rlimits, src->rlimit_count * sizeof *dst->rlimits);
+    if (src->fd_map_count)
+        memcpy(dst->fd_maps, src->fd_maps, src->fd_map_count * sizeof *dst->fd_maps);
+    return 0;
+oom:
+    attrs_free(dst);
+    return -1;
+}
 
 static void command_destroy(pk_object *obj)
 {
@@ -33,6 +68,7 @@ static void command_destroy(pk_object *obj)
     free(cmd->ok_codes);
     if (cmd->cancel)
         pk__object_unref(&cmd->cancel->obj);
+    attrs_free(&cmd->attrs);
     pthread_mutex_destroy(&cmd->lock);
     free(cmd);
 }
@@ -88,6 +124,7 @@ int pk_command_new(const char *program, pk_command **out)
     pthread_mutex_init(&cmd->lock, NULL);
     cmd->stdin_mode = PK_IN_NULL;
     cmd->stdin_fd = -1;
+    cmd->attrs.cwd_fd = -1;
     cmd->timeout_signal = SIGTERM;
     pk_group_options defaults = PK_GROUP_OPTIONS_INIT;
     cmd->group_opts = defaults;
@@ -573,6 +610,10 @@ int pk__command_plan(pk_command_obj *cmd, pk_command_plan *plan)
     plan->cancel = cmd->cancel;
     if (plan->cancel)
         pk__object_ref(&plan->cancel->obj);
+    if (attrs_copy(&plan->attrs, &cmd->attrs) != 0) {
+        pk__command_plan_free(plan);
+        return pk__fail(PK_ERR_NOMEM, "out of memory starting %s", cmd->program);
+    }
     return PK_OK;
 }
 
@@ -593,5 +634,130 @@ void pk__command_plan_free(pk_command_plan *plan)
     free(plan->ok_codes);
     if (plan->cancel)
         pk__object_unref(&plan->cancel->obj);
+    attrs_free(&plan->attrs);
     memset(plan, 0, sizeof *plan);
+    plan->attrs.cwd_fd = -1;
+}
+
+int pk_command_user(pk_command *handle, uint32_t uid, uint32_t gid, const uint32_t *groups, size_t count)
+{
+    pk_command_obj *cmd;
+    int rc = pk__command_get(handle, "pk_command_user", &cmd);
+    if (rc != PK_OK)
+        return rc;
+    if (count && !groups)
+        return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_user: groups is NULL with count %zu", count));
+    if (count > 65536)
+        return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_user: %zu groups is more than the kernel allows", count));
+    if (uid == (uint32_t)-1 || gid == (uint32_t)-1)
+        return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_user: -1 is not a user or group id"));
+    gid_t *copy = NULL;
+    if (count) {
+        copy = malloc(count * sizeof *copy);
+        if (!copy)
+            return done(cmd, pk__fail(PK_ERR_NOMEM, "pk_command_user: out of memory"));
+        for (size_t i = 0; i < count; i++)
+            copy[i] = (gid_t)groups[i];
+    }
+    free(cmd->attrs.groups);
+    cmd->attrs.set_ids = 1;
+    cmd->attrs.uid = uid;
+    cmd->attrs.gid = gid;
+    cmd->attrs.groups = copy;
+    cmd->attrs.group_count = count;
+    return done(cmd, PK_OK);
+}
+
+int pk_command_umask(pk_command *handle, uint32_t mask)
+{
+    pk_command_obj *cmd;
+    int rc = pk__command_get(handle, "pk_command_umask", &cmd);
+    if (rc != PK_OK)
+        return rc;
+    if (mask > 0777)
+        return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_umask: %o is not a permission mask", (unsigned)mask));
+    cmd->attrs.set_umask = 1;
+    cmd->attrs.umask = mask;
+    return done(cmd, PK_OK);
+}
+
+int pk_command_rlimit(pk_command *handle, int32_t resource, uint64_t soft, uint64_t hard)
+{
+    pk_command_obj *cmd;
+    int rc = pk__command_get(handle, "pk_command_rlimit", &cmd);
+    if (rc != PK_OK)
+        return rc;
+    if (resource < 0 || resource >= RLIM_NLIMITS)
+        return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_rlimit: %d is not an RLIMIT_* resource", (int)resource));
+    if (soft > hard)
+        return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_rlimit: the soft limit exceeds the hard one"));
+    for (size_t i = 0; i < cmd->attrs.rlimit_count; i++) {
+        if (cmd->attrs.rlimits[i].resource == resource) {
+            cmd->attrs.rlimits[i].soft = soft;
+            cmd->attrs.rlimits[i].hard = hard;
+            return done(cmd, PK_OK);
+        }
+    }
+    pk_rlimit_set *grown = realloc(cmd->attrs.rlimits, (cmd->attrs.rlimit_count + 1) * sizeof *grown);
+    if (!grown)
+        return done(cmd, pk__fail(PK_ERR_NOMEM, "pk_command_rlimit: out of memory"));
+    cmd->attrs.rlimits = grown;
+    cmd->attrs.rlimits[cmd->attrs.rlimit_count++] = (pk_rlimit_set){resource, soft, hard};
+    return done(cmd, PK_OK);
+}
+
+int pk_command_cwd_fd(pk_command *handle, int dir_fd)
+{
+    pk_command_obj *cmd;
+    int rc = pk__command_get(handle, "pk_command_cwd_fd", &cmd);
+    if (rc != PK_OK)
+        return rc;
+    if (dir_fd < -1 || (dir_fd >= 0 && fcntl(dir_fd, F_GETFD) < 0))
+        return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_cwd_fd: %d is not an open fd (-1 clears)", dir_fd));
+    cmd->attrs.cwd_fd = dir_fd;
+    return done(cmd, PK_OK);
+}
+
+int pk_command_map_fd(pk_command *handle, int child_fd, int parent_fd)
+{
+    pk_command_obj *cmd;
+    int rc = pk__command_get(handle, "pk_command_map_fd", &cmd);
+    if (rc != PK_OK)
+        return rc;
+    if (child_fd < 3 || child_fd > 65535)
+        return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_map_fd: child fd %d (use 3..65535; 0-2 are stdio)",
+                                  child_fd));
+    if (parent_fd < 0 || fcntl(parent_fd, F_GETFD) < 0)
+        return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_map_fd: %d is not an open fd", parent_fd));
+    size_t n = cmd->attrs.fd_map_count, at = 0;
+    while (at < n && cmd->attrs.fd_maps[at].child_fd < child_fd)
+        at++;
+    if (at < n && cmd->attrs.fd_maps[at].child_fd == child_fd) {
+        cmd->attrs.fd_maps[at].parent_fd = parent_fd;
+        return done(cmd, PK_OK);
+    }
+    if (n == 64)
+        return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_map_fd: 64 mapped fds at most"));
+    pk_fd_map *grown = realloc(cmd->attrs.fd_maps, (n + 1) * sizeof *grown);
+    if (!grown)
+        return done(cmd, pk__fail(PK_ERR_NOMEM, "pk_command_map_fd: out of memory"));
+    memmove(grown + at + 1, grown + at, (n - at) * sizeof *grown);
+    grown[at] = (pk_fd_map){child_fd, parent_fd};
+    cmd->attrs.fd_maps = grown;
+    cmd->attrs.fd_map_count = n + 1;
+    return done(cmd, PK_OK);
+}
+
+int pk_command_pty(pk_command *handle, uint16_t rows, uint16_t cols)
+{
+    pk_command_obj *cmd;
+    int rc = pk__command_get(handle, "pk_command_pty", &cmd);
+    if (rc != PK_OK)
+        return rc;
+    if (!rows || !cols)
+        return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_pty: a terminal needs at least one row and column"));
+    cmd->attrs.pty = 1;
+    cmd->attrs.pty_rows = rows;
+    cmd->attrs.pty_cols = cols;
+    return done(cmd, PK_OK);
 }

@@ -6,7 +6,26 @@
 
 #include "cancel.h"
 #include "handle.h"
+#include "process_spawn.h"
 #include "processkit.h"
+
+/* Process attributes (user, umask, rlimits, directory fd, fd map, PTY),
+ * kept together so the builder and a run's snapshot share one copy routine. */
+typedef struct pk_command_attrs {
+    int set_ids;
+    uint32_t uid, gid;
+    gid_t *groups;
+    size_t group_count;
+    int set_umask;
+    uint32_t umask;
+    pk_rlimit_set *rlimits;
+    size_t rlimit_count;
+    int cwd_fd; /* -1 = none */
+    pk_fd_map *fd_maps; /* kept sorted by child_fd */
+    size_t fd_map_count;
+    int pty;
+    uint16_t pty_rows, pty_cols;
+} pk_command_attrs;
 
 enum pk_stdin_mode { PK_IN_NULL, PK_IN_INHERIT, PK_IN_BYTES, PK_IN_FD, PK_IN_FILE, PK_IN_PIPE };
 
@@ -44,6 +63,7 @@ typedef struct pk_command_obj {
     size_t ok_count;
     pk_group_options group_opts;
     pk_cancel_obj *cancel;
+    pk_command_attrs attrs;
 } pk_command_obj;
 
 /* What one run needs, copied from the command so the builder can change or
@@ -74,6 +94,7 @@ typedef struct pk_command_plan {
     size_t ok_count;
     pk_group_options group_opts;
     pk_cancel_obj *cancel; /* referenced */
+    pk_command_attrs attrs;
 } pk_command_plan;
 
 int pk__command_get(pk_command *handle, const char *fn, pk_command_obj **out);

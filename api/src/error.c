@@ -110,6 +110,7 @@ const char *pk_strerror(int err)
     case PK_ERR_OVERFLOW: return "output too large";
     case PK_ERR_STATE: return "not allowed in the current state";
     case PK_ERR_FAILED: return "command failed";
+    case PK_ERR_NOT_READY: return "not ready";
     default: return "unknown error code";
     }
 }

@@ -416,7 +416,8 @@ static int validate_spawn(const pk_spawn_options *o)
     return PK_OK;
 }
 
-int pk__group_spawn_obj(pk_group_obj *group, const pk_spawn_options *opts, pk_child_obj **out)
+int pk__group_spawn_obj(pk_group_obj *group, const pk_spawn_options *opts, const pk_spawn_extra *extra,
+                        pk_child_obj **out)
 {
     int rc = validate_spawn(opts);
     if (rc != PK_OK)
@@ -430,6 +431,7 @@ int pk__group_spawn_obj(pk_group_obj *group, const pk_spawn_options *opts, pk_ch
         .new_session = (opts->flags & PK_SPAWN_NEW_SESSION) != 0,
         .search_path = (opts->flags & PK_SPAWN_NO_PATH_SEARCH) == 0,
         .target = {.cgroup_fd = -1, .own_process_group = 0},
+        .extra = extra,
     };
 
     rc = lock_open(group, "pk_group_spawn");
@@ -492,7 +494,7 @@ int pk_group_spawn(pk_group *handle, const pk_spawn_options *opts, pk_child **ou
         rc = pk__struct_in(&pk__layout_spawn_options, &o, opts, "pk_group_spawn: opts");
     pk_child_obj *child = NULL;
     if (rc == PK_OK)
-        rc = pk__group_spawn_obj(group, &o, &child);
+        rc = pk__group_spawn_obj(group, &o, NULL, &child);
     if (rc == PK_OK) {
         void *h;
         rc = pk__handle_new(&child->obj, &h);

@@ -42,7 +42,9 @@ int pk__group_get(pk_group *handle, const char *fn, pk_group_obj **out);
 
 /* Spawns into a group object already looked up; *child gets a new reference
  * owned by the caller. */
-int pk__group_spawn_obj(pk_group_obj *group, const pk_spawn_options *opts, pk_child_obj **child);
+struct pk_spawn_extra;
+int pk__group_spawn_obj(pk_group_obj *group, const pk_spawn_options *opts, const struct pk_spawn_extra *extra,
+                        pk_child_obj **child);
 
 /* Kills, drains and tears down a group object (the body of pk_group_free). */
 int pk__group_teardown(pk_group_obj *group);

@@ -116,6 +116,7 @@ static const char *type_name(int type)
     case PK_OBJ_PROCESS: return "pk_process";
     case PK_OBJ_RESULT: return "pk_result";
     case PK_OBJ_CANCEL: return "pk_cancel";
+    case PK_OBJ_PIPELINE: return "pk_pipeline";
     default: return "handle";
     }
 }

@@ -20,6 +20,7 @@ enum pk_object_type {
     PK_OBJ_PROCESS = 5,
     PK_OBJ_RESULT = 6,
     PK_OBJ_CANCEL = 7,
+    PK_OBJ_PIPELINE = 8,
 };
 
 typedef struct pk_object {

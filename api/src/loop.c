@@ -3,12 +3,17 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,11 +30,12 @@ enum watch_kind { W_STDIN, W_STDOUT, W_STDERR, W_PID, W_TIMER, W_CANCEL, W_WAKE 
 #define READS_PER_WAKEUP 16
 #define READ_CHUNK (64 * 1024)
 
-static void result_destroy(pk_object *obj)
+void pk__result_destroy(pk_object *obj)
 {
     pk_result_obj *r = (pk_result_obj *)obj;
     for (int i = 0; i < 3; i++)
         free(r->data[i]);
+    free(r->stages);
     free(r->program);
     free(r);
 }
@@ -47,6 +53,8 @@ static void process_destroy(pk_object *obj)
         close(p->timer_fd);
     if (p->cancel_fd >= 0)
         close(p->cancel_fd);
+    if (p->probe.use_regex)
+        regfree(&p->probe.regex);
     free(p->in_buf);
     if (p->result)
         pk__object_unref(&p->result->obj);
@@ -123,9 +131,32 @@ static void unwatch_fd(pk_process_obj *p, int fd)
 
 /* ---- output ---- */
 
+/* A probe looks at each line: remember it for the error, and test it. */
+static void probe_line(pk_process_obj *p, int stream, const char *line, size_t len)
+{
+    char *slot = p->seen[p->seen_count++ % 6];
+    size_t n = len < 159 ? len : 159;
+    memcpy(slot, line, n);
+    slot[n] = '\0';
+    if (p->probe.matched || (p->probe.stream && p->probe.stream != stream))
+        return;
+    if (p->probe.use_regex) {
+        /* regexec wants a C string; a NUL inside the line ends the match. */
+        char buf[4096];
+        size_t m = len < sizeof buf - 1 ? len : sizeof buf - 1;
+        memcpy(buf, line, m);
+        buf[m] = '\0';
+        p->probe.matched = regexec(&p->probe.regex, buf, 0, NULL, 0) == 0;
+    } else {
+        p->probe.matched = memmem(line, len, p->probe.substring, strlen(p->probe.substring)) != NULL;
+    }
+}
+
 static void emit_line(void *ctx, int stream, const char *line, size_t len)
 {
     pk_process_obj *p = ctx;
+    if (p->probe.active)
+        probe_line(p, stream, line, len);
     if (p->plan.line_fn[stream])
         p->plan.line_fn[stream](p->plan.line_user[stream], stream, line, len);
     if (p->plan.event_fn)
@@ -134,7 +165,7 @@ static void emit_line(void *ctx, int stream, const char *line, size_t len)
 
 static int wants_lines(pk_process_obj *p, int stream)
 {
-    return p->plan.line_fn[stream] || p->plan.event_fn;
+    return p->plan.line_fn[stream] || p->plan.event_fn || p->probe.active;
 }
 
 static void close_stream(pk_process_obj *p, int stream)
@@ -143,6 +174,8 @@ static void close_stream(pk_process_obj *p, int stream)
         return;
     unwatch_fd(p, p->fd[stream]);
     close(p->fd[stream]);
+    if (p->fd[stream] == p->pty_master)
+        p->pty_master = -1;
     p->fd[stream] = -1;
     if (wants_lines(p, stream))
         pk__lines_flush(&p->lines[stream], stream, emit_line, p);
@@ -373,6 +406,47 @@ static int accepted(const pk_process_obj *p, int code)
     return 0;
 }
 
+pk_result_obj *pk__result_new(pk_process_obj *p)
+{
+    pk_result_obj *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    pk__object_init(&r->obj, PK_OBJ_RESULT, pk__result_destroy);
+    r->program = strdup(p->plan.program);
+    r->timeout_ms = p->plan.timeout_ms;
+    pk_run_info *info = &r->info;
+    info->size = sizeof *info;
+    info->pid = (int32_t)p->pid;
+    info->mechanism = p->mechanism;
+    info->exit_code = -1;
+    info->failed_stage = -1;
+    info->stage_count = 1;
+    if (p->status.kind == PK_EXIT_CODE)
+        info->exit_code = p->status.code;
+    else if (p->status.kind == PK_EXIT_SIGNAL)
+        info->signal = p->status.signal;
+    if (atomic_load(&p->cancel_requested))
+        info->outcome = PK_OUTCOME_CANCELLED;
+    else if (p->timed_out)
+        info->outcome = PK_OUTCOME_TIMED_OUT;
+    else if (p->status.kind == PK_EXIT_SIGNAL)
+        info->outcome = PK_OUTCOME_SIGNALLED;
+    else
+        info->outcome = PK_OUTCOME_EXITED;
+    for (int s = 1; s <= 2; s++) {
+        r->data[s] = pk__capture_take(&p->cap[s], &r->len[s]);
+        if (p->cap[s].truncated && p->cap[s].policy == PK_OVERFLOW_ERROR)
+            info->overflowed = 1;
+    }
+    info->stdout_truncated = p->cap[1].truncated;
+    info->stderr_truncated = p->cap[2].truncated;
+    info->stdout_bytes = p->cap[1].total;
+    info->stderr_bytes = p->cap[2].total;
+    info->success = info->outcome == PK_OUTCOME_EXITED && accepted(p, info->exit_code) && !info->overflowed;
+    info->duration_us = (p->end_ns - p->start_ns) / 1000u;
+    return r;
+}
+
 static void finish(pk_process_obj *p)
 {
     close_stdin(p);
@@ -392,41 +466,7 @@ static void finish(pk_process_obj *p)
         (void)pk__group_teardown(p->group);
     p->end_ns = pk__now_ns();
 
-    pk_result_obj *r = calloc(1, sizeof *r);
-    if (r) {
-        pk__object_init(&r->obj, PK_OBJ_RESULT, result_destroy);
-        r->program = strdup(p->plan.program);
-        r->timeout_ms = p->plan.timeout_ms;
-        pk_run_info *info = &r->info;
-        info->size = sizeof *info;
-        info->pid = (int32_t)p->pid;
-        info->mechanism = p->mechanism;
-        info->exit_code = -1;
-        if (p->status.kind == PK_EXIT_CODE)
-            info->exit_code = p->status.code;
-        else if (p->status.kind == PK_EXIT_SIGNAL)
-            info->signal = p->status.signal;
-        if (atomic_load(&p->cancel_requested))
-            info->outcome = PK_OUTCOME_CANCELLED;
-        else if (p->timed_out)
-            info->outcome = PK_OUTCOME_TIMED_OUT;
-        else if (p->status.kind == PK_EXIT_SIGNAL)
-            info->outcome = PK_OUTCOME_SIGNALLED;
-        else
-            info->outcome = PK_OUTCOME_EXITED;
-        for (int s = 1; s <= 2; s++) {
-            r->data[s] = pk__capture_take(&p->cap[s], &r->len[s]);
-            if (p->cap[s].truncated && p->cap[s].policy == PK_OVERFLOW_ERROR)
-                info->overflowed = 1;
-        }
-        info->stdout_truncated = p->cap[1].truncated;
-        info->stderr_truncated = p->cap[2].truncated;
-        info->stdout_bytes = p->cap[1].total;
-        info->stderr_bytes = p->cap[2].total;
-        info->success = info->outcome == PK_OUTCOME_EXITED && accepted(p, info->exit_code) && !info->overflowed;
-        info->duration_us = (p->end_ns - p->start_ns) / 1000u;
-        p->result = r;
-    }
+    p->result = pk__result_new(p);
     atomic_store(&p->done, 1);
 }
 
@@ -453,11 +493,55 @@ static int make_pipe(int fds[2], int our_end)
 
 /* Sets up the child's stdio, leaving our ends in p->fd and the child's ends
  * (to close after the spawn) in child_ends. */
-static int setup_stdio(pk_process_obj *p, int32_t slot[3], int child_ends[4])
+/* Opens a pseudo-terminal: the master stays ours (non-blocking), the slave
+ * becomes the child's terminal. */
+static int open_pty(pk_process_obj *p, int *slave_out)
+{
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0)
+        return pk__fail_errno(PK_ERR_OS, errno, "posix_openpt");
+    char name[128];
+    int slave = -1;
+    if (grantpt(master) == 0 && unlockpt(master) == 0 && ptsname_r(master, name, sizeof name) == 0)
+        slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) {
+        int err = errno;
+        close(master);
+        return pk__fail_errno(PK_ERR_OS, err, "opening the terminal's slave side");
+    }
+    struct winsize ws = {.ws_row = p->plan.attrs.pty_rows, .ws_col = p->plan.attrs.pty_cols};
+    (void)ioctl(master, TIOCSWINSZ, &ws);
+    int writer = fcntl(master, F_DUPFD_CLOEXEC, 3);
+    if (writer < 0 || fcntl(master, F_SETFL, O_NONBLOCK) < 0 || fcntl(writer, F_SETFL, O_NONBLOCK) < 0) {
+        int err = errno;
+        close(master);
+        close(slave);
+        if (writer >= 0)
+            close(writer);
+        return pk__fail_errno(PK_ERR_OS, err, "setting up the terminal");
+    }
+    p->pty_master = master;
+    p->fd[1] = master; /* everything the program writes arrives as stdout */
+    p->fd[0] = writer; /* and pk_process_write types into it */
+    *slave_out = slave;
+    return PK_OK;
+}
+
+static int setup_stdio(pk_process_obj *p, const pk_start_overrides *ov, int32_t slot[3], int child_ends[4])
 {
     const pk_command_plan *plan = &p->plan;
     int fds[2], rc;
-    switch (plan->stdin_mode) {
+    if (plan->attrs.pty) {
+        int slave;
+        if ((rc = open_pty(p, &slave)) != PK_OK)
+            return rc;
+        slot[0] = slot[1] = slot[2] = slave;
+        child_ends[3] = slave;
+        return PK_OK;
+    }
+    if (ov && ov->stdin_fd >= 0) {
+        slot[0] = ov->stdin_fd;
+    } else switch (plan->stdin_mode) {
     case PK_IN_NULL: slot[0] = PK_STDIO_NULL; break;
     case PK_IN_INHERIT: slot[0] = PK_STDIO_INHERIT; break;
     case PK_IN_FD: slot[0] = plan->stdin_fd; break;
@@ -477,6 +561,10 @@ static int setup_stdio(pk_process_obj *p, int32_t slot[3], int child_ends[4])
         break;
     }
     for (int s = 1; s <= 2; s++) {
+        if (s == 1 && ov && ov->stdout_fd >= 0) {
+            slot[1] = ov->stdout_fd;
+            continue;
+        }
         switch (plan->out_mode[s]) {
         case PK_OUTPUT_INHERIT: slot[s] = PK_STDIO_INHERIT; break;
         case PK_OUTPUT_NULL: slot[s] = PK_STDIO_NULL; break;
@@ -497,13 +585,14 @@ static int setup_stdio(pk_process_obj *p, int32_t slot[3], int child_ends[4])
     return PK_OK;
 }
 
-int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, pk_process_obj **out)
+int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, const pk_start_overrides *ov,
+                   pk_process_obj **out)
 {
     pk_process_obj *p = calloc(1, sizeof *p);
     if (!p)
         return pk__fail(PK_ERR_NOMEM, "pk_loop_start: out of memory");
     pk__object_init(&p->obj, PK_OBJ_PROCESS, process_destroy);
-    p->fd[0] = p->fd[1] = p->fd[2] = p->timer_fd = p->cancel_fd = -1;
+    p->fd[0] = p->fd[1] = p->fd[2] = p->timer_fd = p->cancel_fd = p->pty_master = -1;
     atomic_init(&p->done, 0);
     atomic_init(&p->cancel_requested, 0);
     p->loop = loop;
@@ -534,7 +623,23 @@ int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, 
 
     int32_t slot[3];
     int child_ends[4] = {-1, -1, -1, -1};
-    rc = setup_stdio(p, slot, child_ends);
+    rc = setup_stdio(p, ov, slot, child_ends);
+    const pk_command_attrs *a = &p->plan.attrs;
+    pk_spawn_extra extra = {
+        .set_ids = a->set_ids,
+        .uid = (uid_t)a->uid,
+        .gid = (gid_t)a->gid,
+        .groups = a->groups,
+        .group_count = a->group_count,
+        .set_umask = a->set_umask,
+        .umask = (mode_t)a->umask,
+        .rlimits = a->rlimits,
+        .rlimit_count = a->rlimit_count,
+        .cwd_fd = a->cwd_fd,
+        .fd_maps = a->fd_maps,
+        .fd_map_count = a->fd_map_count,
+        .pty_slave_fd = a->pty ? child_ends[3] : -1,
+    };
     if (rc == PK_OK) {
         pk_spawn_options so = PK_SPAWN_OPTIONS_INIT;
         so.program = p->plan.program;
@@ -547,7 +652,7 @@ int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, 
         so.stderr_fd = slot[2];
         so.parent_death_signal = p->plan.parent_death_signal;
         p->start_ns = pk__now_ns();
-        rc = pk__group_spawn_obj(p->group, &so, &p->child);
+        rc = pk__group_spawn_obj(p->group, &so, &extra, &p->child);
     }
     for (int i = 0; i < 4; i++)
         if (child_ends[i] >= 0)
@@ -556,7 +661,7 @@ int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, 
         goto fail;
     p->pid = p->child->pid;
 
-    if (p->plan.stdin_mode == PK_IN_BYTES) {
+    if (p->plan.stdin_mode == PK_IN_BYTES && !(ov && ov->stdin_fd >= 0)) {
         p->in_close = 1;
         rc = queue_stdin(p, p->plan.stdin_data, p->plan.stdin_len);
     }
@@ -707,7 +812,7 @@ void pk__loop_close(pk_loop_obj *loop)
 
 int pk__process_write(pk_process_obj *p, const void *data, size_t len)
 {
-    if (p->plan.stdin_mode != PK_IN_PIPE)
+    if (p->plan.stdin_mode != PK_IN_PIPE && !p->plan.attrs.pty)
         return pk__fail(PK_ERR_STATE, "pk_process_write: stdin is not a pipe (use pk_command_stdin_pipe)");
     if (p->fd[0] < 0 || p->in_close)
         return pk__fail(PK_ERR_STATE, "pk_process_write: stdin is closed");
@@ -719,7 +824,7 @@ int pk__process_write(pk_process_obj *p, const void *data, size_t len)
 
 int pk__process_close_stdin(pk_process_obj *p)
 {
-    if (p->plan.stdin_mode != PK_IN_PIPE)
+    if (p->plan.stdin_mode != PK_IN_PIPE && !p->plan.attrs.pty)
         return pk__fail(PK_ERR_STATE, "pk_process_close_stdin: stdin is not a pipe");
     p->in_close = 1;
     pump_stdin(p);
@@ -729,4 +834,192 @@ int pk__process_close_stdin(pk_process_obj *p)
 void pk__process_signal(pk_process_obj *p, int sig)
 {
     signal_tree(p, sig);
+}
+
+/* ---- readiness probes ---- */
+
+static int ms_until(uint64_t deadline)
+{
+    if (deadline == UINT64_MAX)
+        return -1;
+    uint64_t now = pk__now_ns();
+    return now >= deadline ? 0 : (int)((deadline - now + 999999u) / 1000000u);
+}
+
+/* The "not ready" error, with what the probe saw. */
+static int not_ready(pk_process_obj *p, const char *what, int timeout_ms)
+{
+    char seen[6 * 170] = "";
+    size_t used = 0;
+    unsigned n = p->seen_count < 6 ? p->seen_count : 6;
+    for (unsigned i = 0; i < n; i++) {
+        const char *line = p->seen[(p->seen_count - n + i) % 6];
+        int w = snprintf(seen + used, sizeof seen - used, "%s%s", i ? " | " : "", line);
+        if (w < 0 || (size_t)w >= sizeof seen - used)
+            break;
+        used += (size_t)w;
+    }
+    const char *why = atomic_load(&p->done) ? "the run ended" : "no match";
+    return pk__fail(PK_ERR_NOT_READY, "%s: not ready (%s) after %d ms waiting for %s; last lines seen: %s",
+                    p->plan.program, why, timeout_ms, what, n ? seen : "(none)");
+}
+
+/* Lines that came before the probe: the complete ones in the capture are
+ * tested; a trailing partial one primes the splitter so it is completed. */
+static void probe_backlog(pk_process_obj *p)
+{
+    for (int s = 1; s <= 2 && !p->probe.matched; s++) {
+        pk_capture *c = &p->cap[s];
+        if (!c->buf || c->head) /* a wrapped tail ring: its start is not a line start */
+            continue;
+        size_t start = 0;
+        for (size_t i = 0; i < c->len; i++) {
+            if (c->buf[i] == '\n') {
+                probe_line(p, s, (const char *)c->buf + start, i - start);
+                start = i + 1;
+            }
+        }
+        int splitter_in_use = p->plan.line_fn[s] || p->plan.event_fn;
+        if (!splitter_in_use && start < c->len && p->lines[s].len == 0)
+            pk__lines_feed(&p->lines[s], c->buf + start, c->len - start, s, emit_line, p);
+    }
+}
+
+static int probe_finished(pk_process_obj *p, int *matched)
+{
+    pthread_mutex_lock(&p->loop->lock);
+    *matched = p->probe.matched;
+    int over = *matched || atomic_load(&p->done);
+    pthread_mutex_unlock(&p->loop->lock);
+    return over;
+}
+
+int pk__process_wait_for_line(pk_process_obj *p, int stream, const char *pattern, uint32_t flags, int timeout_ms)
+{
+    pthread_mutex_lock(&p->loop->lock);
+    if (p->probe.active) {
+        pthread_mutex_unlock(&p->loop->lock);
+        return pk__fail(PK_ERR_STATE, "pk_process_wait_for_line: another probe is running on this process");
+    }
+    memset(&p->probe, 0, sizeof p->probe);
+    if (flags & PK_MATCH_REGEX) {
+        int err = regcomp(&p->probe.regex, pattern, REG_EXTENDED | REG_NOSUB);
+        if (err != 0) {
+            char msg[128];
+            regerror(err, &p->probe.regex, msg, sizeof msg);
+            pthread_mutex_unlock(&p->loop->lock);
+            return pk__fail(PK_ERR_INVALID, "pk_process_wait_for_line: bad regex '%s': %s", pattern, msg);
+        }
+        p->probe.use_regex = 1;
+    }
+    p->probe.substring = pattern;
+    p->probe.stream = stream;
+    p->probe.active = 1;
+    p->seen_count = 0;
+    probe_backlog(p);
+    pthread_mutex_unlock(&p->loop->lock);
+
+    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : pk__now_ns() + (uint64_t)timeout_ms * 1000000u;
+    int rc = PK_OK, matched = 0;
+    while (!probe_finished(p, &matched)) {
+        int left = ms_until(deadline);
+        if (left == 0)
+            break;
+        rc = pk__loop_run_once(p->loop, left);
+        if (rc != PK_OK)
+            break;
+    }
+    pthread_mutex_lock(&p->loop->lock);
+    matched = p->probe.matched;
+    p->probe.active = 0;
+    if (p->probe.use_regex)
+        regfree(&p->probe.regex);
+    p->probe.use_regex = 0;
+    if (rc == PK_OK && !matched) {
+        char what[200];
+        pk__format(what, sizeof what, "a line %s '%s'", (flags & PK_MATCH_REGEX) ? "matching" : "containing",
+                   pattern);
+        rc = not_ready(p, what, timeout_ms);
+    }
+    pthread_mutex_unlock(&p->loop->lock);
+    return rc;
+}
+
+/* One connection attempt to 127.0.0.1:port, bounded by wait_ms. */
+static int port_open(uint16_t port, int wait_ms)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
+    if (!ok && errno == EINPROGRESS) {
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        int err = 0;
+        socklen_t len = sizeof err;
+        ok = poll(&pfd, 1, wait_ms) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
+    }
+    close(fd);
+    return ok;
+}
+
+/* Between attempts the loop keeps running, so the program's output is read
+ * (and it cannot block on a full pipe) while we wait. */
+#define PROBE_RETRY_MS 50
+
+int pk__process_wait_for_port(pk_process_obj *p, uint16_t port, int timeout_ms)
+{
+    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : pk__now_ns() + (uint64_t)timeout_ms * 1000000u;
+    for (;;) {
+        int left = ms_until(deadline);
+        if (port_open(port, left < 0 || left > 1000 ? 1000 : left))
+            return PK_OK;
+        left = ms_until(deadline);
+        if (left == 0 || atomic_load(&p->done))
+            break;
+        int rc = pk__loop_run_once(p->loop, left < 0 || left > PROBE_RETRY_MS ? PROBE_RETRY_MS : left);
+        if (rc != PK_OK)
+            return rc;
+    }
+    char what[64];
+    pk__format(what, sizeof what, "127.0.0.1:%u to accept a connection", (unsigned)port);
+    return not_ready(p, what, timeout_ms);
+}
+
+int pk__process_wait_for(pk_process_obj *p, pk_ready_fn ready, void *user, uint32_t interval_ms, int timeout_ms)
+{
+    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : pk__now_ns() + (uint64_t)timeout_ms * 1000000u;
+    int every = interval_ms ? (int)(interval_ms > 60000 ? 60000 : interval_ms) : PROBE_RETRY_MS;
+    for (;;) {
+        if (ready(user))
+            return PK_OK;
+        int left = ms_until(deadline);
+        if (left == 0 || atomic_load(&p->done))
+            break;
+        int rc = pk__loop_run_once(p->loop, left < 0 || left > every ? every : left);
+        if (rc != PK_OK)
+            return rc;
+    }
+    return not_ready(p, "the caller's readiness check", timeout_ms);
+}
+
+int pk__process_resize(pk_process_obj *p, uint16_t rows, uint16_t cols)
+{
+    if (p->pty_master < 0)
+        return pk__fail(PK_ERR_STATE, "pk_process_resize: the run has no terminal (use pk_command_pty)");
+    struct winsize ws = {.ws_row = rows, .ws_col = cols};
+    if (ioctl(p->pty_master, TIOCSWINSZ, &ws) != 0)
+        return pk__fail_errno(PK_ERR_OS, errno, "pk_process_resize: TIOCSWINSZ");
+    return PK_OK;
+}
+
+int pk__process_watch_cancel(pk_process_obj *p, pk_cancel_obj *token)
+{
+    if (p->cancel_fd >= 0)
+        return PK_OK; /* already watching its command's token */
+    p->cancel_fd = fcntl(token->fd, F_DUPFD_CLOEXEC, 3);
+    if (p->cancel_fd < 0)
+        return pk__fail_errno(PK_ERR_OS, errno, "dup of a cancellation fd");
+    return watch_fd(p, W_CANCEL, p->cancel_fd, EPOLLIN);
 }

@@ -5,6 +5,7 @@
 #define PK_LOOP_H
 
 #include <pthread.h>
+#include <regex.h>
 #include <stdatomic.h>
 
 #include "child.h"
@@ -16,6 +17,7 @@
 typedef struct pk_result_obj {
     pk_object obj;
     pk_run_info info;
+    pk_run_info *stages; /* pipelines: one per stage; NULL for a single run */
     uint8_t *data[3];
     size_t len[3];
     char *program;
@@ -55,6 +57,7 @@ typedef struct pk_process_obj {
     int merged;          /* stderr shares the stdout pipe */
     int timer_fd;
     int cancel_fd;       /* a dup of the token's eventfd: epoll takes each fd once */
+    int pty_master;      /* PTY runs: the master (also fd[1]); -1 otherwise */
     pk_watch watch[6];
     pk_capture cap[3];
     pk_lines lines[3];
@@ -69,13 +72,42 @@ typedef struct pk_process_obj {
     uint64_t start_ns, end_ns;
     uint64_t timeout_at, grace_at, drain_at; /* monotonic ns, 0 = unset */
     pk_result_obj *result;
+    /* A readiness probe in progress (pk_process_wait_for_line). */
+    struct {
+        int active, matched, stream, use_regex;
+        const char *substring;
+        regex_t regex;
+    } probe;
+    char seen[6][160]; /* the last lines a probe looked at, for its error */
+    unsigned seen_count;
 } pk_process_obj;
+
+/* Fds a run takes instead of its command's stdin/stdout (pipelines). */
+typedef struct pk_start_overrides {
+    int stdin_fd;  /* -1 = the command's own */
+    int stdout_fd; /* -1 = the command's own */
+} pk_start_overrides;
 
 int pk__loop_create(pk_loop_obj **out);
 /* Finishes every run on the loop (killing what still runs) and closes it. */
 void pk__loop_close(pk_loop_obj *loop);
-int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, pk_process_obj **out);
+int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, const pk_start_overrides *ov,
+                   pk_process_obj **out);
 int pk__loop_run_once(pk_loop_obj *loop, int timeout_ms);
 void pk__process_cancel(pk_process_obj *proc);
+void pk__process_signal(pk_process_obj *proc, int sig);
+int pk__process_write(pk_process_obj *proc, const void *data, size_t len);
+int pk__process_close_stdin(pk_process_obj *proc);
+/* Readiness: drive the loop until the condition holds (1), or fail with
+ * PK_ERR_NOT_READY. */
+int pk__process_wait_for_line(pk_process_obj *proc, int stream, const char *pattern, uint32_t flags, int timeout_ms);
+int pk__process_wait_for_port(pk_process_obj *proc, uint16_t port, int timeout_ms);
+int pk__process_wait_for(pk_process_obj *proc, pk_ready_fn ready, void *user, uint32_t interval_ms, int timeout_ms);
+int pk__process_resize(pk_process_obj *proc, uint16_t rows, uint16_t cols);
+/* Wakes the loop and cancels this run when token triggers. */
+int pk__process_watch_cancel(pk_process_obj *proc, pk_cancel_obj *token);
+/* Builds the result object of a finished run (used by pipelines too). */
+pk_result_obj *pk__result_new(pk_process_obj *p);
+void pk__result_destroy(pk_object *obj);
 
 #endif

@@ -10,9 +10,6 @@
 #include "loop.h"
 #include "sys.h"
 
-int pk__process_write(pk_process_obj *p, const void *data, size_t len);
-int pk__process_close_stdin(pk_process_obj *p);
-void pk__process_signal(pk_process_obj *p, int sig);
 
 static int get_loop(pk_loop *handle, const char *fn, pk_loop_obj **out)
 {
@@ -146,7 +143,7 @@ int pk_loop_start(pk_loop *loop_handle, pk_command *cmd_handle, pk_group *group_
     if (rc == PK_OK) {
         pthread_mutex_lock(&loop->lock);
         rc = loop->closed ? pk__fail(PK_ERR_STATE, "pk_loop_start: the loop is closed")
-                          : pk__loop_start(loop, (pk_command_obj *)cmd_obj, group, &proc);
+                          : pk__loop_start(loop, (pk_command_obj *)cmd_obj, group, NULL, &proc);
         pthread_mutex_unlock(&loop->lock);
     }
     if (rc == PK_OK) {
@@ -399,7 +396,7 @@ int pk_command_run(pk_command *handle, pk_result **out)
     rc = pk__loop_create(&loop);
     pk_process_obj *p = NULL;
     if (rc == PK_OK) {
-        rc = pk__loop_start(loop, (pk_command_obj *)cmd, NULL, &p);
+        rc = pk__loop_start(loop, (pk_command_obj *)cmd, NULL, NULL, &p);
         while (rc == PK_OK && !atomic_load(&p->done))
             rc = pk__loop_run_once(loop, -1);
         if (rc == PK_OK && !p->result)
@@ -502,5 +499,114 @@ int pk_result_free(pk_result *handle)
     int rc = pk__handle_retire(handle, PK_OBJ_RESULT, "pk_result_free", &obj);
     if (rc == PK_OK)
         pk__object_unref(obj);
+    return rc;
+}
+
+/* ---- readiness, terminals, stages ---- */
+
+/* Looks a process up for a call that drives its loop. */
+static int get_live_process(pk_process *handle, const char *fn, pk_process_obj **out)
+{
+    pk__clear_error();
+    int rc = get_process(handle, fn, out);
+    if (rc != PK_OK)
+        return rc;
+    pthread_mutex_lock(&(*out)->loop->lock);
+    int closed = (*out)->loop->closed;
+    pthread_mutex_unlock(&(*out)->loop->lock);
+    if (closed) {
+        pk__object_unref(&(*out)->obj);
+        return pk__fail(PK_ERR_STATE, "%s: the process's loop was freed", fn);
+    }
+    return PK_OK;
+}
+
+static int put_live_process(pk_process_obj *p, int rc)
+{
+    pk__object_unref(&p->obj);
+    return rc;
+}
+
+int pk_process_wait_for_line(pk_process *handle, int32_t stream, const char *pattern, uint32_t flags,
+                             int32_t timeout_ms)
+{
+    pk_process_obj *p;
+    int rc = get_live_process(handle, "pk_process_wait_for_line", &p);
+    if (rc != PK_OK)
+        return rc;
+    if (!pattern)
+        rc = pk__fail(PK_ERR_INVALID, "pk_process_wait_for_line: pattern is NULL");
+    else if (stream != 0 && stream != PK_STREAM_STDOUT && stream != PK_STREAM_STDERR)
+        rc = pk__fail(PK_ERR_INVALID, "pk_process_wait_for_line: stream %d (0 = either, 1, 2)", (int)stream);
+    else if (flags & ~(uint32_t)PK_MATCH_REGEX)
+        rc = pk__fail(PK_ERR_INVALID, "pk_process_wait_for_line: unknown flags 0x%x", (unsigned)flags);
+    else if (timeout_ms < -1)
+        rc = pk__fail(PK_ERR_INVALID, "pk_process_wait_for_line: timeout_ms %d", (int)timeout_ms);
+    else
+        rc = pk__process_wait_for_line(p, stream, pattern, flags, timeout_ms);
+    return put_live_process(p, rc);
+}
+
+int pk_process_wait_for_port(pk_process *handle, uint16_t port, int32_t timeout_ms)
+{
+    pk_process_obj *p;
+    int rc = get_live_process(handle, "pk_process_wait_for_port", &p);
+    if (rc != PK_OK)
+        return rc;
+    if (port == 0)
+        rc = pk__fail(PK_ERR_INVALID, "pk_process_wait_for_port: port 0");
+    else if (timeout_ms < -1)
+        rc = pk__fail(PK_ERR_INVALID, "pk_process_wait_for_port: timeout_ms %d", (int)timeout_ms);
+    else
+        rc = pk__process_wait_for_port(p, port, timeout_ms);
+    return put_live_process(p, rc);
+}
+
+int pk_process_wait_for(pk_process *handle, pk_ready_fn ready, void *user, uint32_t interval_ms, int32_t timeout_ms)
+{
+    pk_process_obj *p;
+    int rc = get_live_process(handle, "pk_process_wait_for", &p);
+    if (rc != PK_OK)
+        return rc;
+    if (!ready)
+        rc = pk__fail(PK_ERR_INVALID, "pk_process_wait_for: ready is NULL");
+    else if (timeout_ms < -1)
+        rc = pk__fail(PK_ERR_INVALID, "pk_process_wait_for: timeout_ms %d", (int)timeout_ms);
+    else
+        rc = pk__process_wait_for(p, ready, user, interval_ms, timeout_ms);
+    return put_live_process(p, rc);
+}
+
+int pk_process_resize(pk_process *handle, uint16_t rows, uint16_t cols)
+{
+    pk_process_obj *p;
+    int rc = get_live_process(handle, "pk_process_resize", &p);
+    if (rc != PK_OK)
+        return rc;
+    if (!rows || !cols)
+        rc = pk__fail(PK_ERR_INVALID, "pk_process_resize: a terminal needs at least one row and column");
+    else if (atomic_load(&p->done))
+        rc = pk__fail(PK_ERR_STATE, "pk_process_resize: the run is finished");
+    else
+        rc = pk__process_resize(p, rows, cols);
+    return put_live_process(p, rc);
+}
+
+int pk_result_stage_info(pk_result *handle, uint32_t index, pk_run_info *out)
+{
+    pk__clear_error();
+    pk_result_obj *r;
+    int rc = get_result(handle, "pk_result_stage_info", &r);
+    if (rc != PK_OK)
+        return rc;
+    if (!out)
+        rc = pk__fail(PK_ERR_INVALID, "pk_result_stage_info: out is NULL");
+    else if (index >= r->info.stage_count)
+        rc = pk__fail(PK_ERR_INVALID, "pk_result_stage_info: stage %u of %u", (unsigned)index,
+                      (unsigned)r->info.stage_count);
+    else
+        rc = pk__struct_out(&pk__layout_run_info, out, r->stages ? &r->stages[index] : &r->info,
+                            "pk_result_stage_info: out");
+    pk__object_unref(&r->obj);
     return rc;
 }

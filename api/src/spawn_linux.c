@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -66,6 +67,10 @@ enum child_step {
     STEP_CWD,
     STEP_STDIO,
     STEP_CLOSE_FDS,
+    STEP_PTY,
+    STEP_RLIMIT,
+    STEP_FDMAP,
+    STEP_IDS,
     STEP_EXEC,
 };
 
@@ -103,45 +108,73 @@ PK_CHILD_CODE static long sc_result(long rc)
     return rc < 0 ? -errno : rc;
 }
 
-PK_CHILD_CODE static int child_setup_stdio(child_plan *plan)
+/* Wires the child's fds: 0-2 from the stdio slots, then each extra map.
+ * Every source is first lifted above all targets, so no dup overwrites a
+ * source another target still needs (stdin <- 1 with stdout <- 0, say). */
+PK_CHILD_CODE static int child_wire_fds(child_plan *plan)
 {
+    const pk_spawn_request *req = plan->req;
+    const pk_spawn_extra *x = req->extra;
+    size_t maps = x ? x->fd_map_count : 0;
+    int top = 3;
+    for (size_t i = 0; i < maps; i++)
+        if (x->fd_maps[i].child_fd + 1 > top)
+            top = x->fd_maps[i].child_fd + 1;
     int src[3];
     for (int i = 0; i < 3; i++) {
-        src[i] = plan->req->stdio[i];
+        src[i] = x && x->pty_slave_fd >= 0 ? x->pty_slave_fd : req->stdio[i];
         if (src[i] == PK_STDIO_NULL) {
             long fd = sc_result(syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR | O_CLOEXEC));
             if (fd < 0)
                 return child_fail(plan, STEP_STDIO, fd);
             src[i] = (int)fd;
         }
-    }
-    /* A source below 3 could be overwritten by an earlier slot's dup (say
-     * stdin <- 1 and stdout <- 0): lift such sources out of the way first. */
-    for (int i = 0; i < 3; i++) {
-        if (src[i] >= 0 && src[i] < 3 && src[i] != i) {
-            long fd = sc_result(syscall(SYS_fcntl, src[i], F_DUPFD_CLOEXEC, 3));
+        if (src[i] >= 0 && src[i] < top && src[i] != i) {
+            long fd = sc_result(syscall(SYS_fcntl, src[i], F_DUPFD_CLOEXEC, top));
             if (fd < 0)
                 return child_fail(plan, STEP_STDIO, fd);
             src[i] = (int)fd;
         }
     }
+    /* The extra sources, lifted the same way; at most 64 (checked by the
+     * command builder). */
+    int extra_src[64];
+    for (size_t i = 0; i < maps; i++) {
+        long fd = sc_result(syscall(SYS_fcntl, x->fd_maps[i].parent_fd, F_DUPFD_CLOEXEC, top));
+        if (fd < 0)
+            return child_fail(plan, STEP_FDMAP, fd);
+        extra_src[i] = (int)fd;
+    }
     for (int i = 0; i < 3; i++) {
         if (src[i] < 0)
             continue; /* inherit: fd i stays as it is */
-        long rc;
-        if (src[i] == i)
-            rc = sc_result(syscall(SYS_fcntl, i, F_SETFD, 0));
-        else
-            rc = sc_result(syscall(SYS_dup3, src[i], i, 0));
+        long rc = src[i] == i ? sc_result(syscall(SYS_fcntl, i, F_SETFD, 0))
+                              : sc_result(syscall(SYS_dup3, src[i], i, 0));
         if (rc < 0)
             return child_fail(plan, STEP_STDIO, rc);
+    }
+    for (size_t i = 0; i < maps; i++) {
+        long rc = sc_result(syscall(SYS_dup3, extra_src[i], x->fd_maps[i].child_fd, 0));
+        if (rc < 0)
+            return child_fail(plan, STEP_FDMAP, rc);
     }
     return 0;
 }
 
+/* Closes every fd but 0-2 and the mapped ones (sorted by child_fd). */
 PK_CHILD_CODE static int child_close_other_fds(child_plan *plan)
 {
-    long rc = sc_result(syscall(SYS_close_range, 3u, ~0u, 0u));
+    const pk_spawn_extra *x = plan->req->extra;
+    size_t maps = x ? x->fd_map_count : 0;
+    unsigned lo = 3;
+    long rc = 0;
+    for (size_t i = 0; i <= maps && rc == 0; i++) {
+        unsigned hi = i < maps ? (unsigned)x->fd_maps[i].child_fd : ~0u;
+        if (hi > lo)
+            rc = sc_result(syscall(SYS_close_range, lo, hi == ~0u ? ~0u : hi - 1, 0u));
+        if (i < maps)
+            lo = hi + 1;
+    }
     if (rc == 0)
         return 0;
     if (rc != -ENOSYS)
@@ -151,9 +184,61 @@ PK_CHILD_CODE static int child_close_other_fds(child_plan *plan)
     long top = 65536;
     if (syscall(SYS_getrlimit, RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < 1048576)
         top = (long)lim.rlim_cur;
-    for (long fd = 3; fd < top; fd++)
-        syscall(SYS_close, fd);
+    for (long fd = 3; fd < top; fd++) {
+        int keep = 0;
+        for (size_t i = 0; i < maps && !keep; i++)
+            keep = x->fd_maps[i].child_fd == fd;
+        if (!keep)
+            syscall(SYS_close, fd);
+    }
     return 0;
+}
+
+/* Resource limits, umask, directory: everything that needs the old
+ * credentials or must precede the exec. */
+PK_CHILD_CODE static int child_attributes(child_plan *plan)
+{
+    const pk_spawn_request *req = plan->req;
+    const pk_spawn_extra *x = req->extra;
+    long rc;
+    if (x && x->pty_slave_fd >= 0) {
+        rc = sc_result(syscall(SYS_ioctl, x->pty_slave_fd, TIOCSCTTY, 0));
+        if (rc < 0)
+            return child_fail(plan, STEP_PTY, rc);
+    }
+    for (size_t i = 0; x && i < x->rlimit_count; i++) {
+        struct rlimit lim = {(rlim_t)x->rlimits[i].soft, (rlim_t)x->rlimits[i].hard};
+        rc = sc_result(syscall(SYS_prlimit64, 0, x->rlimits[i].resource, &lim, NULL));
+        if (rc < 0)
+            return child_fail(plan, STEP_RLIMIT, rc);
+    }
+    if (x && x->set_umask)
+        syscall(SYS_umask, x->umask);
+    if (x && x->cwd_fd >= 0) {
+        rc = sc_result(syscall(SYS_fchdir, x->cwd_fd));
+        if (rc < 0)
+            return child_fail(plan, STEP_CWD, rc);
+    } else if (req->cwd) {
+        rc = sc_result(syscall(SYS_chdir, req->cwd));
+        if (rc < 0)
+            return child_fail(plan, STEP_CWD, rc);
+    }
+    return 0;
+}
+
+/* Drops to the requested user. The child already sits in its cgroup (it was
+ * born there), so no permission on the cgroup is needed after this. */
+PK_CHILD_CODE static int child_drop_ids(child_plan *plan)
+{
+    const pk_spawn_extra *x = plan->req->extra;
+    if (!x || !x->set_ids)
+        return 0;
+    long rc = sc_result(syscall(SYS_setgroups, x->group_count, x->groups));
+    if (rc == 0)
+        rc = sc_result(syscall(SYS_setresgid, x->gid, x->gid, x->gid));
+    if (rc == 0)
+        rc = sc_result(syscall(SYS_setresuid, x->uid, x->uid, x->uid));
+    return rc < 0 ? child_fail(plan, STEP_IDS, rc) : 0;
 }
 
 PK_CHILD_CODE static int child_main(void *arg)
@@ -178,7 +263,7 @@ PK_CHILD_CODE static int child_main(void *arg)
         }
     }
 
-    if (req->new_session) {
+    if (req->new_session || (req->extra && req->extra->pty_slave_fd >= 0)) {
         rc = sc_result(syscall(SYS_setsid));
         if (rc < 0)
             return child_fail(plan, STEP_SESSION, rc);
@@ -188,6 +273,16 @@ PK_CHILD_CODE static int child_main(void *arg)
             return child_fail(plan, STEP_PGROUP, rc);
     }
 
+    if (child_attributes(plan) != 0)
+        return 127;
+    if (child_wire_fds(plan) != 0)
+        return 127;
+    if (child_close_other_fds(plan) != 0)
+        return 127;
+    if (child_drop_ids(plan) != 0)
+        return 127;
+
+    /* After the credentials change, which would clear it. */
     if (req->parent_death_signal > 0) {
         rc = sc_result(syscall(SYS_prctl, PR_SET_PDEATHSIG, (unsigned long)req->parent_death_signal, 0, 0, 0));
         if (rc < 0)
@@ -196,17 +291,6 @@ PK_CHILD_CODE static int child_main(void *arg)
         if (syscall(SYS_getppid) != plan->parent_pid)
             return child_fail(plan, STEP_PARENT_GONE, -ESRCH);
     }
-
-    if (req->cwd) {
-        rc = sc_result(syscall(SYS_chdir, req->cwd));
-        if (rc < 0)
-            return child_fail(plan, STEP_CWD, rc);
-    }
-
-    if (child_setup_stdio(plan) != 0)
-        return 127;
-    if (child_close_other_fds(plan) != 0)
-        return 127;
 
     sigset_t none;
     sigemptyset(&none);
@@ -323,6 +407,10 @@ static const char *step_name(int step)
     case STEP_CWD: return "changing to the working directory";
     case STEP_STDIO: return "setting up stdin/stdout/stderr";
     case STEP_CLOSE_FDS: return "closing inherited fds";
+    case STEP_PTY: return "taking the terminal as controlling terminal";
+    case STEP_RLIMIT: return "setting a resource limit";
+    case STEP_FDMAP: return "mapping an extra fd";
+    case STEP_IDS: return "changing user and groups";
     case STEP_EXEC: return "exec";
     default: return "starting the child";
     }
@@ -433,7 +521,7 @@ int pk__spawn(const pk_spawn_request *req, pid_t *pid_out, int *pidfd_out)
         }
         if (plan.failed_step == STEP_CWD)
             return pk__fail_errno(err == ENOENT || err == ENOTDIR ? PK_ERR_NOT_FOUND : pk__code_from_errno(err), err,
-                                  "spawn %s: working directory %s", program, req->cwd);
+                                  "spawn %s: working directory %s", program, req->cwd ? req->cwd : "(given as an fd)");
         return pk__fail_errno(err == EBADF ? PK_ERR_INVALID : PK_ERR_OS, err, "spawn %s: %s", program,
                               step_name(plan.failed_step));
     }

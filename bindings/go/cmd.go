@@ -1,0 +1,282 @@
+package processkit
+
+/*
+#include <stdlib.h>
+#include <processkit.h>
+*/
+import "C"
+
+import (
+	"context"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// Cmd describes a command to run with its output captured. The zero values
+// mean: this process's environment and directory, stdin from /dev/null, no
+// timeout, success only on exit code 0, a private group of its own.
+type Cmd struct {
+	Name string   // the program; searched in PATH without a slash
+	Args []string // the arguments after the program name
+
+	// Env, when non-nil, replaces the environment ("K=V" strings), as with
+	// os/exec. nil inherits this process's environment.
+	Env []string
+	Dir string // working directory; "" = this process's
+
+	// Stdin is fed to the program, then end of file; nil = /dev/null.
+	Stdin []byte
+
+	// Timeout bounds the run: then Signal (0 = SIGTERM) goes to the whole
+	// tree, and after Grace the tree is SIGKILLed. The run ends as
+	// OutcomeTimedOut. 0 = no timeout.
+	Timeout time.Duration
+	Grace   time.Duration
+	Signal  syscall.Signal
+
+	// OkCodes are the exit codes that count as success (default: just 0).
+	OkCodes []int
+
+	// OutputLimit caps each captured stream at this many bytes (0 = no cap),
+	// keeping what Overflow says.
+	OutputLimit uint64
+	Overflow    Overflow
+
+	NewSession bool // the program calls setsid()
+
+	// Group, when set, runs the command in that group (which outlives the
+	// run); else each run gets a private group configured by GroupOptions,
+	// whose tree dies when the program ends.
+	Group        *Group
+	GroupOptions []Option
+}
+
+// Command returns a Cmd for name with args.
+func Command(name string, args ...string) *Cmd {
+	return &Cmd{Name: name, Args: args}
+}
+
+// Run runs name with args, captures its output and waits for it. A non-zero
+// exit is data (Result.ExitCode); call Result.Check to demand success.
+func Run(ctx context.Context, name string, args ...string) (*Result, error) {
+	return Command(name, args...).Run(ctx)
+}
+
+// build makes the pk_command; the caller frees it.
+func (c *Cmd) build() (*C.pk_command, error) {
+	var strs cStrings
+	defer strs.free()
+	name, err := strs.cstr("Name", c.Name)
+	if err != nil {
+		return nil, err
+	}
+	var cmd *C.pk_command
+	if err := pkCommandNew(name, &cmd); err != nil {
+		return nil, err
+	}
+	if err := c.configure(cmd, &strs); err != nil {
+		_ = pkCommandFree(cmd)
+		return nil, err
+	}
+	return cmd, nil
+}
+
+func (c *Cmd) configure(cmd *C.pk_command, strs *cStrings) error {
+	for _, a := range c.Args {
+		p, err := strs.cstr("Args", a)
+		if err != nil {
+			return err
+		}
+		if err := pkCommandArg(cmd, p); err != nil {
+			return err
+		}
+	}
+	if c.Env != nil {
+		if err := pkCommandEnvClear(cmd); err != nil {
+			return err
+		}
+		for _, kv := range c.Env {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				return errorf(CodeInvalid, "Env entry "+kv+" is not KEY=VALUE")
+			}
+			kp, err := strs.cstr("Env", k)
+			if err != nil {
+				return err
+			}
+			vp, err := strs.cstr("Env", v)
+			if err != nil {
+				return err
+			}
+			if err := pkCommandEnv(cmd, kp, vp); err != nil {
+				return err
+			}
+		}
+	}
+	if c.Dir != "" {
+		p, err := strs.cstr("Dir", c.Dir)
+		if err != nil {
+			return err
+		}
+		if err := pkCommandCwd(cmd, p); err != nil {
+			return err
+		}
+	}
+	if c.Stdin != nil {
+		var data unsafe.Pointer
+		if len(c.Stdin) > 0 {
+			data = unsafe.Pointer(&c.Stdin[0])
+		}
+		err := pkCommandStdinBytes(cmd, data, uint64(len(c.Stdin)))
+		runtime.KeepAlive(c.Stdin)
+		if err != nil {
+			return err
+		}
+	}
+	if c.Timeout > 0 {
+		if err := pkCommandTimeout(cmd, uint32(millis(c.Timeout)), int32(c.Signal), uint32(millis(c.Grace))); err != nil {
+			return err
+		}
+	}
+	if len(c.OkCodes) > 0 {
+		codes := make([]C.int32_t, len(c.OkCodes))
+		for i, v := range c.OkCodes {
+			codes[i] = C.int32_t(v)
+		}
+		if err := pkCommandOKCodes(cmd, &codes[0], uint64(len(codes))); err != nil {
+			return err
+		}
+	}
+	if c.OutputLimit > 0 {
+		for _, s := range []Stream{StreamStdout, StreamStderr} {
+			if err := pkCommandOutputLimit(cmd, int32(s), c.OutputLimit, int32(c.Overflow)); err != nil {
+				return err
+			}
+		}
+	}
+	if c.NewSession {
+		if err := pkCommandFlags(cmd, uint32(CommandFlagNewSession)); err != nil {
+			return err
+		}
+	}
+	if len(c.GroupOptions) > 0 {
+		o := groupOptions(c.GroupOptions)
+		if err := pkCommandGroupOptions(cmd, &o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run starts the command, captures stdout and stderr and waits for the end.
+// When ctx is done first, the tree is killed and the run ends as
+// OutcomeCancelled. The error reports only failures to run at all (a bad
+// argument, a program not found...); how the program ended is in the Result.
+func (c *Cmd) Run(ctx context.Context) (*Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if c.Group != nil {
+		// A shared group needs a loop: drive a private one.
+		l, err := NewLoop()
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		return l.Run(ctx, c)
+	}
+	cmd, err := c.build()
+	if err != nil {
+		return nil, err
+	}
+	defer pkCommandFree(cmd)
+	if ctx.Done() != nil {
+		var tok *C.pk_cancel
+		if err := pkCancelNew(&tok); err != nil {
+			return nil, err
+		}
+		defer pkCancelFree(tok)
+		if err := pkCommandCancelOn(cmd, tok); err != nil {
+			return nil, err
+		}
+		stop := context.AfterFunc(ctx, func() { _ = pkCancelTrigger(tok) })
+		defer stop()
+	}
+	var r *C.pk_result
+	if err := pkCommandRun(cmd, &r); err != nil {
+		return nil, err
+	}
+	return resultFromC(r)
+}
+
+// Result is the outcome and captured output of a finished run.
+type Result struct {
+	Outcome   Outcome        // OutcomeExited, OutcomeSignalled, OutcomeTimedOut, OutcomeCancelled
+	ExitCode  int            // the exit code when the program exited, else -1
+	Signal    syscall.Signal // the signal that killed it, else 0
+	Pid       int
+	Mechanism Mechanism // what held the run
+	Success   bool      // exited with an accepted code, no ERROR-policy cap overflowed
+
+	Stdout, Stderr                   []byte
+	StdoutTruncated, StderrTruncated bool   // a cap dropped bytes
+	Overflowed                       bool   // an OverflowError cap was exceeded
+	StdoutBytes, StderrBytes         uint64 // bytes written, kept or not
+	Duration                         time.Duration
+
+	check error
+}
+
+// Check returns nil when the run succeeded, else the library's *Error
+// (ErrFailed, ErrTimeout, ErrCancelled or ErrOverflow) whose message names
+// the program, its status and the last line of its stderr.
+func (r *Result) Check() error { return r.check }
+
+// TimedOut reports a run ended by its timeout.
+func (r *Result) TimedOut() bool { return r.Outcome == OutcomeTimedOut }
+
+// Cancelled reports a run ended by cancellation.
+func (r *Result) Cancelled() bool { return r.Outcome == OutcomeCancelled }
+
+// resultFromC copies a pk_result into Go memory and frees it.
+func resultFromC(h *C.pk_result) (*Result, error) {
+	defer pkResultFree(h)
+	info := rawRunInfo{Size: uint32(unsafe.Sizeof(rawRunInfo{}))}
+	if err := pkResultInfo(h, &info); err != nil {
+		return nil, err
+	}
+	r := &Result{
+		Outcome:         Outcome(info.Outcome),
+		ExitCode:        int(info.ExitCode),
+		Signal:          syscall.Signal(info.Signal),
+		Pid:             int(info.PID),
+		Mechanism:       Mechanism(info.Mechanism),
+		Success:         info.Success != 0,
+		StdoutTruncated: info.StdoutTruncated != 0,
+		StderrTruncated: info.StderrTruncated != 0,
+		Overflowed:      info.Overflowed != 0,
+		StdoutBytes:     info.StdoutBytes,
+		StderrBytes:     info.StderrBytes,
+		Duration:        time.Duration(info.DurationUs) * time.Microsecond,
+	}
+	for _, s := range []struct {
+		stream Stream
+		dst    *[]byte
+	}{{StreamStdout, &r.Stdout}, {StreamStderr, &r.Stderr}} {
+		var data *C.uint8_t
+		var n C.size_t
+		if err := pkResultOutput(h, int32(s.stream), &data, &n); err != nil {
+			return nil, err
+		}
+		if n > 0 && data != nil {
+			*s.dst = C.GoBytes(unsafe.Pointer(data), C.int(n))
+		} else {
+			*s.dst = []byte{}
+		}
+	}
+	r.check = pkResultCheck(h)
+	return r, nil
+}

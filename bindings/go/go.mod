@@ -1,0 +1,3 @@
+module processkit.dev/processkit
+
+go 1.24

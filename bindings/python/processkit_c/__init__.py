@@ -1,0 +1,60 @@
+"""processkit_c: Python binding of processkit (libprocesskit.so.1) via ctypes.
+
+    import processkit_c as pk
+
+    with pk.Group() as g:                      # kill-on-free: close() kills the tree
+        child = g.spawn(["sh", "-c", "sleep 30 & wait"])
+        print(g.mechanism)                     # "cgroup-v2"
+
+    r = pk.run(["sh", "-c", "echo out; echo err >&2; exit 3"], timeout=5)
+    r.returncode, r.stdout, r.stderr          # 3, b"out\\n", b"err\\n"
+    pk.run(["false"], check=True)              # raises pk.CommandFailedError
+
+    result = await pk.aio.run(["echo", "hi"])  # asyncio: runs on the event loop
+
+The library is found through $PROCESSKIT_LIBRARY (a path) or the dynamic
+linker's search for libprocesskit.so.1. processkit_c._native is the generated
+low-level layer (every function, struct, enum and constant of the ABI).
+"""
+from . import _native
+from . import aio
+from ._native import Backend, ExitKind, Feature, Mechanism, Outcome, Stream
+from .aio import AsyncLoop
+from .errors import (
+    CancelledRunError,
+    CommandFailedError,
+    HandleError,
+    InvalidArgumentError,
+    LimitError,
+    NoProcessError,
+    NotFoundError,
+    OSFailureError,
+    OutOfMemoryError,
+    OutputOverflowError,
+    PermissionDeniedError,
+    ProcessKitError,
+    StateError,
+    TimeoutExpiredError,
+    UnavailableError,
+    UnsupportedError,
+    VersionError,
+    last_error,
+)
+from .group import Child, Containment, ExitStatus, Group, GroupStats, ShutdownReport, probe
+from .run import DEVNULL, PIPE, STDOUT, CancelToken, Loop, Process, Result, run
+
+__all__ = [
+    "AsyncLoop", "Backend", "CancelToken", "CancelledRunError", "Child", "CommandFailedError", "Containment",
+    "DEVNULL", "ExitKind", "ExitStatus", "Feature", "Group", "GroupStats", "HandleError", "InvalidArgumentError",
+    "LimitError", "Loop", "Mechanism", "NoProcessError", "NotFoundError", "OSFailureError", "OutOfMemoryError",
+    "Outcome", "OutputOverflowError", "PIPE", "PermissionDeniedError", "Process", "ProcessKitError", "Result",
+    "STDOUT", "ShutdownReport", "StateError", "Stream", "TimeoutExpiredError", "UnavailableError",
+    "UnsupportedError", "VersionError", "aio", "last_error", "library_version", "probe", "run", "run_async",
+]
+
+run_async = aio.run
+
+
+def library_version():
+    """The loaded library's version string, e.g. "1.0.0"."""
+    return _native.pk_version_string().decode()

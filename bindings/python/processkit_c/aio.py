@@ -1,0 +1,156 @@
+"""asyncio integration: a pk_loop embedded in an asyncio event loop.
+
+The pk_loop's fd is registered with loop.add_reader(); whenever it polls
+readable, pk_loop_run_once(0) handles the events on the asyncio thread (the
+one thread that drives the pk_loop), and finished runs resolve their futures.
+Any number of commands run concurrently on the one asyncio loop:
+
+    async with AsyncLoop() as pk:
+        a, b = await asyncio.gather(pk.run(["sleep", "1"]), pk.run(["sleep", "1"]))
+
+or, with a pk_loop shared per asyncio loop and freed when idle:
+
+    result = await processkit_c.aio.run(["echo", "hi"])
+"""
+import asyncio
+import weakref
+
+from . import _native as N
+from .errors import error_for
+from .run import Loop
+
+__all__ = ["AsyncLoop", "run"]
+
+
+class AsyncLoop:
+    """A pk_loop driven by the running asyncio event loop."""
+
+    def __init__(self, *, close_when_idle=False):
+        self._pk = Loop()
+        self._aio = None
+        self._fd = None
+        self._pending = {}  # Process -> Future
+        self._close_when_idle = close_when_idle
+
+    @property
+    def closed(self):
+        return self._pk.closed
+
+    @property
+    def loop(self):
+        """The underlying processkit_c.Loop."""
+        return self._pk
+
+    def _attach(self):
+        aio = asyncio.get_running_loop()
+        if self._aio is None:
+            self._aio = aio
+            self._fd = self._pk.fileno()
+            aio.add_reader(self._fd, self._on_readable)
+        elif self._aio is not aio:
+            raise RuntimeError("this AsyncLoop belongs to another asyncio event loop")
+
+    def _on_readable(self):
+        if self._pk.closed:
+            return
+        rc = N.pk_loop_run_once(self._pk.handle, 0)
+        if rc < 0:
+            err = error_for(rc)
+            for fut in self._pending.values():
+                if not fut.done():
+                    fut.set_exception(err)
+            return
+        self._resolve()
+
+    def _resolve(self):
+        for proc, fut in list(self._pending.items()):
+            if fut.done():
+                continue
+            error = proc._command.callback_error
+            if error is not None:
+                proc._command.callback_error = None
+                fut.set_exception(error)
+            elif proc.done:
+                fut.set_result(None)
+
+    def start(self, args, *, group=None, **options):
+        """Start a command (processkit_c.run()'s options) on the pk_loop, in
+        `group` or a private group; returns its Process. Await wait(process)."""
+        if self._pk.closed:
+            raise RuntimeError("AsyncLoop is closed")
+        self._attach()
+        return self._pk.start(args, group=group, **options)
+
+    async def wait(self, proc):
+        """Wait (without blocking the asyncio loop) until `proc` is finished;
+        return its Result. Cancelling the awaiting task kills the run's tree."""
+        self._attach()
+        fut = self._aio.create_future()
+        self._pending[proc] = fut
+        try:
+            self._resolve()  # it may have finished already
+            await fut
+        except BaseException:
+            if not proc._closed and not proc.done:
+                proc.cancel()
+            raise
+        finally:
+            self._pending.pop(proc, None)
+        return proc.result()
+
+    async def run(self, args, *, check=False, group=None, **options):
+        """processkit_c.run() as a coroutine: the command runs on this loop
+        while other coroutines (and other commands) proceed. Cancelling the
+        awaiting task kills the command's tree."""
+        proc = self.start(args, group=group, **options)
+        try:
+            result = await self.wait(proc)
+        finally:
+            proc.close()
+            if self._close_when_idle and not self._pending:
+                self.close()
+        if check:
+            result.check()
+        return result
+
+    def close(self):
+        """Remove the reader, cancel what is still pending and free the pk_loop
+        (every run still going is killed and reaped). Idempotent."""
+        if self._pk.closed:
+            return
+        if self._aio is not None and self._fd is not None and not self._aio.is_closed():
+            self._aio.remove_reader(self._fd)
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.cancel()
+        self._pk.close()
+
+    async def aclose(self):
+        self.close()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+_shared = weakref.WeakKeyDictionary()  # asyncio loop -> AsyncLoop
+
+
+async def run(args, *, check=False, **options):
+    """Run a command without blocking the asyncio loop; returns a Result.
+    Concurrent calls on one asyncio loop share one pk_loop, which is freed as
+    soon as no run is pending. Same options as processkit_c.run()."""
+    aio = asyncio.get_running_loop()
+    pk = _shared.get(aio)
+    if pk is None or pk.closed:
+        pk = AsyncLoop(close_when_idle=True)
+        _shared[aio] = pk
+    return await pk.run(args, check=check, **options)

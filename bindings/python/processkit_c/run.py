@@ -1,0 +1,486 @@
+"""Run-and-capture: commands run on a pk_loop, with their output captured."""
+import ctypes
+import os
+import subprocess
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+from . import _native as N
+from . import _util as U
+from .errors import InvalidArgumentError, ProcessKitError, check, error_for
+
+__all__ = ["run", "Result", "Loop", "Process", "CancelToken", "PIPE", "STDOUT", "DEVNULL"]
+
+PIPE = subprocess.PIPE  # capture (stdout/stderr), or a stdin pipe fed by Process.write
+STDOUT = subprocess.STDOUT  # stderr only: merged into stdout, one ordered stream
+DEVNULL = subprocess.DEVNULL  # /dev/null
+
+_SLICE_MS = 250
+
+_OVERFLOW = {
+    "keep-head": N.Overflow.KEEP_HEAD,
+    "keep-tail": N.Overflow.KEEP_TAIL,
+    "error": N.Overflow.ERROR,
+}
+
+
+class CancelToken:
+    """A cancellation token: trigger() (from any thread) kills every run that
+    watches it (run(..., cancel=token)) and ends it as cancelled."""
+
+    def __init__(self):
+        handle = ctypes.POINTER(N.pk_cancel)()
+        self._closed = True
+        check(N.pk_cancel_new(ctypes.byref(handle)))
+        self._h = handle
+        self._closed = False
+
+    @property
+    def handle(self):
+        return self._h
+
+    def trigger(self):
+        check(N.pk_cancel_trigger(self._h))
+
+    def close(self):
+        if not self._closed:
+            self._closed = True
+            check(N.pk_cancel_free(self._h))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if not getattr(self, "_closed", True):
+            self._closed = True
+            try:
+                N.pk_cancel_free(self._h)
+            except Exception:  # interpreter shutdown: the module may be gone
+                pass
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished run. A non-zero exit is data: check() (or run(check=True))
+    turns an unsuccessful run into the library's error."""
+
+    args: Tuple[str, ...]
+    returncode: Optional[int]  # the exit code; -signal if a signal ended it; None if neither
+    stdout: bytes
+    stderr: bytes
+    outcome: N.Outcome
+    mechanism: str  # what held the run: "cgroup-v2", "process-group", ...
+    duration: float  # seconds, from spawn to the end of the run
+    pid: int
+    signal: int  # the signal that killed it, else 0
+    success: bool  # exited with an accepted code and no ERROR-policy cap overflowed
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    overflowed: bool = False
+    error_code: int = 0  # pk_result_check()'s code (0 when successful)
+    error_message: str = field(default="", repr=False)  # ... and its message
+
+    @property
+    def timed_out(self):
+        return self.outcome == N.Outcome.TIMED_OUT
+
+    @property
+    def cancelled(self):
+        return self.outcome == N.Outcome.CANCELLED
+
+    def check(self):
+        """Return self if the run succeeded, else raise its ProcessKitError
+        (CommandFailedError, TimeoutExpiredError, CancelledRunError or
+        OutputOverflowError) with the library's message and `.result`."""
+        if self.error_code < 0:
+            err = error_for(self.error_code, self.error_message)
+            err.result = self
+            raise err
+        return self
+
+    # subprocess.CompletedProcess spelling
+    check_returncode = check
+
+    @classmethod
+    def _from_handle(cls, handle, args):
+        info = N.pk_run_info()
+        check(N.pk_result_info(handle, ctypes.byref(info)))
+        outputs = []
+        for stream in (N.Stream.STDOUT, N.Stream.STDERR):
+            data = ctypes.POINTER(ctypes.c_uint8)()
+            length = ctypes.c_size_t()
+            check(N.pk_result_output(handle, stream, ctypes.byref(data), ctypes.byref(length)))
+            outputs.append(ctypes.string_at(data, length.value) if length.value else b"")
+        rc = N.pk_result_check(handle)
+        message = "" if rc == 0 else (N.pk_last_error() or b"").decode("utf-8", "replace")
+        outcome = N.Outcome(info.outcome)
+        if outcome == N.Outcome.EXITED:
+            returncode = info.exit_code
+        elif info.signal:
+            returncode = -info.signal
+        else:
+            returncode = None
+        return cls(
+            args=tuple(args),
+            returncode=returncode,
+            stdout=outputs[0],
+            stderr=outputs[1],
+            outcome=outcome,
+            mechanism=U.mechanism_name(info.mechanism),
+            duration=info.duration_us / 1e6,
+            pid=info.pid,
+            signal=info.signal,
+            success=bool(info.success),
+            stdout_truncated=bool(info.stdout_truncated),
+            stderr_truncated=bool(info.stderr_truncated),
+            overflowed=bool(info.overflowed),
+            error_code=rc,
+            error_message=message,
+        )
+
+
+def _output(cmd, stream, value, what):
+    if value == PIPE:
+        mode, fd = N.OutputMode.CAPTURE, -1
+    elif value is None:
+        mode, fd = N.OutputMode.INHERIT, -1
+    elif isinstance(value, int) and value == DEVNULL:
+        mode, fd = N.OutputMode.NULL, -1
+    elif isinstance(value, int) and value == STDOUT:
+        mode, fd = N.OutputMode.MERGE, -1
+    else:
+        fd = U.fileno(value)
+        if fd < 0:
+            raise InvalidArgumentError(N.Error.INVALID, f"{what}: {value!r} is not PIPE, STDOUT, DEVNULL, None or an fd")
+        mode = N.OutputMode.FD
+    check(N.pk_command_output(cmd, stream, mode, fd))
+
+
+class _Command:
+    """A pk_command built from run()'s keyword arguments; freed on exit."""
+
+    def __init__(self, args, *, input=None, stdin=DEVNULL, stdout=PIPE, stderr=PIPE, env=None, cwd=None,
+                 timeout=None, grace=2.0, timeout_signal=0, ok_codes=None, backend=None, min_mechanism=None,
+                 memory_max=None, pids_max=None, cpu_max=None, new_session=False, parent_death_signal=0,
+                 max_output=None, overflow="keep-head", cancel=None, on_line=None):
+        args = list(args)
+        self.args = tuple(os.fsdecode(a) if isinstance(a, (bytes, str, os.PathLike)) else str(a) for a in args)
+        # An empty argv reaches the library as an empty program name, so the
+        # error (InvalidArgumentError) carries the library's own message.
+        program = U.cbytes(args[0], "program") if args else b""
+        handle = ctypes.POINTER(N.pk_command)()
+        self._h = None
+        check(N.pk_command_new(program, ctypes.byref(handle)))
+        self._h = handle
+        self.line_thunk = None
+        self.callback_error = None
+        try:
+            self._configure(args[1:], input, stdin, stdout, stderr, env, cwd, timeout, grace, timeout_signal,
+                            ok_codes, backend, min_mechanism, memory_max, pids_max, cpu_max, new_session,
+                            parent_death_signal, max_output, overflow, cancel, on_line)
+        except BaseException:
+            self.close()
+            raise
+
+    def _configure(self, rest, input, stdin, stdout, stderr, env, cwd, timeout, grace, timeout_signal, ok_codes,
+                   backend, min_mechanism, memory_max, pids_max, cpu_max, new_session, parent_death_signal,
+                   max_output, overflow, cancel, on_line):
+        h = self._h
+        for a in rest:
+            check(N.pk_command_arg(h, U.cbytes(a)))
+        if env is not None:
+            check(N.pk_command_env_clear(h))
+            for key, value in env.items():
+                check(N.pk_command_env(h, U.cbytes(key, "environment key"), U.cbytes(value, "environment value")))
+        if cwd is not None:
+            check(N.pk_command_cwd(h, U.cbytes(cwd, "cwd")))
+        if input is not None:
+            data = input.encode() if isinstance(input, str) else bytes(input)
+            check(N.pk_command_stdin_bytes(h, data, len(data)))
+        elif stdin is None:
+            check(N.pk_command_stdin_inherit(h))
+        elif isinstance(stdin, int) and stdin == DEVNULL:
+            check(N.pk_command_stdin_null(h))
+        elif isinstance(stdin, int) and stdin == PIPE:
+            check(N.pk_command_stdin_pipe(h))
+        elif isinstance(stdin, (str, os.PathLike)):
+            check(N.pk_command_stdin_file(h, U.cbytes(stdin, "stdin file")))
+        else:
+            check(N.pk_command_stdin_fd(h, U.fileno(stdin)))
+        _output(h, N.Stream.STDOUT, stdout, "stdout")
+        _output(h, N.Stream.STDERR, stderr, "stderr")
+        if max_output is not None:
+            policy = _OVERFLOW.get(overflow, overflow) if isinstance(overflow, str) else overflow
+            if isinstance(policy, str):
+                raise InvalidArgumentError(N.Error.INVALID, f"unknown overflow policy {overflow!r}")
+            for stream in (N.Stream.STDOUT, N.Stream.STDERR):
+                check(N.pk_command_output_limit(h, stream, int(max_output), int(policy)))
+        if timeout is not None:
+            ms = max(1, U.seconds_to_ms(timeout, "timeout"))
+            grace_ms = U.seconds_to_ms(grace if grace is not None else 2.0, "grace")
+            check(N.pk_command_timeout(h, ms, int(timeout_signal or 0), grace_ms))
+        if ok_codes is not None:
+            codes = [int(c) for c in ok_codes]
+            array = (ctypes.c_int32 * max(1, len(codes)))(*codes)
+            check(N.pk_command_ok_codes(h, array, len(codes)))
+        if any(v is not None for v in (backend, min_mechanism, memory_max, pids_max, cpu_max)):
+            opts = N.pk_group_options(
+                backend=U.backend(backend),
+                min_mechanism=U.mechanism(min_mechanism),
+                memory_max=int(memory_max or 0),
+                pids_max=int(pids_max or 0),
+                cpu_max=float(cpu_max or 0.0),
+            )
+            check(N.pk_command_group_options(h, ctypes.byref(opts)))
+        if new_session:
+            check(N.pk_command_flags(h, N.CommandFlag.NEW_SESSION))
+        if parent_death_signal:
+            check(N.pk_command_parent_death_signal(h, int(parent_death_signal)))
+        if cancel is not None:
+            check(N.pk_command_cancel_on(h, cancel.handle))
+        if on_line is not None:
+            def thunk(_user, stream, line, length):
+                try:
+                    on_line(N.Stream(stream), ctypes.string_at(line, length))
+                except BaseException as e:  # noqa: BLE001 - re-raised where the run is awaited
+                    if self.callback_error is None:
+                        self.callback_error = e
+
+            self.line_thunk = N.pk_line_fn(thunk)
+            check(N.pk_command_on_event(h, self.line_thunk, None))
+
+    def close(self):
+        if self._h is not None:
+            h, self._h = self._h, None
+            N.pk_command_free(h)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Process:
+    """A command running (or finished) on a Loop."""
+
+    def __init__(self, loop, handle, command):
+        self._loop = loop
+        self._h = handle
+        self._closed = False
+        self._command = command  # keeps the line callback alive for the run
+        self.args = command.args
+        self._result = None
+        pid = ctypes.c_int32()
+        check(N.pk_process_pid(handle, ctypes.byref(pid)))
+        self.pid = pid.value
+
+    def __repr__(self):
+        return f"<processkit_c.Process pid={self.pid} {'done' if self._closed or self.done else 'running'}>"
+
+    @property
+    def handle(self):
+        return self._h
+
+    @property
+    def done(self):
+        if self._result is not None:
+            return True
+        flag = ctypes.c_int32()
+        check(N.pk_process_done(self._h, ctypes.byref(flag)))
+        return bool(flag.value)
+
+    def _raise_callback_error(self):
+        err = self._command.callback_error
+        if err is not None:
+            self._command.callback_error = None
+            raise err
+
+    def wait(self, timeout=None):
+        """Drive the loop until this run is finished; return its Result."""
+        self._loop.wait([self], timeout)
+        return self.result()
+
+    def result(self):
+        """The Result of the finished run (StateError while it is running)."""
+        self._raise_callback_error()
+        if self._result is None:
+            handle = ctypes.POINTER(N.pk_result)()
+            check(N.pk_process_result(self._h, ctypes.byref(handle)))
+            try:
+                self._result = Result._from_handle(handle, self.args)
+            finally:
+                N.pk_result_free(handle)
+        return self._result
+
+    def write(self, data):
+        """Queue bytes for a stdin=PIPE run."""
+        data = data.encode() if isinstance(data, str) else bytes(data)
+        check(N.pk_process_write(self._h, data, len(data)))
+
+    def close_stdin(self):
+        check(N.pk_process_close_stdin(self._h))
+
+    def send_signal(self, sig):
+        """Signal the run's tree (its private group)."""
+        check(N.pk_process_signal(self._h, int(sig)))
+
+    def cancel(self):
+        """Kill the tree and end the run as cancelled. Any thread."""
+        check(N.pk_process_cancel(self._h))
+
+    def close(self):
+        """Release the handle; a run still going is cancelled and reaped first."""
+        if not self._closed:
+            self._closed = True
+            self._loop._processes.discard(self)
+            check(N.pk_process_free(self._h))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if not getattr(self, "_closed", True):
+            self._closed = True
+            try:
+                N.pk_process_free(self._h)
+            except Exception:  # interpreter shutdown: the module may be gone
+                pass
+
+
+class Loop:
+    """A pk_loop: many runs on one thread. fileno() polls readable when
+    run_once() has work, so another event loop can embed it (AsyncLoop does)."""
+
+    def __init__(self):
+        handle = ctypes.POINTER(N.pk_loop)()
+        self._closed = True
+        check(N.pk_loop_new(ctypes.byref(handle)))
+        self._h = handle
+        self._closed = False
+        self._processes = weakref.WeakSet()
+
+    @property
+    def handle(self):
+        return self._h
+
+    @property
+    def closed(self):
+        return self._closed
+
+    def fileno(self):
+        fd = ctypes.c_int()
+        check(N.pk_loop_fd(self._h, ctypes.byref(fd)))
+        return fd.value
+
+    def start(self, args, *, group=None, **options):
+        """Start a command (run()'s options) on the loop, in `group` (a Group)
+        or in a private group of its own; return its Process."""
+        command = _Command(args, **options)
+        try:
+            handle = ctypes.POINTER(N.pk_process)()
+            check(N.pk_loop_start(self._h, command._h, group.handle if group is not None else None,
+                                  ctypes.byref(handle)))
+        finally:
+            command.close()
+        proc = Process(self, handle, command)
+        self._processes.add(proc)
+        return proc
+
+    def run_once(self, timeout=0):
+        """Wait up to `timeout` seconds (None: forever) for events and handle them."""
+        check(N.pk_loop_run_once(self._h, U.seconds_to_ms(timeout, "timeout")))
+
+    def _array(self, procs):
+        return (ctypes.POINTER(N.pk_process) * max(1, len(procs)))(*[p.handle for p in procs])
+
+    def wait(self, procs, timeout=None):
+        """Drive the loop until every process in `procs` is finished;
+        TimeoutExpiredError after `timeout` seconds (None: no limit)."""
+        procs = list(procs)
+        array = self._array(procs)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            ms = U.remaining_ms(deadline, _SLICE_MS)
+            rc = N.pk_loop_wait_all(self._h, array, len(procs), ms)
+            for p in procs:
+                p._raise_callback_error()
+            if rc == N.Error.TIMEOUT and (deadline is None or time.monotonic() < deadline):
+                continue
+            check(rc)
+            return
+
+    def wait_any(self, procs, timeout=None):
+        """Drive the loop until one of `procs` is finished; return it."""
+        procs = list(procs)
+        array = self._array(procs)
+        index = ctypes.c_size_t()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            ms = U.remaining_ms(deadline, _SLICE_MS)
+            rc = N.pk_loop_wait_any(self._h, array, len(procs), ms, ctypes.byref(index))
+            for p in procs:
+                p._raise_callback_error()
+            if rc == N.Error.TIMEOUT and (deadline is None or time.monotonic() < deadline):
+                continue
+            check(rc)
+            return procs[index.value]
+
+    def close(self):
+        """Cancel and release every run still on the loop, then free it. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for proc in list(self._processes):
+            try:
+                proc.close()
+            except ProcessKitError:
+                pass
+        check(N.pk_loop_free(self._h))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if not getattr(self, "_closed", True):
+            self._closed = True
+            try:
+                N.pk_loop_free(self._h)
+            except Exception:  # interpreter shutdown: the module may be gone
+                pass
+
+
+def run(args, *, input=None, env=None, cwd=None, timeout=None, grace=None, check=False, ok_codes=None, **options):
+    """Run a command to completion in a private group (its whole tree dies
+    with it) and return a Result with stdout and stderr captured.
+
+    A non-zero exit is data (result.returncode) unless check=True, which
+    raises the library's error (CommandFailedError, TimeoutExpiredError...)
+    carrying its message and the Result. Options: input (bytes/str for
+    stdin), env (a mapping that replaces the environment), cwd, timeout and
+    grace (seconds: after `timeout` the tree gets timeout_signal, default
+    SIGTERM, then SIGKILL after `grace`, default 2 s), ok_codes (exit codes
+    that count as success), stdin/stdout/stderr (PIPE, STDOUT, DEVNULL, None
+    to inherit, or an fd), backend, min_mechanism, memory_max, pids_max,
+    cpu_max, new_session, max_output + overflow, cancel (a CancelToken),
+    on_line (called with (Stream, bytes) for every output line).
+    """
+    with Loop() as loop:
+        proc = loop.start(args, input=input, env=env, cwd=cwd, timeout=timeout, grace=grace, ok_codes=ok_codes,
+                          **options)
+        result = proc.wait()
+        proc.close()
+    if check:
+        result.check()
+    return result

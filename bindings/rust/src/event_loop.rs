@@ -1,0 +1,230 @@
+//! The event loop: many commands running at once on one thread.
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::ptr;
+use std::time::Duration;
+
+use crate::command::{Command, Output, RawResult};
+use crate::error::{check, Result};
+use crate::group::Group;
+use crate::sys;
+use crate::util::timeout_ms_i32;
+
+/// An event loop (`pk_loop`) over many running commands.
+///
+/// One thread drives a loop at a time, so a `Loop` may move between threads
+/// (`Send`) but not be shared (`!Sync`). Its fd ([`Loop::fd`]) polls readable
+/// whenever [`Loop::run_once`] has work, for embedding in another event loop
+/// (the `tokio` feature's [`crate::AsyncLoop`] does that). Dropping it kills
+/// and reaps everything still running on it.
+#[derive(Debug)]
+pub struct Loop {
+    raw: *mut sys::pk_loop,
+    fd: RawFd,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+// SAFETY: a loop may be driven from any one thread at a time; !Sync (the
+// Cell marker) keeps two threads from driving it at once.
+unsafe impl Send for Loop {}
+
+impl Loop {
+    /// A new loop.
+    pub fn new() -> Result<Loop> {
+        let mut raw = ptr::null_mut();
+        // SAFETY: out-pointer.
+        check(unsafe { sys::pk_loop_new(&mut raw) })?;
+        let mut lp = Loop { raw, fd: -1, _not_sync: PhantomData };
+        let mut fd = -1;
+        // SAFETY: live handle; out-pointer.
+        check(unsafe { sys::pk_loop_fd(lp.raw, &mut fd) })?;
+        lp.fd = fd;
+        Ok(lp)
+    }
+
+    /// The raw handle, for use with [`crate::sys`]. It stays owned by `self`.
+    pub fn as_ptr(&self) -> *mut sys::pk_loop {
+        self.raw
+    }
+
+    /// An fd that polls readable when [`Loop::run_once`] has work (owned by the loop).
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    /// Wait up to `timeout` (None = forever, zero = not at all) for events and handle them.
+    pub fn run_once(&self, timeout: Option<Duration>) -> Result<()> {
+        // SAFETY: live handle, driven by this thread only (!Sync).
+        check(unsafe { sys::pk_loop_run_once(self.raw, timeout_ms_i32(timeout)) })
+    }
+
+    /// Start `cmd` on this loop in a private group of its own (the rest of
+    /// its tree dies when the program ends).
+    pub fn start(&self, cmd: &Command) -> Result<Process<'_>> {
+        self.start_raw(cmd, ptr::null_mut())
+    }
+
+    /// Start `cmd` on this loop inside `group` (shared with other processes).
+    pub fn start_in<'a>(&'a self, cmd: &Command, group: &'a Group) -> Result<Process<'a>> {
+        self.start_raw(cmd, group.as_ptr())
+    }
+
+    fn start_raw(&self, cmd: &Command, group: *mut sys::pk_group) -> Result<Process<'_>> {
+        let (raw, pid) = self.start_unowned(cmd, group)?;
+        Ok(Process { raw, pid, _loop: PhantomData })
+    }
+
+    /// Start a run; the caller owns the returned handle and frees it before the loop.
+    pub(crate) fn start_unowned(
+        &self,
+        cmd: &Command,
+        group: *mut sys::pk_group,
+    ) -> Result<(*mut sys::pk_process, i32)> {
+        let c = cmd.build()?;
+        let mut raw = ptr::null_mut();
+        // SAFETY: live handles; out-pointer. The command may be freed after
+        // the start (runs already started are not affected).
+        check(unsafe { sys::pk_loop_start(self.raw, c.0, group, &mut raw) })?;
+        let mut pid = 0;
+        // SAFETY: fresh handle.
+        let rc = unsafe { sys::pk_process_pid(raw, &mut pid) };
+        if rc != sys::PK_OK {
+            let e = crate::error::Error::from_last(rc);
+            // SAFETY: owned, freed once.
+            unsafe { sys::pk_process_free(raw) };
+            return Err(e);
+        }
+        Ok((raw, pid))
+    }
+
+    /// Drive the loop until one of `procs` is finished: `Some(index)`, or
+    /// `None` if none finished within `timeout` (None = forever).
+    pub fn wait_any(&self, procs: &[&Process<'_>], timeout: Option<Duration>) -> Result<Option<usize>> {
+        let raws: Vec<*mut sys::pk_process> = procs.iter().map(|p| p.raw).collect();
+        let mut index = 0usize;
+        // SAFETY: raws holds live handles; out-pointer.
+        let rc =
+            unsafe { sys::pk_loop_wait_any(self.raw, raws.as_ptr(), raws.len(), timeout_ms_i32(timeout), &mut index) };
+        if rc == sys::PK_ERR_TIMEOUT {
+            return Ok(None);
+        }
+        check(rc)?;
+        Ok(Some(index))
+    }
+
+    /// Drive the loop until all of `procs` are finished: `false` if the timeout came first.
+    pub fn wait_all(&self, procs: &[&Process<'_>], timeout: Option<Duration>) -> Result<bool> {
+        let raws: Vec<*mut sys::pk_process> = procs.iter().map(|p| p.raw).collect();
+        // SAFETY: raws holds live handles.
+        let rc = unsafe { sys::pk_loop_wait_all(self.raw, raws.as_ptr(), raws.len(), timeout_ms_i32(timeout)) };
+        if rc == sys::PK_ERR_TIMEOUT {
+            return Ok(false);
+        }
+        check(rc)?;
+        Ok(true)
+    }
+
+    /// Run every command at once on this loop and return their outputs in order.
+    pub fn output_all(&self, cmds: &[&Command]) -> Result<Vec<Output>> {
+        let procs: Vec<Process<'_>> = cmds.iter().map(|c| self.start(c)).collect::<Result<_>>()?;
+        let refs: Vec<&Process<'_>> = procs.iter().collect();
+        self.wait_all(&refs, None)?;
+        procs.iter().map(|p| p.result()).collect()
+    }
+}
+
+impl AsRawFd for Loop {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        // SAFETY: owned, freed once; kills and reaps what still runs.
+        unsafe {
+            sys::pk_loop_free(self.raw);
+        }
+    }
+}
+
+/// A command running (or finished) on a [`Loop`] (`pk_process`). Dropping
+/// it while it runs cancels the run (the tree is killed) and reaps it.
+#[derive(Debug)]
+pub struct Process<'l> {
+    raw: *mut sys::pk_process,
+    pid: i32,
+    _loop: PhantomData<&'l Loop>,
+}
+
+impl Process<'_> {
+    /// The program's pid.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The raw handle, for use with [`crate::sys`]. It stays owned by `self`.
+    pub fn as_ptr(&self) -> *mut sys::pk_process {
+        self.raw
+    }
+
+    /// Whether the run is finished.
+    pub fn is_done(&self) -> Result<bool> {
+        process_done(self.raw)
+    }
+
+    /// The outcome and output of the finished run ([`crate::ErrorCode::State`] while it runs).
+    pub fn result(&self) -> Result<Output> {
+        process_result(self.raw)
+    }
+
+    /// Kill the tree and end the run as cancelled.
+    pub fn cancel(&self) -> Result<()> {
+        // SAFETY: live handle.
+        check(unsafe { sys::pk_process_cancel(self.raw) })
+    }
+
+    /// Send `sig` to the process's tree (its private group), or to the process alone in a shared group.
+    pub fn signal(&self, sig: i32) -> Result<()> {
+        // SAFETY: live handle.
+        check(unsafe { sys::pk_process_signal(self.raw, sig) })
+    }
+
+    /// Queue bytes for an [`crate::Input::Pipe`] stdin; the loop writes them as the child reads.
+    pub fn write(&self, data: &[u8]) -> Result<()> {
+        // SAFETY: data is readable for its length; the library copies it.
+        check(unsafe { sys::pk_process_write(self.raw, data.as_ptr().cast(), data.len()) })
+    }
+
+    /// Close the stdin pipe once the queued bytes are written.
+    pub fn close_stdin(&self) -> Result<()> {
+        // SAFETY: live handle.
+        check(unsafe { sys::pk_process_close_stdin(self.raw) })
+    }
+}
+
+impl Drop for Process<'_> {
+    fn drop(&mut self) {
+        // SAFETY: owned, freed once (a running run is cancelled and reaped first).
+        unsafe {
+            sys::pk_process_free(self.raw);
+        }
+    }
+}
+
+/// `pk_process_done` on a live handle.
+pub(crate) fn process_done(raw: *mut sys::pk_process) -> Result<bool> {
+    let mut done = 0;
+    // SAFETY: live handle; out-pointer.
+    check(unsafe { sys::pk_process_done(raw, &mut done) })?;
+    Ok(done != 0)
+}
+
+/// `pk_process_result` on a live handle, as an [`Output`].
+pub(crate) fn process_result(raw: *mut sys::pk_process) -> Result<Output> {
+    let mut res = ptr::null_mut();
+    // SAFETY: live handle; out-pointer.
+    check(unsafe { sys::pk_process_result(raw, &mut res) })?;
+    Output::from_result(RawResult(res))
+}

@@ -1,0 +1,87 @@
+//! Rust bindings to libprocesskit: child processes in kill-on-free groups,
+//! and commands run with captured output on an embeddable event loop.
+//!
+//! ```no_run
+//! use processkit_c::{Command, Group};
+//! use std::time::Duration;
+//!
+//! # fn main() -> Result<(), processkit_c::Error> {
+//! // Everything spawned into a group dies with it.
+//! let group = Group::new()?;
+//! println!("held by {}", group.mechanism()?); // "cgroup-v2" where available
+//! let child = group.spawn(&["sh", "-c", "sleep 30 & wait"])?;
+//! println!("pid {}", child.pid());
+//! drop(group); // SIGKILLs the child and the sleep
+//!
+//! // Run and capture: a non-zero exit is data...
+//! let out = Command::new("sh").args(["-c", "echo hi; exit 3"]).output()?;
+//! assert_eq!(out.exit_code, Some(3));
+//! assert_eq!(out.stdout, b"hi\n");
+//! // ...unless success is asked for.
+//! assert!(out.check().is_err());
+//! let out = Command::new("sleep").arg("30")
+//!     .timeout(Duration::from_millis(300), 0, Duration::from_millis(200))
+//!     .output()?;
+//! assert!(out.timed_out());
+//! # Ok(()) }
+//! ```
+//!
+//! The raw C ABI, generated from the library's ABI manifest, is in [`sys`].
+//! Link against the shared library: set `PROCESSKIT_LIB_DIR` to the directory
+//! holding `libprocesskit.so` when building (see `build.rs`).
+#![warn(missing_docs)]
+
+#[rustfmt::skip]
+pub mod sys;
+
+mod command;
+mod error;
+mod event_loop;
+mod group;
+#[cfg(feature = "tokio")]
+mod tokio_support;
+mod util;
+
+pub use command::{CancelToken, Command, Input, Outcome, Output, Overflow, Redirect};
+pub use error::{check, Error, ErrorCode, Result};
+pub use event_loop::{Loop, Process};
+pub use group::{
+    host_probe, Backend, Child, Containment, ExitStatus, Group, GroupOptions, GroupStats, Mechanism, ShutdownOptions,
+    ShutdownReport, SpawnOptions, Stdio,
+};
+#[cfg(feature = "tokio")]
+pub use tokio_support::AsyncLoop;
+
+/// The library's version at run time ("1.0.0"), `pk_version_string()`.
+pub fn version() -> String {
+    // SAFETY: static storage, never fails.
+    unsafe { error::cstr_lossy(sys::pk_version_string()) }
+}
+
+/// The library's version packed as `(major << 16) | (minor << 8) | patch`.
+pub fn version_number() -> u32 {
+    // SAFETY: never fails.
+    unsafe { sys::pk_version() }
+}
+
+/// Linux signal numbers for the signal arguments.
+pub mod signal {
+    /// Hangup.
+    pub const SIGHUP: i32 = 1;
+    /// Interrupt.
+    pub const SIGINT: i32 = 2;
+    /// Quit.
+    pub const SIGQUIT: i32 = 3;
+    /// Kill (cannot be caught).
+    pub const SIGKILL: i32 = 9;
+    /// User-defined 1.
+    pub const SIGUSR1: i32 = 10;
+    /// User-defined 2.
+    pub const SIGUSR2: i32 = 12;
+    /// Terminate.
+    pub const SIGTERM: i32 = 15;
+    /// Continue.
+    pub const SIGCONT: i32 = 18;
+    /// Stop (cannot be caught).
+    pub const SIGSTOP: i32 = 19;
+}

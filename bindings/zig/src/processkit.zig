@@ -1,0 +1,933 @@
+//! processkit for Zig: kill-on-free process groups and run-and-capture
+//! commands over libprocesskit.so.1.
+//!
+//! A thin, hand-written layer over the generated declarations in `c.zig`
+//! (also exported here as `processkit.c` for anything not wrapped).
+//!
+//! Errors: every failing library call becomes a member of `Error`
+//! (`error.Invalid`, `error.NotFound`, `error.Handle`, ...). Zig errors carry
+//! no payload, so the library's code and message (pk_last_error()) are copied
+//! into thread-local storage at the moment the error is returned; read them
+//! with `lastError()` before the next failing call on the same thread.
+const std = @import("std");
+
+pub const c = @import("c.zig");
+
+/// Every error the library can report (one per pk_error code, plus
+/// `error.Unknown` for a code from a newer library). `error.OutOfMemory` is
+/// PK_ERR_NOMEM and also what allocations in this layer fail with.
+pub const Error = c.Error;
+
+pub const fd_t = std.posix.fd_t;
+pub const pid_t = i32;
+
+// ------------------------------------------------------------------------
+// Errors
+
+/// The library's code and message for the last error this layer returned on
+/// the calling thread.
+pub const ErrorInfo = struct {
+    /// The negative pk_error code (0 if nothing failed yet).
+    code: c_int,
+    /// The error as a Zig error (error.Unknown if code is not a known one).
+    err: Error,
+    /// pk_last_error() as it was when the call failed ("" if none).
+    message: []const u8,
+};
+
+const message_capacity = 1024;
+threadlocal var last_code: c_int = 0;
+threadlocal var last_len: usize = 0;
+threadlocal var last_buf: [message_capacity]u8 = undefined;
+
+fn recordMessage(code: c_int, message: []const u8) void {
+    const n = @min(message.len, message_capacity);
+    @memcpy(last_buf[0..n], message[0..n]);
+    last_len = n;
+    last_code = code;
+}
+
+/// Record a failure of this layer itself (not of a library call) and return
+/// its error, so lastError() reads the same way for both.
+fn fail(code: c_int, comptime fmt: []const u8, args: anytype) Error {
+    const msg = std.fmt.bufPrint(&last_buf, fmt, args) catch last_buf[0..];
+    last_len = msg.len;
+    last_code = code;
+    return c.errorFromCode(code);
+}
+
+/// Turn a library return code into `Error!void`, capturing pk_last_error().
+fn checkRc(rc: c_int) Error!void {
+    if (rc >= 0) return;
+    const msg = if (c.pk_last_error()) |p| std.mem.span(p) else "";
+    recordMessage(rc, msg);
+    return c.errorFromCode(rc);
+}
+
+/// The code and message of the last error this layer returned on this thread.
+pub fn lastError() ErrorInfo {
+    return .{
+        .code = last_code,
+        .err = if (last_code < 0) c.errorFromCode(last_code) else error.Unknown,
+        .message = last_buf[0..last_len],
+    };
+}
+
+/// The pk_error code behind a Zig error.
+pub fn errorCode(err: Error) c_int {
+    return c.codeFromError(err);
+}
+
+/// The library's short description of an error ("invalid argument", ...).
+pub fn strerror(err: Error) []const u8 {
+    return if (c.pk_strerror(c.codeFromError(err))) |p| std.mem.span(p) else "unknown error";
+}
+
+/// The library's version as "major.minor.patch".
+pub fn version() []const u8 {
+    return if (c.pk_version_string()) |p| std.mem.span(p) else "";
+}
+
+// ------------------------------------------------------------------------
+// Enums
+
+/// Which backend a group should use.
+pub const Backend = enum(i32) {
+    auto = c.PK_BACKEND_AUTO,
+    cgroup_v2 = c.PK_BACKEND_CGROUP_V2,
+    process_group = c.PK_BACKEND_PROCESS_GROUP,
+    job_object = c.PK_BACKEND_JOB_OBJECT,
+    _,
+};
+
+/// How a group's processes are held, weakest first.
+pub const Mechanism = enum(i32) {
+    none = c.PK_MECHANISM_NONE,
+    process_group = c.PK_MECHANISM_PROCESS_GROUP,
+    cgroup_v2 = c.PK_MECHANISM_CGROUP_V2,
+    job_object = c.PK_MECHANISM_JOB_OBJECT,
+    _,
+
+    /// The library's stable name: "cgroup-v2", "process-group", "job-object", "none".
+    pub fn name(self: Mechanism) []const u8 {
+        return if (c.pk_mechanism_name(@intFromEnum(self))) |p| std.mem.span(p) else "unknown";
+    }
+};
+
+/// How a run ended.
+pub const Outcome = enum(i32) {
+    running = c.PK_OUTCOME_RUNNING,
+    exited = c.PK_OUTCOME_EXITED,
+    signalled = c.PK_OUTCOME_SIGNALLED,
+    timed_out = c.PK_OUTCOME_TIMED_OUT,
+    cancelled = c.PK_OUTCOME_CANCELLED,
+    _,
+};
+
+/// A child's output stream.
+pub const Stream = enum(i32) {
+    stdout = c.PK_STREAM_STDOUT,
+    stderr = c.PK_STREAM_STDERR,
+    _,
+};
+
+/// What a capped stream keeps when it overflows.
+pub const Overflow = enum(i32) {
+    keep_head = c.PK_OVERFLOW_KEEP_HEAD,
+    keep_tail = c.PK_OVERFLOW_KEEP_TAIL,
+    /// Keep the head and fail the run's check with error.Overflow.
+    fail = c.PK_OVERFLOW_ERROR,
+};
+
+/// Capability bits of a mechanism (Containment.features).
+pub const Feature = c.pk_feature;
+
+// ------------------------------------------------------------------------
+// Groups
+
+pub const GroupOptions = struct {
+    backend: Backend = .auto,
+    /// Refuse (error.Unavailable) anything weaker.
+    min_mechanism: Mechanism = .none,
+    /// Default for spawns: the signal a direct child gets when its spawning thread dies; 0 = none.
+    parent_death_signal: i32 = 0,
+    memory_max: u64 = 0,
+    pids_max: u64 = 0,
+    cpu_max: f64 = 0,
+    /// Kill the tree when this process dies without freeing the group (a
+    /// keeper process does it on cgroup v2). Needs a library whose
+    /// pk_group_options has `flags` (PK_GROUP_NO_OWNER_DEATH_KILL).
+    owner_death_kill: bool = true,
+
+    fn toC(self: GroupOptions) c.pk_group_options {
+        var raw: c.pk_group_options = .{
+            .backend = @intFromEnum(self.backend),
+            .min_mechanism = @intFromEnum(self.min_mechanism),
+            .parent_death_signal = self.parent_death_signal,
+            .memory_max = self.memory_max,
+            .pids_max = self.pids_max,
+            .cpu_max = self.cpu_max,
+        };
+        if (comptime @hasField(c.pk_group_options, "flags") and @hasDecl(c, "PK_GROUP_NO_OWNER_DEATH_KILL")) {
+            if (!self.owner_death_kill) raw.flags |= c.PK_GROUP_NO_OWNER_DEATH_KILL;
+        }
+        return raw;
+    }
+};
+
+/// What holds a group (or what a backend would get on this host).
+pub const Containment = struct {
+    raw: c.pk_containment,
+
+    pub fn mechanism(self: *const Containment) Mechanism {
+        return @enumFromInt(self.raw.mechanism);
+    }
+    pub fn has(self: *const Containment, feature: u32) bool {
+        return self.raw.features & feature == feature;
+    }
+    /// Why a stronger mechanism was not used ("" if none was wanted).
+    pub fn reason(self: *const Containment) []const u8 {
+        return std.mem.sliceTo(&self.raw.reason, 0);
+    }
+    pub fn cgroupMount(self: *const Containment) []const u8 {
+        return std.mem.sliceTo(&self.raw.cgroup_mount, 0);
+    }
+    /// The group's cgroup leaf directory, or "".
+    pub fn cgroupPath(self: *const Containment) []const u8 {
+        return std.mem.sliceTo(&self.raw.cgroup_path, 0);
+    }
+};
+
+/// What a group would get on this host with `backend`, creating nothing.
+pub fn probe(backend: Backend) Error!Containment {
+    var out: Containment = .{ .raw = .{} };
+    try checkRc(c.pk_host_probe(@intFromEnum(backend), &out.raw));
+    return out;
+}
+
+/// Where a spawned child's standard stream comes from or goes to.
+pub const Stdio = union(enum) {
+    inherit,
+    /// /dev/null
+    devnull,
+    /// A caller fd (not closed).
+    fd: fd_t,
+
+    fn toC(self: Stdio) i32 {
+        return switch (self) {
+            .inherit => c.PK_STDIO_INHERIT,
+            .devnull => c.PK_STDIO_NULL,
+            .fd => |f| f,
+        };
+    }
+};
+
+pub const SpawnOptions = struct {
+    /// The file to run; null = argv[0] (searched in PATH without a slash).
+    program: ?[*:0]const u8 = null,
+    /// The child's whole environment ("K=V"); null = the caller's.
+    env: ?[*:null]const ?[*:0]const u8 = null,
+    cwd: ?[*:0]const u8 = null,
+    stdin: Stdio = .inherit,
+    stdout: Stdio = .inherit,
+    stderr: Stdio = .inherit,
+    new_session: bool = false,
+    no_path_search: bool = false,
+    /// null = the group's default; 0 = none.
+    parent_death_signal: ?i32 = null,
+};
+
+pub const ExitStatus = union(enum) {
+    exited: i32,
+    signalled: struct { signal: i32, core_dumped: bool },
+
+    fn fromC(s: c.pk_exit_status) ExitStatus {
+        return if (s.kind == c.PK_EXIT_SIGNAL)
+            .{ .signalled = .{ .signal = s.signal, .core_dumped = s.core_dumped != 0 } }
+        else
+            .{ .exited = s.code };
+    }
+};
+
+pub const GroupStats = struct {
+    live_processes: u32,
+    /// null when the mechanism cannot tell.
+    cpu_time_us: ?u64,
+    peak_memory_bytes: ?u64,
+};
+
+pub const ShutdownOptions = struct {
+    signal: i32 = 15,
+    grace_ms: u32 = 2000,
+    /// SIGKILL what is left after the grace (false: spare survivors, also at deinit).
+    escalate: bool = true,
+};
+
+pub const ShutdownReport = struct {
+    members_before: u32,
+    members_after: u32,
+    drained: bool,
+    escalated: bool,
+    elapsed_us: u64,
+};
+
+/// A kill-on-free container: everything spawned into it, and everything
+/// those processes spawn, dies at `deinit()`.
+///
+///     var group = try processkit.Group.init(.{});
+///     defer group.deinit();
+///     var child = try group.spawn(&.{ "sleep", "10" });
+pub const Group = struct {
+    handle: *c.pk_group,
+
+    pub fn init(opts: GroupOptions) Error!Group {
+        const raw = opts.toC();
+        var out: ?*c.pk_group = null;
+        try checkRc(c.pk_group_create(&raw, &out));
+        return .{ .handle = out.? };
+    }
+
+    /// SIGKILL the whole tree, reap the direct children and remove what the
+    /// backend created (the cgroup leaf).
+    pub fn deinit(self: *Group) void {
+        _ = c.pk_group_free(self.handle);
+        self.* = undefined;
+    }
+
+    /// Start `argv` (argv[0] searched in PATH) inside the group, with stdio inherited.
+    pub fn spawn(self: Group, argv: []const [:0]const u8) Error!Child {
+        return self.spawnWith(argv, .{});
+    }
+
+    pub fn spawnWith(self: Group, argv: []const [:0]const u8, opts: SpawnOptions) Error!Child {
+        var sfa = std.heap.stackFallback(32 * @sizeOf(?[*:0]const u8), std.heap.c_allocator);
+        const alloc = sfa.get();
+        const ptrs = try alloc.allocSentinel(?[*:0]const u8, argv.len, null);
+        defer alloc.free(ptrs);
+        for (argv, 0..) |a, i| ptrs[i] = a.ptr;
+        var flags: u32 = 0;
+        if (opts.new_session) flags |= c.PK_SPAWN_NEW_SESSION;
+        if (opts.no_path_search) flags |= c.PK_SPAWN_NO_PATH_SEARCH;
+        const raw: c.pk_spawn_options = .{
+            .flags = flags,
+            .program = opts.program,
+            .argv = ptrs.ptr,
+            .envp = if (opts.env) |e| e else null,
+            .cwd = opts.cwd,
+            .stdin_fd = opts.stdin.toC(),
+            .stdout_fd = opts.stdout.toC(),
+            .stderr_fd = opts.stderr.toC(),
+            .parent_death_signal = opts.parent_death_signal orelse -1,
+        };
+        var out: ?*c.pk_child = null;
+        try checkRc(c.pk_group_spawn(self.handle, &raw, &out));
+        return .{ .handle = out.? };
+    }
+
+    /// Bring an existing child of this process into the group.
+    pub fn adopt(self: Group, pid: pid_t) Error!void {
+        try checkRc(c.pk_group_adopt(self.handle, pid));
+    }
+
+    /// The mechanism holding this group.
+    pub fn mechanism(self: Group) Error!Mechanism {
+        const info = try self.containment();
+        return info.mechanism();
+    }
+
+    /// What holds this group, its features, and why nothing stronger does.
+    pub fn containment(self: Group) Error!Containment {
+        var out: Containment = .{ .raw = .{} };
+        try checkRc(c.pk_group_containment(self.handle, &out.raw));
+        return out;
+    }
+
+    pub fn signal(self: Group, sig: i32) Error!void {
+        try checkRc(c.pk_group_signal(self.handle, sig));
+    }
+
+    /// SIGKILL the whole tree; the group stays usable.
+    pub fn kill(self: Group) Error!void {
+        try checkRc(c.pk_group_kill(self.handle));
+    }
+
+    /// Stop every process (cgroup freeze, or SIGSTOP).
+    pub fn suspendAll(self: Group) Error!void {
+        try checkRc(c.pk_group_suspend(self.handle));
+    }
+
+    pub fn resumeAll(self: Group) Error!void {
+        try checkRc(c.pk_group_resume(self.handle));
+    }
+
+    /// The pids in the group (caller frees).
+    pub fn members(self: Group, allocator: std.mem.Allocator) Error![]pid_t {
+        var count: usize = 0;
+        try checkRc(c.pk_group_members(self.handle, null, 0, &count));
+        while (true) {
+            const buf = try allocator.alloc(pid_t, count + 8);
+            var found: usize = 0;
+            checkRc(c.pk_group_members(self.handle, buf.ptr, buf.len, &found)) catch |e| {
+                allocator.free(buf);
+                return e;
+            };
+            if (found <= buf.len) {
+                if (allocator.resize(buf, found)) return buf[0..found];
+                defer allocator.free(buf);
+                return allocator.dupe(pid_t, buf[0..found]);
+            }
+            allocator.free(buf);
+            count = found;
+        }
+    }
+
+    pub fn stats(self: Group) Error!GroupStats {
+        var raw: c.pk_group_stats = .{};
+        try checkRc(c.pk_group_stats_get(self.handle, &raw));
+        return .{
+            .live_processes = raw.live_processes,
+            .cpu_time_us = if (raw.cpu_time_us < 0) null else @intCast(raw.cpu_time_us),
+            .peak_memory_bytes = if (raw.peak_memory_bytes < 0) null else @intCast(raw.peak_memory_bytes),
+        };
+    }
+
+    /// Signal, wait up to the grace for the tree to drain, then SIGKILL the rest if escalating.
+    pub fn shutdown(self: Group, opts: ShutdownOptions) Error!ShutdownReport {
+        const raw: c.pk_shutdown_options = .{
+            .signal = opts.signal,
+            .grace_ms = opts.grace_ms,
+            .escalate = @intFromBool(opts.escalate),
+        };
+        var rep: c.pk_shutdown_report = .{};
+        try checkRc(c.pk_group_shutdown(self.handle, &raw, &rep));
+        return .{
+            .members_before = rep.members_before,
+            .members_after = rep.members_after,
+            .drained = rep.drained != 0,
+            .escalated = rep.escalated != 0,
+            .elapsed_us = rep.elapsed_us,
+        };
+    }
+};
+
+/// A direct child spawned into a Group. `deinit` releases the handle only:
+/// the process stays in its group.
+pub const Child = struct {
+    handle: *c.pk_child,
+
+    pub fn deinit(self: *Child) void {
+        _ = c.pk_child_free(self.handle);
+        self.* = undefined;
+    }
+
+    pub fn pid(self: Child) Error!pid_t {
+        var p: i32 = 0;
+        try checkRc(c.pk_child_pid(self.handle, &p));
+        return p;
+    }
+
+    /// Readable when the child exits (its pidfd); owned by the handle.
+    pub fn pollFd(self: Child) Error!fd_t {
+        var f: c_int = -1;
+        try checkRc(c.pk_child_pollfd(self.handle, &f));
+        return f;
+    }
+
+    /// Wait for the child to end and reap it (null = forever); error.Timeout if it is still running.
+    pub fn wait(self: Child, timeout_ms: ?u31) Error!ExitStatus {
+        var st: c.pk_exit_status = .{};
+        try checkRc(c.pk_child_wait(self.handle, if (timeout_ms) |t| t else -1, &st));
+        return ExitStatus.fromC(st);
+    }
+
+    /// The status if the child has ended, else null (never blocks).
+    pub fn tryWait(self: Child) Error!?ExitStatus {
+        var st: c.pk_exit_status = .{};
+        const rc = c.pk_child_wait(self.handle, 0, &st);
+        if (rc == c.PK_ERR_TIMEOUT) return null;
+        try checkRc(rc);
+        return ExitStatus.fromC(st);
+    }
+
+    pub fn signal(self: Child, sig: i32) Error!void {
+        try checkRc(c.pk_child_signal(self.handle, sig));
+    }
+};
+
+// ------------------------------------------------------------------------
+// Commands
+
+/// Where a command's stdout or stderr goes.
+pub const Output = union(enum) {
+    /// Read into the Result (default).
+    capture,
+    inherit,
+    /// /dev/null
+    discard,
+    fd: fd_t,
+    /// stderr only: into the same pipe as stdout.
+    merge,
+};
+
+/// A cancellation token: trigger it from any thread to kill every run watching it.
+pub const CancelToken = struct {
+    handle: *c.pk_cancel,
+
+    pub fn init() Error!CancelToken {
+        var out: ?*c.pk_cancel = null;
+        try checkRc(c.pk_cancel_new(&out));
+        return .{ .handle = out.? };
+    }
+    pub fn deinit(self: *CancelToken) void {
+        _ = c.pk_cancel_free(self.handle);
+        self.* = undefined;
+    }
+    pub fn trigger(self: CancelToken) Error!void {
+        try checkRc(c.pk_cancel_trigger(self.handle));
+    }
+};
+
+/// What to run and how; reusable. `run()` captures stdout and stderr.
+///
+///     var cmd = try processkit.Command.init("sh");
+///     defer cmd.deinit();
+///     try cmd.args(&.{ "-c", "echo hi" });
+///     var res = try cmd.run(allocator);
+///     defer res.deinit();
+pub const Command = struct {
+    handle: *c.pk_command,
+
+    /// A command for `program` (searched in PATH without a slash); argv[0] is `program`.
+    pub fn init(program: [:0]const u8) Error!Command {
+        var out: ?*c.pk_command = null;
+        try checkRc(c.pk_command_new(program.ptr, &out));
+        return .{ .handle = out.? };
+    }
+
+    /// A command for argv[0] with the rest of `argv` as its arguments.
+    pub fn initArgv(argv: []const [:0]const u8) Error!Command {
+        if (argv.len == 0) return fail(c.PK_ERR_INVALID, "Command.initArgv: argv is empty", .{});
+        var cmd = try init(argv[0]);
+        errdefer cmd.deinit();
+        try cmd.args(argv[1..]);
+        return cmd;
+    }
+
+    pub fn deinit(self: *Command) void {
+        _ = c.pk_command_free(self.handle);
+        self.* = undefined;
+    }
+
+    pub fn arg(self: Command, a: [:0]const u8) Error!void {
+        try checkRc(c.pk_command_arg(self.handle, a.ptr));
+    }
+
+    pub fn args(self: Command, list: []const [:0]const u8) Error!void {
+        for (list) |a| try self.arg(a);
+    }
+
+    pub fn env(self: Command, key: [:0]const u8, value: [:0]const u8) Error!void {
+        try checkRc(c.pk_command_env(self.handle, key.ptr, value.ptr));
+    }
+
+    pub fn envUnset(self: Command, key: [:0]const u8) Error!void {
+        try checkRc(c.pk_command_env_unset(self.handle, key.ptr));
+    }
+
+    /// Start from an empty environment (later env/envUnset still apply).
+    pub fn envClear(self: Command) Error!void {
+        try checkRc(c.pk_command_env_clear(self.handle));
+    }
+
+    pub fn cwd(self: Command, dir: ?[:0]const u8) Error!void {
+        try checkRc(c.pk_command_cwd(self.handle, if (dir) |d| d.ptr else null));
+    }
+
+    pub fn newSession(self: Command, on: bool) Error!void {
+        try checkRc(c.pk_command_flags(self.handle, if (on) c.PK_COMMAND_NEW_SESSION else 0));
+    }
+
+    pub fn parentDeathSignal(self: Command, sig: i32) Error!void {
+        try checkRc(c.pk_command_parent_death_signal(self.handle, sig));
+    }
+
+    pub fn stdinNull(self: Command) Error!void {
+        try checkRc(c.pk_command_stdin_null(self.handle));
+    }
+    pub fn stdinInherit(self: Command) Error!void {
+        try checkRc(c.pk_command_stdin_inherit(self.handle));
+    }
+    /// These bytes (copied), then end of file.
+    pub fn stdinBytes(self: Command, data: []const u8) Error!void {
+        try checkRc(c.pk_command_stdin_bytes(self.handle, data.ptr, data.len));
+    }
+    pub fn stdinFd(self: Command, fd: fd_t) Error!void {
+        try checkRc(c.pk_command_stdin_fd(self.handle, fd));
+    }
+    pub fn stdinFile(self: Command, path: [:0]const u8) Error!void {
+        try checkRc(c.pk_command_stdin_file(self.handle, path.ptr));
+    }
+    /// A pipe written with Process.write() and closed with Process.closeStdin().
+    pub fn stdinPipe(self: Command) Error!void {
+        try checkRc(c.pk_command_stdin_pipe(self.handle));
+    }
+
+    pub fn output(self: Command, stream: Stream, where: Output) Error!void {
+        const mode: i32, const fd: c_int = switch (where) {
+            .capture => .{ c.PK_OUTPUT_CAPTURE, -1 },
+            .inherit => .{ c.PK_OUTPUT_INHERIT, -1 },
+            .discard => .{ c.PK_OUTPUT_NULL, -1 },
+            .fd => |f| .{ c.PK_OUTPUT_FD, f },
+            .merge => .{ c.PK_OUTPUT_MERGE, -1 },
+        };
+        try checkRc(c.pk_command_output(self.handle, @intFromEnum(stream), mode, fd));
+    }
+
+    /// Cap a captured stream at `max_bytes` (0 = no cap).
+    pub fn outputLimit(self: Command, stream: Stream, max_bytes: u64, policy: Overflow) Error!void {
+        try checkRc(c.pk_command_output_limit(self.handle, @intFromEnum(stream), max_bytes, @intFromEnum(policy)));
+    }
+
+    /// Call `callback(ctx, stream, line)` for every line of `stream`, on the
+    /// thread driving the run (inside run()/Loop); `line` is valid only
+    /// during the call. `ctx` is a pointer that must outlive the runs.
+    pub fn onLine(
+        self: Command,
+        stream: Stream,
+        ctx: anytype,
+        comptime callback: fn (@TypeOf(ctx), Stream, []const u8) void,
+    ) Error!void {
+        try checkRc(c.pk_command_on_line(self.handle, @intFromEnum(stream), Trampoline(@TypeOf(ctx), callback).call, @ptrCast(@constCast(ctx))));
+    }
+
+    /// Like onLine, for both streams in arrival order.
+    pub fn onEvent(
+        self: Command,
+        ctx: anytype,
+        comptime callback: fn (@TypeOf(ctx), Stream, []const u8) void,
+    ) Error!void {
+        try checkRc(c.pk_command_on_event(self.handle, Trampoline(@TypeOf(ctx), callback).call, @ptrCast(@constCast(ctx))));
+    }
+
+    /// Bound each run: after `timeout_ms` SIGTERM the tree, wait 1 s, then SIGKILL it.
+    pub fn timeout(self: Command, timeout_ms: u32) Error!void {
+        try self.timeoutWith(timeout_ms, 0, 1000);
+    }
+
+    /// Bound each run: after `timeout_ms` send `sig` (0 = SIGTERM), wait `grace_ms`, then SIGKILL.
+    pub fn timeoutWith(self: Command, timeout_ms: u32, sig: i32, grace_ms: u32) Error!void {
+        try checkRc(c.pk_command_timeout(self.handle, timeout_ms, sig, grace_ms));
+    }
+
+    /// Exit codes that count as success (empty: just 0).
+    pub fn okCodes(self: Command, codes: []const i32) Error!void {
+        try checkRc(c.pk_command_ok_codes(self.handle, codes.ptr, codes.len));
+    }
+
+    /// Options of the private group each run gets.
+    pub fn groupOptions(self: Command, opts: GroupOptions) Error!void {
+        const raw = opts.toC();
+        try checkRc(c.pk_command_group_options(self.handle, &raw));
+    }
+
+    pub fn cancelOn(self: Command, token: ?CancelToken) Error!void {
+        try checkRc(c.pk_command_cancel_on(self.handle, if (token) |t| t.handle else null));
+    }
+
+    /// Run in a private group, capture, wait. A non-zero exit, a timeout or a
+    /// cancellation is data in the Result (see Result.check), not an error.
+    pub fn run(self: Command, allocator: std.mem.Allocator) Error!Result {
+        var out: ?*c.pk_result = null;
+        try checkRc(c.pk_command_run(self.handle, &out));
+        defer _ = c.pk_result_free(out);
+        return Result.fromC(allocator, out.?);
+    }
+
+    /// run(), and fail unless the run succeeded: error.Failed, error.Timeout,
+    /// error.Cancelled or error.Overflow with the library's message naming
+    /// the program, its status and the last line of its stderr.
+    pub fn runChecked(self: Command, allocator: std.mem.Allocator) Error!Result {
+        var res = try self.run(allocator);
+        errdefer res.deinit();
+        try res.check();
+        return res;
+    }
+};
+
+fn Trampoline(comptime Ctx: type, comptime callback: fn (Ctx, Stream, []const u8) void) type {
+    return struct {
+        fn call(user: ?*anyopaque, stream: i32, line: ?[*]const u8, len: usize) callconv(.c) void {
+            const ctx: Ctx = @ptrCast(@alignCast(user));
+            const bytes: []const u8 = if (line) |l| l[0..len] else "";
+            callback(ctx, @enumFromInt(stream), bytes);
+        }
+    };
+}
+
+/// The outcome and captured output of a finished run. Owns its slices.
+pub const Result = struct {
+    allocator: std.mem.Allocator,
+    outcome: Outcome,
+    /// The exit code when outcome is .exited, else null.
+    exit_code: ?i32,
+    /// The signal that killed it, else null.
+    signal: ?i32,
+    pid: pid_t,
+    mechanism: Mechanism,
+    /// Exited with an accepted code and no .fail-policy cap overflowed.
+    success: bool,
+    duration_us: u64,
+    stdout: []u8,
+    stderr: []u8,
+    stdout_truncated: bool,
+    stderr_truncated: bool,
+    overflowed: bool,
+    /// Why the run did not succeed (pk_result_check), if it did not.
+    failure: ?Failure,
+
+    pub const Failure = struct {
+        code: c_int,
+        message: []u8,
+    };
+
+    fn fromC(allocator: std.mem.Allocator, h: *c.pk_result) Error!Result {
+        var info: c.pk_run_info = .{};
+        try checkRc(c.pk_result_info(h, &info));
+        const out = try outputOf(allocator, h, .stdout);
+        errdefer allocator.free(out);
+        const err = try outputOf(allocator, h, .stderr);
+        errdefer allocator.free(err);
+        var failure: ?Failure = null;
+        const rc = c.pk_result_check(h);
+        if (rc < 0) {
+            const msg = if (c.pk_last_error()) |p| std.mem.span(p) else "";
+            failure = .{ .code = rc, .message = try allocator.dupe(u8, msg) };
+        }
+        const outcome: Outcome = @enumFromInt(info.outcome);
+        return .{
+            .allocator = allocator,
+            .outcome = outcome,
+            .exit_code = if (outcome == .exited) info.exit_code else null,
+            .signal = if (info.signal != 0) info.signal else null,
+            .pid = info.pid,
+            .mechanism = @enumFromInt(info.mechanism),
+            .success = info.success != 0,
+            .duration_us = info.duration_us,
+            .stdout = out,
+            .stderr = err,
+            .stdout_truncated = info.stdout_truncated != 0,
+            .stderr_truncated = info.stderr_truncated != 0,
+            .overflowed = info.overflowed != 0,
+            .failure = failure,
+        };
+    }
+
+    fn outputOf(allocator: std.mem.Allocator, h: *c.pk_result, stream: Stream) Error![]u8 {
+        var data: [*c]const u8 = null;
+        var len: usize = 0;
+        try checkRc(c.pk_result_output(h, @intFromEnum(stream), &data, &len));
+        if (len == 0) return allocator.alloc(u8, 0);
+        return allocator.dupe(u8, data[0..len]);
+    }
+
+    pub fn deinit(self: *Result) void {
+        self.allocator.free(self.stdout);
+        self.allocator.free(self.stderr);
+        if (self.failure) |f| self.allocator.free(f.message);
+        self.* = undefined;
+    }
+
+    /// error.Failed / Timeout / Cancelled / Overflow unless the run
+    /// succeeded; lastError() then carries the library's message.
+    pub fn check(self: *const Result) Error!void {
+        const f = self.failure orelse return;
+        recordMessage(f.code, f.message);
+        return c.errorFromCode(f.code);
+    }
+};
+
+// ------------------------------------------------------------------------
+// Event loop (the async flavour)
+
+/// One thread's event loop over many runs. Zig has no standard async
+/// runtime, so the loop is driven by hand: `pollOnce` waits on the loop's fd
+/// with std.posix.poll and then lets pk_loop_run_once handle what is ready,
+/// and `waitAll`/`runAll` do that until the runs are finished. The fd can
+/// as well be put into any other poll/epoll-based loop.
+///
+///     var loop = try processkit.Loop.init();
+///     defer loop.deinit();
+///     const results = try loop.runAll(allocator, &.{ cmd_a, cmd_b }, 5000);
+pub const Loop = struct {
+    handle: *c.pk_loop,
+
+    pub fn init() Error!Loop {
+        var out: ?*c.pk_loop = null;
+        try checkRc(c.pk_loop_new(&out));
+        return .{ .handle = out.? };
+    }
+
+    /// Kill and reap everything still running on the loop, then free it.
+    pub fn deinit(self: *Loop) void {
+        _ = c.pk_loop_free(self.handle);
+        self.* = undefined;
+    }
+
+    /// Polls readable when runOnce has work.
+    pub fn fd(self: Loop) Error!fd_t {
+        var f: c_int = -1;
+        try checkRc(c.pk_loop_fd(self.handle, &f));
+        return f;
+    }
+
+    /// Start `cmd` in a private group of its own.
+    pub fn start(self: Loop, cmd: Command) Error!Process {
+        var out: ?*c.pk_process = null;
+        try checkRc(c.pk_loop_start(self.handle, cmd.handle, null, &out));
+        return .{ .handle = out.? };
+    }
+
+    /// Start `cmd` in `group`.
+    pub fn startIn(self: Loop, cmd: Command, group: Group) Error!Process {
+        var out: ?*c.pk_process = null;
+        try checkRc(c.pk_loop_start(self.handle, cmd.handle, group.handle, &out));
+        return .{ .handle = out.? };
+    }
+
+    /// pk_loop_run_once: wait up to `timeout_ms` (-1 forever) inside the library and handle events.
+    pub fn runOnce(self: Loop, timeout_ms: i32) Error!void {
+        try checkRc(c.pk_loop_run_once(self.handle, timeout_ms));
+    }
+
+    /// Wait up to `timeout_ms` (-1 forever) for the loop's fd to poll
+    /// readable, then handle whatever is ready without blocking. Returns
+    /// whether the fd was readable.
+    pub fn pollOnce(self: Loop, timeout_ms: i32) Error!bool {
+        var fds = [1]std.posix.pollfd{.{ .fd = try self.fd(), .events = std.posix.POLL.IN, .revents = 0 }};
+        const n = std.posix.poll(&fds, timeout_ms) catch |e|
+            return fail(c.PK_ERR_OS, "Loop.pollOnce: poll on the loop fd failed: {s}", .{@errorName(e)});
+        if (n == 0) return false;
+        try self.runOnce(0);
+        return true;
+    }
+
+    /// Drive the loop (poll + run_once) until every process is finished.
+    /// `timeout_ms` null waits forever; else error.Timeout when it runs out.
+    pub fn waitAll(self: Loop, procs: []const Process, timeout_ms: ?u32) Error!void {
+        const start_ms = std.time.milliTimestamp();
+        while (true) {
+            var all = true;
+            for (procs) |p| {
+                if (!try p.done()) {
+                    all = false;
+                    break;
+                }
+            }
+            if (all) return;
+            var wait_ms: i32 = -1;
+            if (timeout_ms) |t| {
+                const left = @as(i64, t) - (std.time.milliTimestamp() - start_ms);
+                if (left <= 0) return fail(c.PK_ERR_TIMEOUT, "Loop.waitAll: still running after {d} ms", .{t});
+                wait_ms = @intCast(@min(left, std.math.maxInt(i32)));
+            }
+            _ = try self.pollOnce(wait_ms);
+        }
+    }
+
+    /// Drive the loop until one of `procs` is finished; returns its index.
+    pub fn waitAny(self: Loop, procs: []const Process, timeout_ms: ?u32) Error!usize {
+        if (procs.len == 0) return fail(c.PK_ERR_INVALID, "Loop.waitAny: no processes given", .{});
+        const start_ms = std.time.milliTimestamp();
+        while (true) {
+            for (procs, 0..) |p, i| if (try p.done()) return i;
+            var wait_ms: i32 = -1;
+            if (timeout_ms) |t| {
+                const left = @as(i64, t) - (std.time.milliTimestamp() - start_ms);
+                if (left <= 0) return fail(c.PK_ERR_TIMEOUT, "Loop.waitAny: all still running after {d} ms", .{t});
+                wait_ms = @intCast(@min(left, std.math.maxInt(i32)));
+            }
+            _ = try self.pollOnce(wait_ms);
+        }
+    }
+
+    /// Start every command, drive them concurrently to the end, and return
+    /// their results in order (free each, then the slice). On error
+    /// (including error.Timeout) the runs still going are cancelled.
+    pub fn runAll(self: Loop, allocator: std.mem.Allocator, cmds: []const Command, timeout_ms: ?u32) Error![]Result {
+        const procs = try allocator.alloc(Process, cmds.len);
+        defer allocator.free(procs);
+        var started: usize = 0;
+        defer for (procs[0..started]) |*p| p.deinit();
+        for (cmds) |cmd| {
+            procs[started] = try self.start(cmd);
+            started += 1;
+        }
+        try self.waitAll(procs, timeout_ms);
+        const results = try allocator.alloc(Result, cmds.len);
+        var made: usize = 0;
+        errdefer {
+            for (results[0..made]) |*r| r.deinit();
+            allocator.free(results);
+        }
+        for (procs) |p| {
+            results[made] = try p.result(allocator);
+            made += 1;
+        }
+        return results;
+    }
+};
+
+/// A command running (or finished) on a Loop.
+pub const Process = struct {
+    handle: *c.pk_process,
+
+    /// Release the handle; a run still going is cancelled and reaped first.
+    pub fn deinit(self: *Process) void {
+        _ = c.pk_process_free(self.handle);
+        self.* = undefined;
+    }
+
+    pub fn pid(self: Process) Error!pid_t {
+        var p: i32 = 0;
+        try checkRc(c.pk_process_pid(self.handle, &p));
+        return p;
+    }
+
+    pub fn done(self: Process) Error!bool {
+        var d: i32 = 0;
+        try checkRc(c.pk_process_done(self.handle, &d));
+        return d != 0;
+    }
+
+    /// Kill the tree; the run ends as cancelled. Any thread.
+    pub fn cancel(self: Process) Error!void {
+        try checkRc(c.pk_process_cancel(self.handle));
+    }
+
+    pub fn signal(self: Process, sig: i32) Error!void {
+        try checkRc(c.pk_process_signal(self.handle, sig));
+    }
+
+    /// Queue bytes for a stdinPipe() stdin.
+    pub fn write(self: Process, data: []const u8) Error!void {
+        try checkRc(c.pk_process_write(self.handle, data.ptr, data.len));
+    }
+
+    pub fn closeStdin(self: Process) Error!void {
+        try checkRc(c.pk_process_close_stdin(self.handle));
+    }
+
+    /// The result of the finished run (error.State while it runs).
+    pub fn result(self: Process, allocator: std.mem.Allocator) Error!Result {
+        var out: ?*c.pk_result = null;
+        try checkRc(c.pk_process_result(self.handle, &out));
+        defer _ = c.pk_result_free(out);
+        return Result.fromC(allocator, out.?);
+    }
+};
+
+test {
+    // Reference every generated declaration: each extern fn must link.
+    std.testing.refAllDecls(c);
+    std.testing.refAllDecls(@This());
+}

@@ -1,0 +1,412 @@
+//! Scenario tests of the Zig binding (the same scenarios in every language).
+const std = @import("std");
+const pk = @import("processkit");
+const testing = std.testing;
+
+const alloc = testing.allocator;
+
+// ---- helpers -------------------------------------------------------------
+
+/// Field 22 (start time) of /proc/PID/stat and whether the process is a zombie;
+/// null when there is no such process.
+const ProcState = struct { start: u64, zombie: bool };
+
+fn procState(pid: i32) ?ProcState {
+    var path_buf: [64]u8 = undefined;
+    const path = std.fmt.bufPrint(&path_buf, "/proc/{d}/stat", .{pid}) catch unreachable;
+    var buf: [1024]u8 = undefined;
+    const file = std.fs.openFileAbsolute(path, .{}) catch return null;
+    defer file.close();
+    const n = file.readAll(&buf) catch return null;
+    const text = buf[0..n];
+    // comm may hold spaces and parens: the fields start after the last ')'.
+    const close = std.mem.lastIndexOfScalar(u8, text, ')') orelse return null;
+    var it = std.mem.tokenizeScalar(u8, text[close + 1 ..], ' ');
+    var field: usize = 3;
+    var zombie = false;
+    while (it.next()) |tok| : (field += 1) {
+        if (field == 3) zombie = std.mem.eql(u8, tok, "Z") or std.mem.eql(u8, tok, "X");
+        if (field == 22) return .{ .start = std.fmt.parseInt(u64, tok, 10) catch return null, .zombie = zombie };
+    }
+    return null;
+}
+
+/// The same process (pid and start time) still exists and is not a zombie.
+fn isAlive(pid: i32, start: u64) bool {
+    const st = procState(pid) orelse return false;
+    return st.start == start and !st.zombie;
+}
+
+/// Wait (up to timeout_ms) for a process to be dead; true if it is.
+fn waitDead(pid: i32, start: u64, timeout_ms: i64) bool {
+    const deadline = std.time.milliTimestamp() + timeout_ms;
+    while (std.time.milliTimestamp() < deadline) {
+        if (!isAlive(pid, start)) return true;
+        std.Thread.sleep(20 * std.time.ns_per_ms);
+    }
+    return !isAlive(pid, start);
+}
+
+/// Read a pid a shell wrote to `name` in `dir`, waiting for it to appear.
+fn readPidFile(dir: std.fs.Dir, name: []const u8, timeout_ms: i64) !i32 {
+    const deadline = std.time.milliTimestamp() + timeout_ms;
+    while (std.time.milliTimestamp() < deadline) {
+        var buf: [32]u8 = undefined;
+        if (dir.readFile(name, &buf)) |text| {
+            const trimmed = std.mem.trim(u8, text, " \n");
+            if (trimmed.len > 0 and text[text.len - 1] == '\n')
+                return try std.fmt.parseInt(i32, trimmed, 10);
+        } else |_| {}
+        std.Thread.sleep(20 * std.time.ns_per_ms);
+    }
+    return error.PidFileMissing;
+}
+
+/// A temp dir and its absolute path (for shell commands); cleaned up by deinit.
+const Tmp = struct {
+    tmp: testing.TmpDir,
+    path: []u8,
+
+    fn init() !Tmp {
+        var tmp = testing.tmpDir(.{});
+        errdefer tmp.cleanup();
+        const path = try tmp.dir.realpathAlloc(alloc, ".");
+        return .{ .tmp = tmp, .path = path };
+    }
+    fn deinit(self: *Tmp) void {
+        alloc.free(self.path);
+        self.tmp.cleanup();
+    }
+    fn file(self: *const Tmp, name: []const u8) ![:0]u8 {
+        return std.fmt.allocPrintSentinel(alloc, "{s}/{s}", .{ self.path, name }, 0);
+    }
+};
+
+fn pathExists(path: []const u8) bool {
+    std.fs.accessAbsolute(path, .{}) catch return false;
+    return true;
+}
+
+// ---- a. kill-on-free ------------------------------------------------------
+
+test "a: deinit of a group kills the child and the grandchild it left" {
+    var tmp = try Tmp.init();
+    defer tmp.deinit();
+    const pidfile = try tmp.file("grandchild.pid");
+    defer alloc.free(pidfile);
+    const script = try std.fmt.allocPrintSentinel(alloc, "sleep 30 & echo $! > '{s}'; wait", .{pidfile}, 0);
+    defer alloc.free(script);
+
+    var group = try pk.Group.init(.{});
+    var group_live = true;
+    defer if (group_live) group.deinit();
+    const cgroup_path = try alloc.dupe(u8, (try group.containment()).cgroupPath());
+    defer alloc.free(cgroup_path);
+
+    var child = try group.spawnWith(&.{ "sh", "-c", script }, .{ .stdin = .devnull });
+    defer child.deinit();
+    const child_pid = try child.pid();
+    const grandchild_pid = try readPidFile(tmp.tmp.dir, "grandchild.pid", 5000);
+    const child_start = (procState(child_pid) orelse return error.ChildNotRunning).start;
+    const grandchild_start = (procState(grandchild_pid) orelse return error.GrandchildNotRunning).start;
+    try testing.expect(isAlive(child_pid, child_start));
+    try testing.expect(isAlive(grandchild_pid, grandchild_start));
+
+    group.deinit();
+    group_live = false;
+
+    try testing.expect(waitDead(child_pid, child_start, 5000));
+    try testing.expect(waitDead(grandchild_pid, grandchild_start, 5000));
+    // The child handle outlives the group and reports how it died.
+    const status = try child.wait(5000);
+    try testing.expectEqual(@as(i32, 9), status.signalled.signal);
+    // The cgroup leaf is gone too.
+    if (cgroup_path.len > 0) try testing.expect(!pathExists(cgroup_path));
+}
+
+// ---- b. run and capture ---------------------------------------------------
+
+test "b: run captures stdout, stderr and the exit code; a non-zero exit is data" {
+    var cmd = try pk.Command.initArgv(&.{ "sh", "-c", "echo out; echo err >&2; exit 3" });
+    defer cmd.deinit();
+    var res = try cmd.run(alloc);
+    defer res.deinit();
+    try testing.expectEqual(pk.Outcome.exited, res.outcome);
+    try testing.expectEqual(@as(?i32, 3), res.exit_code);
+    try testing.expectEqualStrings("out\n", res.stdout);
+    try testing.expectEqualStrings("err\n", res.stderr);
+    try testing.expect(!res.success);
+    try testing.expect(res.pid > 0);
+
+    // Asking for success turns it into error.Failed with the library's message.
+    try testing.expectError(error.Failed, res.check());
+    try testing.expectError(error.Failed, cmd.runChecked(alloc));
+    const info = pk.lastError();
+    try testing.expectEqual(@as(c_int, -16), info.code);
+    try testing.expectEqual(error.Failed, info.err);
+    try testing.expect(std.mem.indexOf(u8, info.message, "exited with code 3") != null);
+    try testing.expect(std.mem.indexOf(u8, info.message, "err") != null);
+}
+
+test "b: a successful checked run, stdin bytes and accepted exit codes" {
+    var cmd = try pk.Command.init("cat");
+    defer cmd.deinit();
+    try cmd.stdinBytes("hello\nworld");
+    var res = try cmd.runChecked(alloc);
+    defer res.deinit();
+    try testing.expectEqualStrings("hello\nworld", res.stdout);
+    try testing.expectEqual(@as(usize, 0), res.stderr.len);
+    try testing.expect(res.success);
+    try res.check();
+
+    var three = try pk.Command.initArgv(&.{ "sh", "-c", "exit 3" });
+    defer three.deinit();
+    try three.okCodes(&.{ 0, 3 });
+    var ok = try three.runChecked(alloc);
+    defer ok.deinit();
+    try testing.expectEqual(@as(?i32, 3), ok.exit_code);
+}
+
+const Lines = struct {
+    list: std.ArrayList(u8) = .empty,
+    fn add(self: *Lines, stream: pk.Stream, line: []const u8) void {
+        const tag: []const u8 = if (stream == .stdout) "out:" else "err:";
+        self.list.appendSlice(alloc, tag) catch return;
+        self.list.appendSlice(alloc, line) catch return;
+        self.list.append(alloc, '|') catch return;
+    }
+};
+
+test "b: line callbacks see every line of both streams" {
+    var cmd = try pk.Command.initArgv(&.{ "sh", "-c", "echo one; echo two >&2; sleep 0.05; printf three" });
+    defer cmd.deinit();
+    var lines: Lines = .{};
+    defer lines.list.deinit(alloc);
+    try cmd.onEvent(&lines, Lines.add);
+    var res = try cmd.runChecked(alloc);
+    defer res.deinit();
+    try testing.expectEqualStrings("out:one|err:two|out:three|", lines.list.items);
+}
+
+// ---- c. timeout -----------------------------------------------------------
+
+test "c: a timeout tears the tree down and reports timed out" {
+    var tmp = try Tmp.init();
+    defer tmp.deinit();
+    const pidfile = try tmp.file("grandchild.pid");
+    defer alloc.free(pidfile);
+    const script = try std.fmt.allocPrintSentinel(alloc, "sleep 30 & echo $! > '{s}'; sleep 30", .{pidfile}, 0);
+    defer alloc.free(script);
+
+    var cmd = try pk.Command.initArgv(&.{ "sh", "-c", script });
+    defer cmd.deinit();
+    try cmd.timeoutWith(300, 0, 500);
+    var timer = try std.time.Timer.start();
+    var res = try cmd.run(alloc);
+    defer res.deinit();
+    const elapsed_ms = timer.read() / std.time.ns_per_ms;
+
+    try testing.expectEqual(pk.Outcome.timed_out, res.outcome);
+    try testing.expect(!res.success);
+    try testing.expectEqual(@as(?i32, null), res.exit_code);
+    try testing.expect(elapsed_ms >= 250 and elapsed_ms < 5000);
+    try testing.expectError(error.Timeout, res.check());
+    try testing.expect(std.mem.indexOf(u8, pk.lastError().message, "timed out") != null);
+
+    const grandchild = try readPidFile(tmp.tmp.dir, "grandchild.pid", 1000);
+    try testing.expect(waitDead(grandchild, (procState(grandchild) orelse ProcState{ .start = 0, .zombie = true }).start, 5000));
+}
+
+// ---- d. mechanism ---------------------------------------------------------
+
+test "d: the mechanism is cgroup-v2 here, and process-group when forced" {
+    var group = try pk.Group.init(.{});
+    defer group.deinit();
+    const mech = try group.mechanism();
+    try testing.expectEqual(pk.Mechanism.cgroup_v2, mech);
+    try testing.expectEqualStrings("cgroup-v2", mech.name());
+    const info = try group.containment();
+    try testing.expect(info.has(pk.Feature.contains_setsid));
+    try testing.expect(info.cgroupPath().len > 0);
+
+    var pg = try pk.Group.init(.{ .backend = .process_group });
+    defer pg.deinit();
+    try testing.expectEqualStrings("process-group", (try pg.mechanism()).name());
+
+    // A run in a forced process-group reports it too.
+    var cmd = try pk.Command.init("true");
+    defer cmd.deinit();
+    try cmd.groupOptions(.{ .backend = .process_group });
+    var res = try cmd.runChecked(alloc);
+    defer res.deinit();
+    try testing.expectEqual(pk.Mechanism.process_group, res.mechanism);
+
+    // The owner-death guarantee is on by default and can be turned off.
+    try testing.expect(info.has(pk.Feature.owner_death));
+    var unguarded = try pk.Group.init(.{ .owner_death_kill = false });
+    defer unguarded.deinit();
+    try testing.expect(!(try unguarded.containment()).has(pk.Feature.owner_death));
+
+    const probed = try pk.probe(.cgroup_v2);
+    try testing.expectEqual(pk.Mechanism.cgroup_v2, probed.mechanism());
+}
+
+// ---- e. errors ------------------------------------------------------------
+
+test "e: an empty program name is error.Invalid with the library's message" {
+    try testing.expectError(error.Invalid, pk.Command.init(""));
+    const info = pk.lastError();
+    try testing.expectEqual(@as(c_int, -1), info.code);
+    try testing.expectEqual(@as(c_int, -1), pk.errorCode(error.Invalid));
+    try testing.expectEqualStrings("pk_command_new: the program name is empty", info.message);
+
+    var group = try pk.Group.init(.{});
+    defer group.deinit();
+    try testing.expectError(error.Invalid, group.spawn(&.{}));
+    try testing.expect(pk.lastError().message.len > 0);
+    try testing.expectError(error.NotFound, group.spawn(&.{"/nonexistent/processkit-zig-test"}));
+    try testing.expectEqual(@as(c_int, -7), pk.lastError().code);
+}
+
+test "e: a freed handle is error.Handle with the library's message" {
+    var group = try pk.Group.init(.{});
+    const stale = group; // a copy of the handle
+    group.deinit();
+    try testing.expectError(error.Handle, stale.mechanism());
+    const info = pk.lastError();
+    try testing.expectEqual(@as(c_int, -3), info.code);
+    try testing.expect(std.mem.indexOf(u8, info.message, "pk_group_containment") != null);
+
+    var cmd = try pk.Command.init("true");
+    const stale_cmd = cmd;
+    cmd.deinit();
+    try testing.expectError(error.Handle, stale_cmd.arg("x"));
+    try testing.expectError(error.Handle, stale_cmd.run(alloc));
+}
+
+test "e: every library error code maps to a Zig error and back" {
+    for (pk.c.error_codes) |entry| {
+        const err = pk.c.errorFromCode(entry.code);
+        try testing.expectEqual(entry.err, err);
+        try testing.expectEqual(entry.code, pk.errorCode(err));
+        try testing.expect(pk.strerror(err).len > 0);
+    }
+    try testing.expectEqual(error.NotFound, pk.c.errorFromCode(pk.c.PK_ERR_NOT_FOUND));
+    try testing.expectEqual(error.Unknown, pk.c.errorFromCode(-999));
+}
+
+test "e: the generated struct layouts match the library's sizes" {
+    const c = pk.c;
+    const pairs = .{
+        .{ c.PK_STRUCT_CONTAINMENT, c.pk_containment },
+        .{ c.PK_STRUCT_GROUP_OPTIONS, c.pk_group_options },
+        .{ c.PK_STRUCT_SPAWN_OPTIONS, c.pk_spawn_options },
+        .{ c.PK_STRUCT_GROUP_STATS, c.pk_group_stats },
+        .{ c.PK_STRUCT_SHUTDOWN_OPTIONS, c.pk_shutdown_options },
+        .{ c.PK_STRUCT_SHUTDOWN_REPORT, c.pk_shutdown_report },
+        .{ c.PK_STRUCT_EXIT_STATUS, c.pk_exit_status },
+        .{ c.PK_STRUCT_RUN_INFO, c.pk_run_info },
+    };
+    inline for (pairs) |p| {
+        var size: usize = 0;
+        try testing.expectEqual(@as(c_int, 0), c.pk_struct_size(p[0], &size));
+        try testing.expectEqual(@as(usize, @sizeOf(p[1])), size);
+    }
+    try testing.expectEqual(@as(u32, c.PK_VERSION_NUMBER), c.pk_version());
+    try testing.expectEqualStrings("1.0.0", pk.version());
+}
+
+// ---- f. the loop ----------------------------------------------------------
+
+test "f: two commands run concurrently on one loop driven by poll" {
+    var a = try pk.Command.initArgv(&.{ "sh", "-c", "sleep 0.3; echo a" });
+    defer a.deinit();
+    var b = try pk.Command.initArgv(&.{ "sh", "-c", "sleep 0.3; echo b" });
+    defer b.deinit();
+
+    var loop = try pk.Loop.init();
+    defer loop.deinit();
+    var timer = try std.time.Timer.start();
+    const results = try loop.runAll(alloc, &.{ a, b }, 10_000);
+    defer {
+        for (results) |*r| r.deinit();
+        alloc.free(results);
+    }
+    const elapsed_ms = timer.read() / std.time.ns_per_ms;
+    try testing.expectEqual(@as(usize, 2), results.len);
+    try testing.expectEqualStrings("a\n", results[0].stdout);
+    try testing.expectEqualStrings("b\n", results[1].stdout);
+    for (results) |r| try testing.expect(r.success);
+    try testing.expect(elapsed_ms >= 250);
+    try testing.expect(elapsed_ms < 1500);
+}
+
+test "f: the loop fd drives processes by hand; wait any, then cancel" {
+    var fast = try pk.Command.initArgv(&.{ "sh", "-c", "echo fast" });
+    defer fast.deinit();
+    var slow = try pk.Command.initArgv(&.{ "sleep", "30" });
+    defer slow.deinit();
+
+    var loop = try pk.Loop.init();
+    defer loop.deinit();
+    var p_fast = try loop.start(fast);
+    defer p_fast.deinit();
+    var p_slow = try loop.start(slow);
+    defer p_slow.deinit();
+
+    const first = try loop.waitAny(&.{ p_fast, p_slow }, 10_000);
+    try testing.expectEqual(@as(usize, 0), first);
+    try testing.expectError(error.State, p_slow.result(alloc));
+    try testing.expectError(error.Timeout, loop.waitAll(&.{p_slow}, 100));
+
+    try p_slow.cancel();
+    try loop.waitAll(&.{p_slow}, 10_000);
+    var r_fast = try p_fast.result(alloc);
+    defer r_fast.deinit();
+    var r_slow = try p_slow.result(alloc);
+    defer r_slow.deinit();
+    try testing.expectEqualStrings("fast\n", r_fast.stdout);
+    try testing.expectEqual(pk.Outcome.cancelled, r_slow.outcome);
+    try testing.expectError(error.Cancelled, r_slow.check());
+}
+
+test "f: a cancel token triggered from another thread ends a run" {
+    var token = try pk.CancelToken.init();
+    defer token.deinit();
+    var cmd = try pk.Command.initArgv(&.{ "sleep", "30" });
+    defer cmd.deinit();
+    try cmd.cancelOn(token);
+    const t = try std.Thread.spawn(.{}, struct {
+        fn go(tok: pk.CancelToken) void {
+            std.Thread.sleep(200 * std.time.ns_per_ms);
+            tok.trigger() catch {};
+        }
+    }.go, .{token});
+    var res = try cmd.run(alloc);
+    defer res.deinit();
+    t.join();
+    try testing.expectEqual(pk.Outcome.cancelled, res.outcome);
+}
+
+// ---- group operations -----------------------------------------------------
+
+test "group: members, stats, suspend/resume and a graceful shutdown" {
+    var group = try pk.Group.init(.{});
+    defer group.deinit();
+    var child = try group.spawnWith(&.{ "sleep", "30" }, .{ .stdin = .devnull });
+    defer child.deinit();
+    const pid = try child.pid();
+    const members = try group.members(alloc);
+    defer alloc.free(members);
+    try testing.expect(std.mem.indexOfScalar(i32, members, pid) != null);
+    try testing.expect((try group.stats()).live_processes >= 1);
+    try testing.expectEqual(@as(?pk.ExitStatus, null), try child.tryWait());
+
+    try group.suspendAll();
+    try group.resumeAll();
+    const report = try group.shutdown(.{ .grace_ms = 2000 });
+    try testing.expect(report.members_before >= 1);
+    try testing.expect(report.drained);
+    const status = try child.wait(5000);
+    try testing.expectEqual(@as(i32, 15), status.signalled.signal);
+}

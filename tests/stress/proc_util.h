@@ -1,0 +1,1 @@
+../support/proc_util.h
