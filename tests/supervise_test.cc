@@ -501,6 +501,35 @@ TEST_F(Supervise, StopTokenDuringBackoffEndsTheWait) {
               w.Events());
 }
 
+TEST_F(Supervise, CommandTokenDuringBackoffEndsTheWaitToo) {
+    Cancel stop = NewCancel();   // watched, never triggered
+    Cancel token = NewCancel();  // the command's own
+    Cmd cmd = Counting(1);
+    ASSERT_PK_OK(pk_command_cancel_on(cmd.get(), token.get()));
+    pk_supervise_options o = Opts(PK_RESTART_ON_FAILURE, 0);
+    o.backoff_initial_ms = 60000;  // real clock: a minute
+    o.backoff_max_ms = 60000;
+    Watcher w;
+    pk_cancel* raw = token.get();
+    std::thread canceller;
+    w.on = [&](const Ev& e) {
+        if (e.event == PK_SUPERVISE_RESTARTING)
+            canceller = std::thread([raw] {
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                EXPECT_EQ(PK_OK, pk_cancel_trigger(raw));
+            });
+    };
+    pk_supervise_report rep = PK_SUPERVISE_REPORT_INIT;
+    auto t0 = Clock::now();
+    ASSERT_PK_OK(pk_supervise(cmd.get(), &o, OnEvent, nullptr, &w, stop.get(), &rep));
+    if (canceller.joinable())
+        canceller.join();
+    EXPECT_LT(MsSince(t0), 10000);
+    EXPECT_EQ(1u, rep.runs) << "a cancelled command is never started again";
+    EXPECT_EQ(PK_SUPERVISE_STOPPED, rep.stop_reason);
+    EXPECT_EQ(1, LineCount(count_));
+}
+
 TEST_F(Supervise, StopAlreadyTriggeredRunsNothing) {
     Fake();
     Cancel stop = NewCancel();
@@ -523,8 +552,9 @@ TEST_F(Supervise, StopFromTheCallbackIsHonoured) {
     Watcher w;
     pk_cancel* raw = stop.get();
     w.on = [raw](const Ev& e) {
-        if (e.event == PK_SUPERVISE_EXITED && e.restarts == 1)
+        if (e.event == PK_SUPERVISE_EXITED && e.restarts == 1) {
             EXPECT_EQ(PK_OK, pk_cancel_trigger(raw));
+        }
     };
     pk_supervise_options o = Opts(PK_RESTART_ON_FAILURE, 0);
     pk_supervise_report rep = PK_SUPERVISE_REPORT_INIT;

@@ -3,6 +3,8 @@
  * predicate and a stop token that ends the current run gracefully. */
 #include <math.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include "abi_struct.h"
 #include "attempt.h"
@@ -62,6 +64,32 @@ static int cmd_cancelled(pk_command_obj *cmd)
     if (token)
         pk__object_unref(&token->obj);
     return yes;
+}
+
+/* Sleeps, waking early when the stop token or the command's own token
+ * triggers (an epoll set of both when there are two). */
+static void sleep_watching(uint64_t ms, pk_cancel_obj *stop, pk_command_obj *cmd)
+{
+    pk_cancel_obj *token = pk__attempt_cancel_token(cmd);
+    if (triggered(stop) || triggered(token)) {
+        /* nothing to wait for */
+    } else if (!stop || !token) {
+        pk__clock_sleep_ms(ms, stop ? stop->fd : token ? token->fd : -1);
+    } else {
+        int ep = epoll_create1(EPOLL_CLOEXEC);
+        struct epoll_event ev = {.events = EPOLLIN};
+        if (ep >= 0 && (epoll_ctl(ep, EPOLL_CTL_ADD, stop->fd, &ev) < 0 ||
+                        epoll_ctl(ep, EPOLL_CTL_ADD, token->fd, &ev) < 0)) {
+            close(ep);
+            ep = -1;
+        }
+        /* Without the set, the stop token alone still ends the wait. */
+        pk__clock_sleep_ms(ms, ep >= 0 ? ep : stop->fd);
+        if (ep >= 0)
+            close(ep);
+    }
+    if (token)
+        pk__object_unref(&token->obj);
 }
 
 static void storm_record(sv *s, uint64_t now)
@@ -185,16 +213,14 @@ int pk_supervise(pk_command *handle, const pk_supervise_options *opts, pk_superv
             }
             emit(&s, PK_SUPERVISE_STORM_PAUSE, s.rep.restarts, s.o.storm_pause_ms);
             s.rep.storm_pauses++;
-            if (!triggered(stop))
-                pk__clock_sleep_ms(s.o.storm_pause_ms, stop ? stop->fd : -1);
+            sleep_watching(s.o.storm_pause_ms, stop, cmd);
             s.ring_count = s.ring_next = 0;
-            if (triggered(stop))
+            if (triggered(stop) || cmd_cancelled(cmd))
                 continue; /* reported at the top */
         }
         uint32_t delay = restart_delay(&s, streak);
         emit(&s, PK_SUPERVISE_RESTARTING, s.rep.restarts + 1, delay);
-        if (!triggered(stop))
-            pk__clock_sleep_ms(delay, stop ? stop->fd : -1);
+        sleep_watching(delay, stop, cmd);
     }
 
     if (rc == PK_OK && report)
