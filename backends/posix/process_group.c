@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -106,13 +107,30 @@ static int group_has_running_member(pid_t pgid)
 /* Whether an entry still has a running process. EPERM counts as alive: the
  * process exists but may not be signalled by us, and forgetting it would
  * orphan its tree. */
+/* Whether the exited leader behind pidfd has been reaped (its number freed). */
+static int leader_reaped(int pidfd)
+{
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED | WNOHANG | WNOWAIT | __WALL) != 0)
+        return errno == ECHILD; /* not our child any more: reaped */
+    return info.si_pid == 0;   /* no zombie to report: gone */
+}
+
 static int entry_exists(entry *e)
 {
     if (!e->group)
         return !has_exited(e->pidfd) && (pk__pidfd_send_signal(e->pidfd, 0) == 0 || errno == EPERM);
     if (kill(-e->id, 0) == 0 || errno == EPERM) {
         e->group_seen = 1;
-        return !has_exited(e->pidfd) || group_has_running_member(e->id);
+        if (!has_exited(e->pidfd))
+            return 1; /* the leader lives, so the group id is ours */
+        /* Linux never hands out a pid that still names a process group. So
+         * once our leader is reaped, a process holding its number proves our
+         * group is gone and the group answering now is someone else's. */
+        if (leader_reaped(e->pidfd) && (kill(e->id, 0) == 0 || errno == EPERM))
+            return 0;
+        return group_has_running_member(e->id);
     }
     /* ESRCH on the group before it was ever seen: the child may not have
      * made itself a group leader yet, so ask about the process itself. Once

@@ -15,8 +15,9 @@
 // PR_SET_PDEATHSIG(SIGKILL), and the outer side kills the helper on timeout
 // (which kills pid 1, and with it the whole namespace) and then writes
 // cgroup.kill in the holder cgroup, waits for it to empty, removes whatever
-// leaves are left below it and the holder itself. The namespace's pid 1 reaps
-// every orphan and every victim it made.
+// leaves are left below it and the holder itself, and removes the temporary
+// directory it gave the inner side. The namespace's pid 1 reaps every orphan
+// and every victim it made.
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -153,11 +154,17 @@ void RunInPidNamespace(const std::string& name) {
     const std::string holder = own + "/pktest-pidns-" + std::to_string(getpid()) + "-" + std::to_string(serial++);
     ASSERT_EQ(0, mkdir(holder.c_str(), 0755)) << "mkdir " << holder << ": " << strerror(errno);
 
+    // The inner side's temporary files go below a directory we own and
+    // remove, even if it is killed.
+    pktest::TempDir inner_tmp;
+    ASSERT_FALSE(inner_tmp.path().empty());
+
     // Everything exec needs is built before the fork.
     std::vector<std::string> env_store;
     static const char* const kDrop[] = {"GTEST_OUTPUT=", "XML_OUTPUT_FILE=", "TEST_PREMATURE_EXIT_FILE=",
                                         "GTEST_SHARD_", "TEST_SHARD_", "TEST_TOTAL_SHARDS=", "GTEST_TOTAL_SHARDS=",
-                                        "TESTBRIDGE_TEST_ONLY=", "GTEST_FILTER=", "PK_PIDNS_INNER="};
+                                        "TESTBRIDGE_TEST_ONLY=", "GTEST_FILTER=", "PK_PIDNS_INNER=",
+                                        "TEST_TMPDIR="};
     for (char** e = environ; *e; e++) {
         bool drop = false;
         for (const char* p : kDrop)
@@ -166,6 +173,7 @@ void RunInPidNamespace(const std::string& name) {
             env_store.push_back(*e);
     }
     env_store.push_back(std::string(kInnerEnv) + "=1");
+    env_store.push_back("TEST_TMPDIR=" + inner_tmp.path());
     std::vector<char*> envp;
     for (std::string& s : env_store)
         envp.push_back(&s[0]);
@@ -581,15 +589,6 @@ TEST_F(Inner, ProcessGroupLeaderPrunedByMembers) {
 }
 
 // (b) The same leader reaped by the caller's pk_child_wait.
-// BUG: fails. pk_child_wait reaps the leader (api/src/child.c reap_now) but
-// does not prune the process-group backend's entry for it; the next
-// pk_group_kill/signal/shutdown/free prunes first, and entry_exists
-// (backends/posix/process_group.c:114-125) takes the recycled pid's new
-// process group for the old one: kill(-pid, 0) succeeds, the leader's pidfd
-// reports it exited, and group_has_running_member(pid) finds the victim, a
-// running process whose pgrp is that pid. broadcast (process_group.c:216)
-// then killpg()s the unrelated process group. Observed: the victim dies by
-// SIGKILL (pk_group_kill, pk_group_free) or SIGTERM. Expected: untouched.
 TEST_F(Inner, ProcessGroupLeaderReapedByChildWait) {
     RecycledLeaderCase("pk_child_wait", [](pk_group*, pk_child* leader) {
         pk_exit_status st = PK_EXIT_STATUS_INIT;
@@ -599,10 +598,6 @@ TEST_F(Inner, ProcessGroupLeaderReapedByChildWait) {
 }
 
 // (b) The same leader reaped inside the library by pk_group_stats_get.
-// BUG: fails, same cause: group.c pk_group_stats_get -> reap_exited reaps the
-// leader, and the backend's stats() counts entries without pruning, so the
-// stale entry survives until a later signal's prune mistakes the recycled
-// pid's process group for it (process_group.c:114-125).
 TEST_F(Inner, ProcessGroupLeaderReapedByStats) {
     RecycledLeaderCase("pk_group_stats_get", [](pk_group* g, pk_child*) {
         pk_group_stats st = PK_GROUP_STATS_INIT;
@@ -612,9 +607,6 @@ TEST_F(Inner, ProcessGroupLeaderReapedByStats) {
 
 // (b) The same through the run API: a run started in a shared process group
 // and finished (the loop reaps its process); the group is killed later.
-// BUG: fails, same cause (process_group.c:114-125): the loop's reap leaves the
-// backend entry, and pk_group_kill/pk_group_free killpg() the recycled pid's
-// unrelated process group.
 TEST_F(Inner, ProcessGroupRunReapedByLoop) {
     pk_loop* loop = nullptr;
     ASSERT_EQ(PK_OK, pk_loop_new(&loop)) << pk_last_error();
@@ -681,12 +673,13 @@ TEST_F(Inner, CgroupRecycledDirectMember) {
 TEST_F(Inner, CgroupRecycledGrandchildMember) {
     pk_group* g = NewGroup(PK_BACKEND_CGROUP_V2);
     ASSERT_NE(nullptr, g);
-    const std::string gc_file = tmp_.File("gc.pid"), go_file = tmp_.File("go");
-    // The grandchild `true` is reaped by the shell's `wait` before it says so;
-    // then the shell waits for our go-ahead and becomes `sleep 60`.
+    const std::string gc_file = tmp_.File("gc.pid");
+    // The grandchild `true` is reaped by the shell's `wait` before it says
+    // so; then the shell becomes `sleep 60` (exec: no fork that could take
+    // the pid we are about to hand out).
     pk_child* ch = Spawn(g, {"sh", "-c",
                              "true & echo $! > " + gc_file + "; wait; echo reaped >> " + gc_file +
-                                 "; while [ ! -e " + go_file + " ]; do sleep 0.01; done; exec sleep 60"});
+                                 "; exec sleep 60"});
     ASSERT_NE(nullptr, ch);
     auto end = Clock::now() + std::chrono::milliseconds(kLongMs);
     std::string text;
@@ -698,7 +691,6 @@ TEST_F(Inner, CgroupRecycledGrandchildMember) {
     ASSERT_FALSE(PidExists(gc));
     pid_t v = ForkVictimAt(gc, VictimKind::kPlain);
     ASSERT_EQ(gc, v);
-    ASSERT_TRUE((std::ofstream(go_file) << "go").good());
     const pid_t sh = PidOf(ch);
     end = Clock::now() + std::chrono::milliseconds(kLongMs);
     while (pkstress::Cmdline(sh) != "sleep 60" && Clock::now() < end)

@@ -28,16 +28,13 @@
 // PK_STRESS_TREES_BUDGET_MS (wall time per backend, default 55000),
 // PK_STRESS_SEED (random seed, default: time based; printed).
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <map>
 #include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>

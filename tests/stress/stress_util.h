@@ -57,9 +57,8 @@ pid_t SessionOf(pid_t pid);
 // The command line of pid with NULs as spaces ("" if gone).
 std::string Cmdline(pid_t pid);
 
-// Waits for every listed process to be reparented/reaped and for the
-// survivors among our children: returns the live (non-zombie) children
-// left after reaping the dead ones, waiting up to timeout_ms for them to go.
+// Reaps our dead children (ReapOrphans) and returns the live ones (the
+// keeper excluded), waiting up to timeout_ms for the list to become empty.
 std::vector<pid_t> LiveChildrenAfter(int timeout_ms);
 
 }  // namespace pkstress
