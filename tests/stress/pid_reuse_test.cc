@@ -46,7 +46,7 @@
 #include <gtest/gtest.h>
 
 #include "processkit.h"
-#include "tests/stress/proc_util.h"
+#include "tests/support/proc_util.h"
 #include "tests/stress/stress_util.h"
 
 extern char** environ;

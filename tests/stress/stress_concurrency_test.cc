@@ -31,7 +31,7 @@
 #include <gtest/gtest.h>
 
 #include "processkit.h"
-#include "tests/stress/proc_util.h"
+#include "tests/support/proc_util.h"
 #include "tests/stress/stress_util.h"
 
 // Sanitizers keep freed memory (ASan's quarantine) and grow their own

@@ -42,7 +42,7 @@
 #include <gtest/gtest.h>
 
 #include "processkit.h"
-#include "tests/stress/proc_util.h"
+#include "tests/support/proc_util.h"
 #include "tests/stress/stress_util.h"
 
 namespace {

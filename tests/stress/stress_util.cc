@@ -11,7 +11,7 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/stress/proc_util.h"
+#include "tests/support/proc_util.h"
 
 namespace pkstress {
 

@@ -1,1 +1,0 @@
-../support/proc_util.cc
