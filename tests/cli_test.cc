@@ -1,6 +1,8 @@
 // pk, the command-line front end, run as a user would run it: fork/exec of
 // the built binary with pipes for stdout and stderr, then checks of the exit
 // status, of stderr, of the JSON report and of what is left on the machine.
+// The last part covers the higher layers: `pk pipe`, `pk run --pty`,
+// readiness (--ready-line, --ready-port), `pk run --retry`, `pk supervise`.
 //
 // Liveness is judged by pid plus start time (pktest::Identify/Alive/WaitDead);
 // zombies count as dead. Every test leaves nothing behind: every pk started
@@ -8,12 +10,15 @@
 // descendant learned from a pid file is killed at teardown, and after each
 // pk run no cgroup directory named processkit-<that pk's pid>-* may remain
 // anywhere under the cgroup2 mount (any found is reported, killed and removed).
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -1364,6 +1369,470 @@ TEST_F(PkTest, ProbeText) {
     EXPECT_EQ(0, r.code) << Describe(r);
     EXPECT_NE(std::string::npos, r.out.find("mechanism: cgroup-v2")) << r.out;
     EXPECT_NE(std::string::npos, r.out.find("cgroup2 mount: " + pktest::CgroupMount())) << r.out;
+}
+
+
+// ======================================================================
+// The higher layers through pk: `pk pipe`, `pk run --pty`, readiness
+// (--ready-line, --ready-port), `pk run --retry` and `pk supervise`.
+
+// The lines of a file (0 if it does not exist).
+int CountLines(const std::string& path) {
+    std::string text = ReadText(path);
+    int n = 0;
+    for (char c : text)
+        n += c == '\n';
+    return n;
+}
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+    return haystack.find(needle) != std::string::npos;
+}
+
+// A TCP port on 127.0.0.1 that was free a moment ago (0 if none).
+int FreePort() {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    int port = 0;
+    if (bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) == 0 &&
+        getsockname(fd, reinterpret_cast<struct sockaddr*>(&addr), &len) == 0)
+        port = ntohs(addr.sin_port);
+    close(fd);
+    return port;
+}
+
+using PkLayersTest = PkTest;
+
+// ------------------------------------------------------------------ pipe
+
+TEST_F(PkLayersTest, PipeRunsStagesThroughPipes) {
+    Result r = Run({"pipe", "--", "printf", "b\\na\\n", "|", "sort"});
+    EXPECT_EQ(0, r.code) << Describe(r);
+    EXPECT_EQ("a\nb\n", r.out);
+    EXPECT_EQ("", r.err);
+    // Three stages; the first reads pk's stdin.
+    const std::string in = tmp_.File("in.txt");
+    ASSERT_TRUE(WriteFile(in, "c\nb\na\n"));
+    RunOpts o;
+    o.stdin_path = in;
+    r = Run({"pipe", "--", "sort", "|", "head", "-n", "2", "|", "tr", "a-z", "A-Z"}, o);
+    EXPECT_EQ(0, r.code) << Describe(r);
+    EXPECT_EQ("A\nB\n", r.out);
+}
+
+TEST_F(PkLayersTest, PipeStatusIsTheFirstFailedStages) {
+    Result r = Run({"pipe", "--", "printf", "x\\n", "|", "sh", "-c", "cat >/dev/null; exit 3", "|", "cat"});
+    EXPECT_EQ(3, r.code) << Describe(r);
+    // The first failure wins over a later one, and over the last stage's success.
+    r = Run({"pipe", "--", "sh", "-c", "exit 2", "|", "sh", "-c", "cat; exit 5", "|", "true"});
+    EXPECT_EQ(2, r.code) << Describe(r);
+    // A stage killed by a signal other than SIGPIPE: 128+N.
+    r = Run({"pipe", "--", "true", "|", "sh", "-c", "kill -9 $$"});
+    EXPECT_EQ(128 + 9, r.code) << Describe(r);
+}
+
+TEST_F(PkLayersTest, PipeProducerKilledBySigpipeIsNotAFailure) {
+    Result r = Run({"pipe", "--", "yes", "|", "head", "-n1"});
+    EXPECT_EQ(0, r.code) << Describe(r);
+    EXPECT_EQ("y\n", r.out);
+}
+
+TEST_F(PkLayersTest, PipeTimeoutExits124AndLeavesNothing) {
+    Result r = Run({"pipe", "--timeout", "300ms", "--", "sleep", "10", "|", "sleep", "10"});
+    EXPECT_EQ(124, r.code) << Describe(r);
+    EXPECT_GE(r.elapsed_ms, 250);
+    EXPECT_LT(r.elapsed_ms, 5000) << "the timeout did not cut the pipeline short";
+
+    // Every stage's tree goes, a TERM-ignoring grandchild included (after the grace).
+    const std::string a = tmp_.File("a.pid"), gc = tmp_.File("gc.pid");
+    Running run = Start({"pipe", "--timeout", "300ms", "--grace", "200ms", "--", "sh", "-c",
+                         "echo $$ > " + a + "; exec sleep 10", "|", "sh", "-c",
+                         "(trap '' TERM; exec sleep 30) & echo $! > " + gc + "; wait"});
+    pktest::ProcId first = TrackPidFile(a), grandchild = TrackPidFile(gc);
+    r = Finish(&run);
+    EXPECT_EQ(124, r.code) << Describe(r);
+    EXPECT_LT(r.elapsed_ms, 5000);
+    EXPECT_TRUE(pktest::WaitDead(first, 2000)) << "a stage outlived pk";
+    EXPECT_TRUE(pktest::WaitDead(grandchild, 2000)) << "a stage's TERM-ignoring grandchild outlived pk";
+}
+
+TEST_F(PkLayersTest, PipeJsonHasStagesAndTheFailedStage) {
+    Result r = Run({"pipe", "--json", "--", "printf", "x\\n", "|", "sh", "-c", "cat; exit 3", "|", "cat"});
+    EXPECT_EQ(3, r.code) << Describe(r);
+    EXPECT_TRUE(StartsWith(r.out, "x\n")) << r.out;
+    Json j;
+    ASSERT_TRUE(LastLineJson(r.out, &j));
+    ExpectRunReportShape(j, false);
+    EXPECT_EQ("exited", Str(j, "outcome"));
+    EXPECT_EQ(3, Int(j, "exit_code"));
+    EXPECT_EQ(1, Int(j, "failed_stage"));
+    const Json* stages = j.Find("stages");
+    ASSERT_TRUE(stages && stages->type == Json::kArray);
+    ASSERT_EQ(3u, stages->items.size());
+    const int codes[] = {0, 3, 0};
+    for (size_t i = 0; i < 3; i++) {
+        const Json& st = stages->items[i];
+        ASSERT_EQ(Json::kObject, st.type);
+        EXPECT_EQ("exited", Str(st, "outcome")) << i;
+        EXPECT_EQ(codes[i], Int(st, "exit_code")) << i;
+        EXPECT_TRUE(IsNull(st, "signal")) << i;
+    }
+
+    // SIGPIPE'd producer: the stage says so, the pipeline has no failed stage.
+    r = Run({"pipe", "--json", "--capture", "--", "yes", "|", "head", "-n1"});
+    EXPECT_EQ(0, r.code) << Describe(r);
+    ASSERT_TRUE(LastLineJson(r.out, &j));
+    ExpectRunReportShape(j, true);
+    EXPECT_EQ(r.out, LastLine(r.out) + "\n") << "captured output also passed through";
+    EXPECT_EQ("y\n", Str(j, "stdout"));
+    EXPECT_TRUE(IsNull(j, "failed_stage"));
+    stages = j.Find("stages");
+    ASSERT_TRUE(stages && stages->type == Json::kArray);
+    ASSERT_EQ(2u, stages->items.size());
+    EXPECT_EQ("signalled", Str(stages->items[0], "outcome"));
+    EXPECT_EQ(SIGPIPE, Int(stages->items[0], "signal"));
+    EXPECT_TRUE(IsNull(stages->items[0], "exit_code"));
+    EXPECT_EQ(0, Int(stages->items[1], "exit_code"));
+
+    r = Run({"pipe", "--json", "--timeout", "200ms", "--", "sleep", "10", "|", "cat"});
+    EXPECT_EQ(124, r.code) << Describe(r);
+    ASSERT_TRUE(LastLineJson(r.out, &j));
+    EXPECT_EQ("timed_out", Str(j, "outcome"));
+}
+
+TEST_F(PkLayersTest, PipeErrors) {
+    const std::string marker = tmp_.File("ran");
+    const std::string prog = "touch " + marker;
+    const std::vector<std::vector<std::string>> cases = {
+        {"pipe"},
+        {"pipe", "--"},
+        {"pipe", "--", "|", "sh", "-c", prog},
+        {"pipe", "--", "sh", "-c", prog, "|"},
+        {"pipe", "--", "sh", "-c", prog, "|", "|", "cat"},
+        {"pipe", "--pty", "--", "sh", "-c", prog},
+        {"pipe", "--retry", "2", "--", "sh", "-c", prog},
+        {"pipe", "--timeout", "x", "--", "sh", "-c", prog},
+        {"pipe", "--", "sh", "-c", prog, "|", ""},
+    };
+    for (const auto& args : cases) {
+        std::string shown;
+        for (const auto& a : args)
+            shown += "'" + a + "' ";
+        SCOPED_TRACE("pk " + shown);
+        Result r = Run(args);
+        ExpectPkError(r, 125);
+        EXPECT_FALSE(PathExists(marker)) << "a stage ran despite the error";
+        unlink(marker.c_str());
+    }
+    Result r = Run({"pipe", "--", "true", "|", "pktest-no-such-program"});
+    ExpectPkError(r, 127);
+}
+
+TEST_F(PkLayersTest, PipeSignalStopsEveryStage) {
+    const std::string a = tmp_.File("a.pid"), b = tmp_.File("b.pid");
+    Running run = Start({"pipe", "--", "sh", "-c", "echo $$ > " + a + "; exec sleep 30", "|", "sh", "-c",
+                         "echo $$ > " + b + "; exec sleep 30"});
+    pktest::ProcId first = TrackPidFile(a), second = TrackPidFile(b);
+    ASSERT_TRUE(pktest::Alive(first) && pktest::Alive(second));
+    ASSERT_EQ(0, kill(run.pid, SIGTERM));
+    Result r = Finish(&run);
+    EXPECT_EQ(128 + SIGTERM, r.code) << Describe(r);
+    EXPECT_LT(r.elapsed_ms, 10000);
+    EXPECT_TRUE(pktest::WaitDead(first, 2000));
+    EXPECT_TRUE(pktest::WaitDead(second, 2000));
+}
+
+// ------------------------------------------------------------------- pty
+
+TEST_F(PkLayersTest, PtyRunsOnATerminal) {
+    Result r = Run({"run", "--pty", "--", "sh", "-c", "test -t 0 && test -t 1 && echo tty"});
+    EXPECT_EQ(0, r.code) << Describe(r);
+    EXPECT_TRUE(Contains(r.out, "tty")) << r.out;
+    // pk itself has no terminal here: 24 x 80.
+    r = Run({"run", "--pty", "--", "stty", "size"});
+    EXPECT_EQ(0, r.code) << Describe(r);
+    EXPECT_EQ("24 80\r\n", r.out);
+    // The exit status passes through, and --json follows the terminal's output.
+    r = Run({"run", "--pty", "--json", "--", "sh", "-c", "printf partial; exit 3"});
+    EXPECT_EQ(3, r.code) << Describe(r);
+    Json j;
+    ASSERT_TRUE(LastLineJson(r.out, &j));
+    EXPECT_TRUE(StartsWith(r.out, "partial\n{")) << r.out;
+    // --capture keeps the terminal's output for after the run.
+    r = Run({"run", "--pty", "--capture", "--json", "--", "sh", "-c", "echo on-tty"});
+    EXPECT_EQ(0, r.code) << Describe(r);
+    ASSERT_TRUE(LastLineJson(r.out, &j));
+    EXPECT_EQ("on-tty\r\n", Str(j, "stdout"));
+}
+
+TEST_F(PkLayersTest, PtyInputIsTypedIntoTheTerminal) {
+    const std::string in = tmp_.File("in.txt");
+    ASSERT_TRUE(WriteFile(in, "hello\n"));
+    RunOpts o;
+    o.stdin_path = in;  // pk's own stdin
+    Result r = Run({"run", "--pty", "--", "sh", "-c", "read line; echo \"got:$line\""}, o);
+    EXPECT_EQ(0, r.code) << Describe(r);
+    EXPECT_TRUE(Contains(r.out, "got:hello\r\n")) << r.out;
+    // --stdin FILE works the same; at its end the program sees end of input.
+    r = Run({"run", "--pty", "--stdin", in, "--", "sh", "-c", "while read l; do echo \"[$l]\"; done; echo eof"});
+    EXPECT_EQ(0, r.code) << Describe(r);
+    EXPECT_TRUE(Contains(r.out, "[hello]\r\n")) << r.out;
+    EXPECT_TRUE(Contains(r.out, "eof\r\n")) << r.out;
+}
+
+// ------------------------------------------------------------- readiness
+
+TEST_F(PkLayersTest, ReadyLineReportsReadinessAndKeepsRunning) {
+    Result r = Run({"run", "--ready-line", "listen(ing)?$", "--", "sh", "-c",
+                    "echo starting; echo warn >&2; sleep 0.3; echo listening; sleep 0.2; printf tail"});
+    EXPECT_EQ(0, r.code) << Describe(r);
+    EXPECT_TRUE(Contains(r.err, "pk: ready\n")) << r.err;
+    EXPECT_TRUE(Contains(r.err, "warn\n")) << "stderr not passed through: " << r.err;
+    EXPECT_EQ("starting\nlistening\ntail", r.out) << "stdout not passed through as written";
+    EXPECT_GE(r.elapsed_ms, 450) << "pk did not keep running after ready";
+    // A line on stderr counts too; the exit status is the program's.
+    r = Run({"run", "--ready-line", "^up", "--", "sh", "-c", "echo up >&2; sleep 0.1; exit 4"});
+    EXPECT_EQ(4, r.code) << Describe(r);
+    EXPECT_TRUE(Contains(r.err, "pk: ready\n")) << r.err;
+    // With --capture and --json the lines are still watched.
+    r = Run({"run", "--capture", "--json", "--ready-line", "ok", "--", "sh", "-c", "echo ok; echo more"});
+    EXPECT_EQ(0, r.code) << Describe(r);
+    EXPECT_TRUE(Contains(r.err, "pk: ready\n")) << r.err;
+    Json j;
+    ASSERT_TRUE(LastLineJson(r.out, &j));
+    EXPECT_EQ("ok\nmore\n", Str(j, "stdout"));
+}
+
+TEST_F(PkLayersTest, NeverReadyExits125AndLeavesNothing) {
+    const std::string main_file = tmp_.File("main.pid"), gc_file = tmp_.File("gc.pid");
+    Running run = Start({"run", "--ready-line", "listening", "--ready-timeout", "500ms", "--", "sh", "-c",
+                         "echo $$ > " + main_file + "; sleep 30 & echo $! > " + gc_file + "; echo booting; wait"});
+    pktest::ProcId main_proc = TrackPidFile(main_file), gc = TrackPidFile(gc_file);
+    Result r = Finish(&run);
+    ExpectPkError(r, 125);
+    EXPECT_TRUE(Contains(r.err, "pk: not ready: ")) << r.err;
+    EXPECT_TRUE(Contains(r.err, "booting")) << "the message should show the last lines seen: " << r.err;
+    EXPECT_GE(r.elapsed_ms, 400);
+    EXPECT_LT(r.elapsed_ms, 5000);
+    EXPECT_TRUE(pktest::WaitDead(main_proc, 2000)) << "the program survived";
+    EXPECT_TRUE(pktest::WaitDead(gc, 2000)) << "a grandchild survived";
+
+    // Ending before ready is not being ready either.
+    r = Run({"run", "--ready-line", "listening", "--", "sh", "-c", "echo bye"});
+    ExpectPkError(r, 125);
+    EXPECT_TRUE(Contains(r.err, "not ready")) << r.err;
+}
+
+TEST_F(PkLayersTest, ReadyPortWaitsForAListener) {
+    const char* python = "/usr/bin/python3";
+    if (access(python, X_OK) != 0)
+        GTEST_SKIP() << "no " << python;
+    int port = FreePort();
+    ASSERT_GT(port, 0);
+    const std::string server =
+        "import socket, time\n"
+        "time.sleep(0.3)\n"
+        "s = socket.socket()\n"
+        "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+        "s.bind(('127.0.0.1', " + std::to_string(port) + "))\n"
+        "s.listen(1)\n"
+        "c, _ = s.accept()\n"
+        "c.close()\n"
+        "print('served', flush=True)\n";
+    Result r = Run({"run", "--ready-port", std::to_string(port), "--ready-timeout", "10s", "--", python, "-c",
+                    server});
+    EXPECT_EQ(0, r.code) << Describe(r);
+    EXPECT_TRUE(Contains(r.err, "pk: ready\n")) << r.err;
+    EXPECT_EQ("served\n", r.out);
+
+    // Nobody listens: not ready.
+    r = Run({"run", "--ready-port", std::to_string(port), "--ready-timeout", "300ms", "--", "sleep", "10"});
+    ExpectPkError(r, 125);
+    EXPECT_TRUE(Contains(r.err, "pk: not ready: ")) << r.err;
+    EXPECT_LT(r.elapsed_ms, 5000);
+}
+
+TEST_F(PkLayersTest, SignalDuringTheReadinessWaitIsForwarded) {
+    Running run = Start({"run", "--ready-line", "never", "--", "sh", "-c", "echo waiting; sleep 30"});
+    ASSERT_TRUE(WaitForStdout(&run, "waiting\n"));
+    ASSERT_EQ(0, kill(run.pid, SIGINT));
+    Result r = Finish(&run);
+    EXPECT_EQ(128 + SIGINT, r.code) << Describe(r);
+    EXPECT_FALSE(Contains(r.err, "not ready")) << r.err;
+    EXPECT_LT(r.elapsed_ms, 10000);
+}
+
+// ------------------------------------------------------------------ retry
+
+TEST_F(PkLayersTest, RetryRunsUntilSuccess) {
+    const std::string count = tmp_.File("count");
+    Result r = Run({"run", "--retry", "3", "--retry-backoff", "50ms", "--", "sh", "-c",
+                    "echo x >> " + count + "; [ $(wc -l < " + count + ") -ge 3 ]"});
+    EXPECT_EQ(0, r.code) << Describe(r);
+    EXPECT_EQ(3, CountLines(count));
+    EXPECT_TRUE(Contains(r.err, "pk: attempt 1 of 3 exited with code 1; retrying\n")) << r.err;
+    EXPECT_TRUE(Contains(r.err, "pk: attempt 2 of 3 exited with code 1; retrying\n")) << r.err;
+}
+
+TEST_F(PkLayersTest, RetryGivesUpWithTheLastAttemptsStatus) {
+    const std::string count = tmp_.File("count");
+    Result r = Run({"run", "--json", "--retry", "2", "--retry-backoff", "10ms", "--", "sh", "-c",
+                    "echo x >> " + count + "; printf out; exit 4"});
+    EXPECT_EQ(4, r.code) << Describe(r);
+    EXPECT_EQ(2, CountLines(count));
+    Json j;
+    ASSERT_TRUE(LastLineJson(r.out, &j));
+    ExpectRunReportShape(j, false);
+    EXPECT_EQ(2, Int(j, "attempts"));
+    EXPECT_EQ(4, Int(j, "exit_code"));
+    // Timeouts are retried too.
+    r = Run({"run", "--retry", "2", "--retry-backoff", "10ms", "--timeout", "100ms", "--", "sleep", "10"});
+    EXPECT_EQ(124, r.code) << Describe(r);
+    EXPECT_TRUE(Contains(r.err, "attempt 1 of 2 timed out")) << r.err;
+    // A program that is not there is not retried.
+    r = Run({"run", "--retry", "3", "--", "pktest-no-such-program"});
+    ExpectPkError(r, 127);
+}
+
+TEST_F(PkLayersTest, RetryStopsOnASignal) {
+    const std::string count = tmp_.File("count");
+    Running run = Start({"run", "--retry", "5", "--retry-backoff", "5s", "--", "sh", "-c",
+                         "echo x >> " + count + "; exit 1"});
+    auto end = Clock::now() + std::chrono::seconds(10);
+    while (CountLines(count) < 1 && Clock::now() < end)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // into the backoff
+    ASSERT_EQ(0, kill(run.pid, SIGTERM));
+    Result r = Finish(&run);
+    EXPECT_EQ(128 + SIGTERM, r.code) << Describe(r);
+    EXPECT_LT(r.elapsed_ms, 4000) << "pk waited out the backoff";
+    EXPECT_EQ(1, CountLines(count));
+}
+
+TEST_F(PkLayersTest, OptionsThatDoNotCombineAreErrors) {
+    const std::string marker = tmp_.File("ran");
+    const std::string prog = "touch " + marker;
+    const std::vector<std::vector<std::string>> cases = {
+        {"run", "--retry", "2", "--pty", "--", "sh", "-c", prog},
+        {"run", "--retry", "2", "--ready-line", "x", "--", "sh", "-c", prog},
+        {"run", "--retry", "2", "--ready-port", "8080", "--", "sh", "-c", prog},
+        {"run", "--retry", "0", "--", "sh", "-c", prog},
+        {"run", "--retry-backoff", "1s", "--", "sh", "-c", prog},
+        {"run", "--ready-timeout", "1s", "--", "sh", "-c", prog},
+        {"run", "--ready-line", "(", "--", "sh", "-c", prog},
+        {"run", "--ready-port", "0", "--", "sh", "-c", prog},
+        {"run", "--ready-port", "70000", "--", "sh", "-c", prog},
+        {"run", "--pty=1", "--", "sh", "-c", prog},
+        {"run", "--restart", "always", "--", "sh", "-c", prog},
+        {"supervise", "--window", "1s", "--", "sh", "-c", prog},
+        {"supervise", "--restart", "sometimes", "--", "sh", "-c", prog},
+        {"supervise", "--max-restarts", "0", "--", "sh", "-c", prog},
+        {"supervise", "--capture", "--", "sh", "-c", prog},
+        {"supervise", "--json", "--", "sh", "-c", prog},
+        {"supervise"},
+    };
+    for (const auto& args : cases) {
+        std::string shown;
+        for (const auto& a : args)
+            shown += "'" + a + "' ";
+        SCOPED_TRACE("pk " + shown);
+        Result r = Run(args);
+        ExpectPkError(r, 125);
+        EXPECT_FALSE(PathExists(marker)) << "the program ran despite the error";
+        unlink(marker.c_str());
+    }
+}
+
+// -------------------------------------------------------------- supervise
+
+TEST_F(PkLayersTest, SuperviseRestartsOnFailureUpToTheCap) {
+    const std::string count = tmp_.File("count");
+    Result r = Run({"supervise", "--restart", "on-failure", "--max-restarts", "2", "--", "sh", "-c",
+                    "echo x >> " + count + "; exit 3"});
+    EXPECT_EQ(3, r.code) << Describe(r);
+    EXPECT_EQ(3, CountLines(count));
+    for (const char* line : {"pk: started (run 1)\n", "pk: started (run 2)\n", "pk: started (run 3)\n",
+                             "pk: exited with code 3\n", "pk: restarting in ", "pk: gave up after 2 restarts\n"})
+        EXPECT_TRUE(Contains(r.err, line)) << "missing '" << line << "' in:\n" << r.err;
+    EXPECT_FALSE(Contains(r.err, "(run 4)")) << r.err;
+}
+
+TEST_F(PkLayersTest, SuperviseStormGuardGivesUp) {
+    const std::string count = tmp_.File("count");
+    Result r = Run({"supervise", "--max-restarts", "3", "--window", "10s", "--", "sh", "-c",
+                    "echo x >> " + count + "; exit 1"});
+    EXPECT_EQ(1, r.code) << Describe(r);
+    EXPECT_TRUE(Contains(r.err, "pk: gave up after 3 restarts\n")) << r.err;
+    EXPECT_EQ(4, CountLines(count)) << "3 restarts within the window: 4 runs";
+}
+
+TEST_F(PkLayersTest, SupervisePolicies) {
+    // Success ends on-failure supervision at once.
+    const std::string count = tmp_.File("count");
+    Result r = Run({"supervise", "--", "sh", "-c", "echo x >> " + count});
+    EXPECT_EQ(0, r.code) << Describe(r);
+    EXPECT_EQ(1, CountLines(count));
+    EXPECT_FALSE(Contains(r.err, "restarting")) << r.err;
+    // always restarts after success too.
+    const std::string count2 = tmp_.File("count2");
+    r = Run({"supervise", "--restart", "always", "--max-restarts", "2", "--backoff", "10ms", "--", "sh", "-c",
+             "echo x >> " + count2});
+    EXPECT_EQ(0, r.code) << Describe(r);
+    EXPECT_EQ(3, CountLines(count2));
+    // never: one run, its status; a signal's status is 128+N.
+    r = Run({"supervise", "--restart", "never", "--", "sh", "-c", "kill -9 $$"});
+    EXPECT_EQ(128 + 9, r.code) << Describe(r);
+    EXPECT_TRUE(Contains(r.err, "pk: killed by signal 9 (KILL)\n")) << r.err;
+    r = Run({"supervise", "--", "pktest-no-such-program"});
+    ExpectPkError(r, 127);
+}
+
+TEST_F(PkLayersTest, SigtermStopsSupervisionAndTheTree) {
+    const std::string main_file = tmp_.File("main.pid"), gc_file = tmp_.File("gc.pid");
+    Running run = Start({"supervise", "--restart", "always", "--", "sh", "-c",
+                         "echo $$ > " + main_file + "; sleep 30 & echo $! > " + gc_file + "; wait"});
+    pktest::ProcId main_proc = TrackPidFile(main_file), gc = TrackPidFile(gc_file);
+    ASSERT_TRUE(pktest::Alive(main_proc) && pktest::Alive(gc));
+    auto sent = Clock::now();
+    ASSERT_EQ(0, kill(run.pid, SIGTERM));
+    Result r = Finish(&run);
+    EXPECT_EQ(128 + SIGTERM, r.code) << Describe(r);
+    EXPECT_LT(MsSince(sent), 5000);
+    EXPECT_TRUE(Contains(r.err, "pk: stopped\n")) << r.err;
+    EXPECT_FALSE(Contains(r.err, "(run 2)")) << "restarted after the stop: " << r.err;
+    EXPECT_TRUE(pktest::WaitDead(main_proc, 2000)) << "the supervised program survived";
+    EXPECT_TRUE(pktest::WaitDead(gc, 2000)) << "its grandchild survived";
+
+    // A TERM-ignoring tree is killed after the stop's grace.
+    unlink(main_file.c_str());
+    unlink(gc_file.c_str());
+    run = Start({"supervise", "--", "sh", "-c",
+                 "trap '' TERM; echo $$ > " + main_file + "; (trap '' TERM; exec sleep 30) & echo $! > " + gc_file +
+                     "; while :; do sleep 0.1; done"});
+    main_proc = TrackPidFile(main_file);
+    gc = TrackPidFile(gc_file);
+    ASSERT_EQ(0, kill(run.pid, SIGTERM));
+    r = Finish(&run);
+    EXPECT_EQ(128 + SIGTERM, r.code) << Describe(r);
+    EXPECT_TRUE(pktest::WaitDead(main_proc, 2000));
+    EXPECT_TRUE(pktest::WaitDead(gc, 2000));
+}
+
+TEST_F(PkLayersTest, HelpMentionsTheNewSubcommands) {
+    Result r = Run({"--help"});
+    EXPECT_EQ(0, r.code) << Describe(r);
+    for (const char* word : {"pk pipe", "pk supervise", "--pty", "--ready-line", "--retry", "--max-restarts"})
+        EXPECT_TRUE(Contains(r.out, word)) << word;
+    r = Run({"supervise", "--help"});
+    EXPECT_EQ(0, r.code) << Describe(r);
+    r = Run({"pipe", "--help"});
+    EXPECT_EQ(0, r.code) << Describe(r);
 }
 
 }  // namespace

@@ -698,13 +698,6 @@ class StdinGuard {
     struct stat st_;
 };
 
-// BUG: a pipeline that fails before its pipes are made closes fd 0 of the
-// caller, once per pipe end. pk_pipeline_run (api/src/pipeline.c) callocs
-// `pipes` (all zero) in the argument check, and when a later step fails
-// before the pipe2() loop runs (the token is already triggered, or the
-// group cannot be created, e.g. PK_ERR_LIMIT) the cleanup loop
-// `if (pipes[i][0] >= 0) close(pipes[i][0]); ...` closes fd 0 for every
-// unmade pipe. (Same for the pipes after one whose pipe2 fails.)
 TEST_F(Layers, PipelineFailingBeforeStartClosesNothing) {
     Cmd a = NewCmd({"echo", "x"});
     Cmd b = NewCmd({"cat"});
@@ -750,14 +743,6 @@ TEST_F(Layers, PipelineFailingBeforeStartClosesNothing) {
     }
 }
 
-// BUG: the pipeline's token is watched only through the FIRST stage's
-// process (pk__process_watch_cancel(st.procs[0], ...) in
-// api/src/pipeline.c:pk_pipeline_run), whose watch is closed when that stage
-// finishes (finish() in api/src/loop.c). drive() then blocks in
-// pk__loop_run_once(loop, -1) with nothing that wakes it on the trigger, so
-// cancelling `producer | long consumer` after the producer ended is only
-// noticed when the consumer ends by itself (here after 12 s, and then as a
-// success rather than CANCELLED).
 TEST_F(Layers, PipelineCancelAfterTheFirstStageEnded) {
     Cmd a = NewCmd({"echo", "x"});
     Cmd b = Sh("cat >/dev/null; sleep 12 & echo $! > " + tmp_.File("F") + "; wait");
@@ -781,6 +766,28 @@ TEST_F(Layers, PipelineCancelAfterTheFirstStageEnded) {
     EXPECT_EQ(PK_OUTCOME_CANCELLED, bg.ran.info.outcome);
     EXPECT_EQ(PK_ERR_CANCELLED, bg.ran.check) << bg.ran.check_msg;
     EXPECT_TRUE(pktest::WaitDead(sleeper, 2000));
+
+    // The first stage still running, but watching a token of its own.
+    Cancel own = NewCancel();
+    Cancel token2 = NewCancel();
+    Cmd first = Sh("sleep 8 & echo $! > " + tmp_.File("G") + "; wait");
+    Cmd last = NewCmd({"cat"});
+    ASSERT_TRUE(own && token2 && first && last);
+    ASSERT_PK_OK(pk_command_cancel_on(first.get(), own.get()));
+    Pipeline pl2 = NewPipeline();
+    ASSERT_PK_OK(pk_pipeline_add(pl2.get(), first.get(), 0));
+    ASSERT_PK_OK(pk_pipeline_add(pl2.get(), last.get(), 0));
+    ASSERT_PK_OK(pk_pipeline_cancel_on(pl2.get(), token2.get()));
+    BackgroundPipeline bg2;
+    bg2.Start(pl2.get());
+    pktest::ProcId sleeper2 = Learn(tmp_.File("G"));
+    t0 = Clock::now();
+    ASSERT_PK_OK(pk_cancel_trigger(token2.get()));
+    bg2.Join();
+    EXPECT_LT(MsSince(t0), 5000) << "the pipeline's token went unwatched";
+    ASSERT_RAN(bg2.ran);
+    EXPECT_EQ(PK_OUTCOME_CANCELLED, bg2.ran.info.outcome);
+    EXPECT_TRUE(pktest::WaitDead(sleeper2, 2000));
 }
 
 TEST_F(Layers, PipelineEndsTakeTheCommandsOwnSettings) {

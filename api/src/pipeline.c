@@ -335,10 +335,12 @@ int pk_pipeline_run(pk_pipeline *handle, pk_result **out)
     if (n == 0)
         rc = pk__fail(PK_ERR_INVALID, "pk_pipeline_run: the pipeline has no stages");
     else if (!stages || !flags || !(st.procs = calloc(n, sizeof *st.procs)) ||
-             (n > 1 && !(pipes = calloc(n - 1, sizeof *pipes))))
+             (n > 1 && !(pipes = malloc((n - 1) * sizeof *pipes))))
         rc = pk__fail(PK_ERR_NOMEM, "pk_pipeline_run: out of memory");
     else if (cfg.cancel && pk__cancel_is_triggered(cfg.cancel))
         rc = pk__fail(PK_ERR_CANCELLED, "pk_pipeline_run: cancelled before it started");
+    for (size_t i = 0; pipes && i + 1 < n; i++)
+        pipes[i][0] = pipes[i][1] = -1; /* closed below only if opened */
     if (rc == PK_OK) {
         pthread_mutex_lock(&stages[0]->lock);
         pk_group_options opts = stages[0]->group_opts;
@@ -368,8 +370,12 @@ int pk_pipeline_run(pk_pipeline *handle, pk_result **out)
             close(pipes[i][1]);
     }
     free(pipes);
-    if (rc == PK_OK && cfg.cancel)
-        rc = pk__process_watch_cancel(st.procs[0], cfg.cancel);
+    /* The token wakes the driver whichever stages are still running. */
+    int token_fd = -1;
+    if (rc == PK_OK && cfg.cancel) {
+        token_fd = fcntl(cfg.cancel->fd, F_DUPFD_CLOEXEC, 3);
+        rc = token_fd < 0 ? pk__fail_errno(PK_ERR_OS, errno, "pk_pipeline_run: dup") : pk__loop_wake_once_on(st.loop, token_fd);
+    }
 
     int timed_out = 0, cancelled = 0;
     if (rc != PK_OK && st.group) {
@@ -385,9 +391,10 @@ int pk_pipeline_run(pk_pipeline *handle, pk_result **out)
     } else if (rc == PK_OK) {
         drive(&st, &cfg, &timed_out, &cancelled);
     }
-    if (st.group) {
+    if (token_fd >= 0)
+        close(token_fd);
+    if (st.group)
         (void)pk__group_teardown(st.group);
-    }
     if (rc == PK_OK) {
         pk_result_obj *r = combine(&st, &cfg, timed_out, cancelled, (pk__now_ns() - start) / 1000u);
         void *h = NULL;
