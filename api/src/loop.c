@@ -932,6 +932,11 @@ int pk__process_wait_for_line(pk_process_obj *p, int stream, const char *pattern
     pthread_mutex_lock(&p->loop->lock);
     matched = p->probe.matched;
     p->probe.active = 0;
+    /* Without callbacks nobody feeds the splitter once the probe is gone:
+     * drop its partial line, which the next probe re-reads from the capture. */
+    for (int s = 1; s <= 2; s++)
+        if (!p->plan.line_fn[s] && !p->plan.event_fn)
+            p->lines[s].len = 0;
     if (p->probe.use_regex)
         regfree(&p->probe.regex);
     p->probe.use_regex = 0;

@@ -47,6 +47,9 @@ type Cmd struct {
 
 	NewSession bool // the program calls setsid()
 
+	// Unchecked: as a Pipeline stage, its failure never fails the pipeline.
+	Unchecked bool
+
 	// Group, when set, runs the command in that group (which outlives the
 	// run); else each run gets a private group configured by GroupOptions,
 	// whose tree dies when the program ends.

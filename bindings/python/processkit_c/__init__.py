@@ -12,6 +12,13 @@
 
     result = await pk.aio.run(["echo", "hi"])  # asyncio: runs on the event loop
 
+    r = pk.pipeline(["printf", "b\\na\\n"], ["sort"], ["tr", "a-z", "A-Z"])
+    r.stdout, r.failed_stage, r.stages         # b"A\\nB\\n", None, (StageResult, ...)
+
+    with pk.Loop() as loop:                    # readiness: the server is left running
+        server = loop.start(["my-server"])
+        server.wait_for_line("listening", timeout=10)   # or wait_for_port(8080, timeout=10)
+
 The library is found through $PROCESSKIT_LIBRARY (a path) or the dynamic
 linker's search for libprocesskit.so.1. processkit_c._native is the generated
 low-level layer (every function, struct, enum and constant of the ABI).
@@ -28,6 +35,7 @@ from .errors import (
     LimitError,
     NoProcessError,
     NotFoundError,
+    NotReadyError,
     OSFailureError,
     OutOfMemoryError,
     OutputOverflowError,
@@ -41,15 +49,18 @@ from .errors import (
     last_error,
 )
 from .group import Child, Containment, ExitStatus, Group, GroupStats, ShutdownReport, probe
+from .pipeline import Pipeline, PipelineResult, StageResult, pipeline
 from .run import DEVNULL, PIPE, STDOUT, CancelToken, Loop, Process, Result, run
 
 __all__ = [
     "AsyncLoop", "Backend", "CancelToken", "CancelledRunError", "Child", "CommandFailedError", "Containment",
     "DEVNULL", "ExitKind", "ExitStatus", "Feature", "Group", "GroupStats", "HandleError", "InvalidArgumentError",
-    "LimitError", "Loop", "Mechanism", "NoProcessError", "NotFoundError", "OSFailureError", "OutOfMemoryError",
-    "Outcome", "OutputOverflowError", "PIPE", "PermissionDeniedError", "Process", "ProcessKitError", "Result",
-    "STDOUT", "ShutdownReport", "StateError", "Stream", "TimeoutExpiredError", "UnavailableError",
-    "UnsupportedError", "VersionError", "aio", "last_error", "library_version", "probe", "run", "run_async",
+    "LimitError", "Loop", "Mechanism", "NoProcessError", "NotFoundError", "NotReadyError", "OSFailureError",
+    "OutOfMemoryError", "Outcome", "OutputOverflowError", "PIPE", "PermissionDeniedError", "Pipeline",
+    "PipelineResult", "Process", "ProcessKitError", "Result", "STDOUT", "ShutdownReport", "StageResult",
+    "StateError", "Stream", "TimeoutExpiredError", "UnavailableError",
+    "UnsupportedError", "VersionError", "aio", "last_error", "library_version", "pipeline", "probe", "run",
+    "run_async",
 ]
 
 run_async = aio.run

@@ -20,6 +20,7 @@ __all__ = [
     "OutputOverflowError",
     "StateError",
     "CommandFailedError",
+    "NotReadyError",
     "error_for",
     "check",
     "last_error",
@@ -160,6 +161,13 @@ class StateError(ProcessKitError):
 @_code(N.Error.FAILED)
 class CommandFailedError(ProcessKitError):
     """PK_ERR_FAILED: a command ended without success (an exit code not accepted, a signal)."""
+
+
+@_code(N.Error.NOT_READY)
+class NotReadyError(ProcessKitError):
+    """PK_ERR_NOT_READY: a readiness probe (Process.wait_for_line / wait_for_port)
+    was not satisfied in time, or the run ended first; the message says what
+    was seen. The process is left running."""
 
 
 def error_for(code, message=None):

@@ -1,6 +1,7 @@
 """Run-and-capture: commands run on a pk_loop, with their output captured."""
 import ctypes
 import os
+import re
 import subprocess
 import time
 import weakref
@@ -9,7 +10,7 @@ from typing import Optional, Tuple
 
 from . import _native as N
 from . import _util as U
-from .errors import InvalidArgumentError, ProcessKitError, check, error_for
+from .errors import InvalidArgumentError, ProcessKitError, check, error_for, last_error
 
 __all__ = ["run", "Result", "Loop", "Process", "CancelToken", "PIPE", "STDOUT", "DEVNULL"]
 
@@ -107,7 +108,7 @@ class Result:
     check_returncode = check
 
     @classmethod
-    def _from_handle(cls, handle, args):
+    def _from_handle(cls, handle, args, **extra):
         info = N.pk_run_info()
         check(N.pk_result_info(handle, ctypes.byref(info)))
         outputs = []
@@ -141,6 +142,7 @@ class Result:
             overflowed=bool(info.overflowed),
             error_code=rc,
             error_message=message,
+            **extra,
         )
 
 
@@ -318,6 +320,48 @@ class Process:
                 N.pk_result_free(handle)
         return self._result
 
+    def wait_for_line(self, pattern, *, regex=False, stream=None, timeout=None):
+        """Drive the loop until a line of output contains `pattern` (str or
+        bytes), or matches it as a POSIX extended regular expression when
+        `regex` is true. `stream`: None (stdout or stderr), "stdout",
+        "stderr" or a Stream. Lines written before the call count too, and
+        every line still reaches the capture. Raises NotReadyError (its
+        message lists the last lines seen) when `timeout` seconds pass
+        (None: no limit) or the run ends first; the process is never killed
+        by a probe."""
+        data = U.cbytes(pattern, "pattern")
+        which = _probe_stream(stream)
+        flags = N.MatchFlag.REGEX if regex else N.MatchFlag.SUBSTRING
+        self._probe(lambda ms: N.pk_process_wait_for_line(self._h, which, data, flags, ms), timeout)
+
+    def wait_for_port(self, port, *, timeout=None):
+        """Drive the loop (so the output keeps flowing) until a TCP
+        connection to 127.0.0.1:`port` succeeds. NotReadyError when
+        `timeout` seconds pass (None: no limit) or the run ends first; the
+        process is never killed by a probe."""
+        port = int(port)
+        if not 0 < port < 65536:
+            raise InvalidArgumentError(N.Error.INVALID, f"port {port} is not in 1..65535")
+        self._probe(lambda ms: N.pk_process_wait_for_port(self._h, port, ms), timeout)
+
+    def _probe(self, call, timeout):
+        # In slices, like the loop's waits, so Ctrl-C is seen. Lines from
+        # before each slice are tested again, so none is missed in between.
+        started = time.monotonic()
+        deadline = None if timeout is None else started + U.seconds_to_ms(timeout, "timeout") / 1000
+        while True:
+            rc = call(U.remaining_ms(deadline, _SLICE_MS))
+            message = last_error() if rc < 0 else ""
+            self._raise_callback_error()
+            if rc >= 0:
+                return
+            if rc != N.Error.NOT_READY:
+                _raise(rc, message)
+            if self.done or (deadline is not None and time.monotonic() >= deadline):
+                # The library's message counts the last slice only.
+                waited = round((time.monotonic() - started) * 1000)
+                _raise(rc, _PROBE_WAITED.sub(f" after {waited} ms waiting for ", message, count=1))
+
     def write(self, data):
         """Queue bytes for a stdin=PIPE run."""
         data = data.encode() if isinstance(data, str) else bytes(data)
@@ -354,6 +398,23 @@ class Process:
                 N.pk_process_free(self._h)
             except Exception:  # interpreter shutdown: the module may be gone
                 pass
+
+
+_PROBE_WAITED = re.compile(r" after -?\d+ ms waiting for ")
+
+_PROBE_STREAMS = {None: 0, "stdout": N.Stream.STDOUT, "stderr": N.Stream.STDERR}
+
+
+def _probe_stream(stream):
+    if isinstance(stream, str) or stream is None:
+        if stream not in _PROBE_STREAMS:
+            raise InvalidArgumentError(N.Error.INVALID, f"stream {stream!r} is not None, 'stdout' or 'stderr'")
+        return int(_PROBE_STREAMS[stream])
+    return int(stream)
+
+
+def _raise(rc, message):
+    raise error_for(rc, message)
 
 
 class Loop:

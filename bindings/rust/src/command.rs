@@ -81,6 +81,25 @@ impl Overflow {
     }
 }
 
+/// One of a run's output streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+impl Stream {
+    /// The raw `pk_stream` value.
+    pub fn raw(self) -> i32 {
+        match self {
+            Stream::Stdout => sys::PK_STREAM_STDOUT,
+            Stream::Stderr => sys::PK_STREAM_STDERR,
+        }
+    }
+}
+
 /// How a run ended (`pk_outcome`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
@@ -146,6 +165,11 @@ impl CancelToken {
         // SAFETY: out-pointer.
         check(unsafe { sys::pk_cancel_new(&mut raw) })?;
         Ok(CancelToken { inner: Arc::new(CancelInner { raw }) })
+    }
+
+    /// The raw handle, for use with [`crate::sys`]. It stays owned by the token.
+    pub fn as_ptr(&self) -> *mut sys::pk_cancel {
+        self.inner.raw
     }
 
     /// Trigger it: every run watching it is killed and ends as cancelled. Idempotent.
@@ -486,6 +510,13 @@ pub struct Output {
     pub stdout_bytes: u64,
     /// Bytes the program wrote to captured stderr (kept or not).
     pub stderr_bytes: u64,
+    /// Pipelines ([`crate::Pipeline::output`]): how each stage ended, in
+    /// order. Empty for a single run.
+    pub stages: Vec<crate::StageInfo>,
+    /// Pipelines: the first stage that failed (pipefail), to which
+    /// `outcome`, `exit_code`, `signal` and `pid` belong. `None` when no
+    /// stage failed, and for a single run.
+    pub failed_stage: Option<usize>,
     failure: Option<Error>,
 }
 
@@ -515,6 +546,8 @@ impl Output {
             duration: Duration::from_micros(info.duration_us),
             stdout_bytes: info.stdout_bytes,
             stderr_bytes: info.stderr_bytes,
+            stages: Vec::new(),
+            failed_stage: None,
             failure,
         })
     }

@@ -1,15 +1,16 @@
 //! The event loop: many commands running at once on one thread.
 use std::cell::Cell;
+use std::ffi::OsStr;
 use std::marker::PhantomData;
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::ptr;
 use std::time::Duration;
 
-use crate::command::{Command, Output, RawResult};
-use crate::error::{check, Result};
+use crate::command::{Command, Output, RawResult, Stream};
+use crate::error::{check, Error, ErrorCode, Result};
 use crate::group::Group;
 use crate::sys;
-use crate::util::timeout_ms_i32;
+use crate::util::{cstring, timeout_ms_i32};
 
 /// An event loop (`pk_loop`) over many running commands.
 ///
@@ -189,6 +190,44 @@ impl Process<'_> {
     pub fn signal(&self, sig: i32) -> Result<()> {
         // SAFETY: live handle.
         check(unsafe { sys::pk_process_signal(self.raw, sig) })
+    }
+
+    /// Readiness: drive the loop until a line of `stream` (`None`: stdout or
+    /// stderr) contains `pattern`, or matches it as a POSIX extended regular
+    /// expression when `regex` is true. Lines written before the call count
+    /// too, and every line still reaches the capture. After `timeout` (None =
+    /// no limit), or when the run ends first, the error is
+    /// [`ErrorCode::NotReady`] with the last lines seen in its message; the
+    /// process is never killed by a probe. A bad regex is
+    /// [`ErrorCode::Invalid`].
+    ///
+    /// It blocks the thread (it drives the loop), like [`Loop::wait_all`].
+    pub fn wait_for_line(
+        &self,
+        stream: Option<Stream>,
+        pattern: impl AsRef<OsStr>,
+        regex: bool,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
+        let pattern = cstring(pattern.as_ref(), "pattern")?;
+        let flags = if regex { sys::PK_MATCH_REGEX } else { sys::PK_MATCH_SUBSTRING };
+        let stream = stream.map_or(0, Stream::raw);
+        // SAFETY: live handle; pattern outlives the call.
+        check(unsafe {
+            sys::pk_process_wait_for_line(self.raw, stream, pattern.as_ptr(), flags, timeout_ms_i32(timeout))
+        })
+    }
+
+    /// Readiness: drive the loop (so the output keeps flowing) until a TCP
+    /// connection to 127.0.0.1:`port` succeeds. [`ErrorCode::NotReady`]
+    /// after `timeout` (None = no limit) or when the run ends first; the
+    /// process is never killed by a probe.
+    pub fn wait_for_port(&self, port: u16, timeout: Option<Duration>) -> Result<()> {
+        if port == 0 {
+            return Err(Error::new(ErrorCode::Invalid, "wait_for_port: port 0"));
+        }
+        // SAFETY: live handle.
+        check(unsafe { sys::pk_process_wait_for_port(self.raw, port, timeout_ms_i32(timeout)) })
     }
 
     /// Queue bytes for an [`crate::Input::Pipe`] stdin; the loop writes them as the child reads.

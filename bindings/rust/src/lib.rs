@@ -23,6 +23,19 @@
 //!     .timeout(Duration::from_millis(300), 0, Duration::from_millis(200))
 //!     .output()?;
 //! assert!(out.timed_out());
+//!
+//! // Pipelines: `printf | sort | tr` without a shell, failures attributed.
+//! let out = processkit_c::Pipeline::new()
+//!     .stage(Command::new("printf").arg("b\na\n"))
+//!     .stage(&Command::new("sort"))
+//!     .stage(Command::new("tr").args(["a-z", "A-Z"]))
+//!     .output()?;
+//! assert_eq!((&out.stdout[..], out.failed_stage), (&b"A\nB\n"[..], None));
+//!
+//! // Readiness: wait for a server's line (or port); it is left running.
+//! let lp = processkit_c::Loop::new()?;
+//! let server = lp.start(Command::new("sh").args(["-c", "echo ready; sleep 30"]))?;
+//! server.wait_for_line(None, "ready", false, Some(Duration::from_secs(10)))?;
 //! # Ok(()) }
 //! ```
 //!
@@ -38,17 +51,19 @@ mod command;
 mod error;
 mod event_loop;
 mod group;
+mod pipeline;
 #[cfg(feature = "tokio")]
 mod tokio_support;
 mod util;
 
-pub use command::{CancelToken, Command, Input, Outcome, Output, Overflow, Redirect};
+pub use command::{CancelToken, Command, Input, Outcome, Output, Overflow, Redirect, Stream};
 pub use error::{check, Error, ErrorCode, Result};
 pub use event_loop::{Loop, Process};
 pub use group::{
     host_probe, Backend, Child, Containment, ExitStatus, Group, GroupOptions, GroupStats, Mechanism, ShutdownOptions,
     ShutdownReport, SpawnOptions, Stdio,
 };
+pub use pipeline::{Pipeline, StageInfo};
 #[cfg(feature = "tokio")]
 pub use tokio_support::AsyncLoop;
 
