@@ -576,6 +576,7 @@ enum pk_pipeline_flag {
 
 /** A new, empty pipeline. */
 PK_API int pk_pipeline_new(pk_pipeline **out);
+/** Free the pipeline; its stages' commands are released, runs already finished are not affected. */
 PK_API int pk_pipeline_free(pk_pipeline *pipeline);
 /** Append a stage. Its stdout feeds the next stage's stdin through an OS
  *  pipe; the first stage's stdin and the last stage's stdout are the
