@@ -2,6 +2,8 @@
  * containment this host offers.
  *
  *   pk run [OPTIONS] -- PROGRAM [ARG...]
+ *   pk pipe [OPTIONS] -- CMD [ARG...] '|' CMD [ARG...] ...   (pk_pipe.c)
+ *   pk supervise [OPTIONS] -- PROGRAM [ARG...]                (pk_supervise.c)
  *   pk probe [--json]
  *
  * Exit status of `pk run`: the program's own code; 128+N when signal N
@@ -14,43 +16,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <time.h>
+#include <termios.h>
 #include <unistd.h>
 
-#include "cli_parse.h"
 #include "json_out.h"
+#include "pk_cli.h"
 #include "processkit.h"
 
-#define EXIT_TIMEOUT 124
-#define EXIT_PK_ERROR 125
-#define EXIT_NOT_EXECUTABLE 126
-#define EXIT_NOT_FOUND 127
-
-typedef struct run_options {
-    uint32_t timeout_ms, grace_ms;
-    int signal;
-    int backend;
-    int capture, json;
-    uint64_t max_output;
-    const char *cwd;
-    const char *stdin_spec; /* NULL or "-" = inherit */
-    pk_group_options group;
-    char **program_argv;
-} run_options;
-
-static int die(const char *fmt, const char *a, const char *b)
-{
-    fprintf(stderr, "pk: ");
-    fprintf(stderr, fmt, a, b);
-    fputc('\n', stderr);
-    return EXIT_PK_ERROR;
-}
-
-static void usage(FILE *out)
+void pkcli_usage(FILE *out)
 {
     fputs("usage: pk run [OPTIONS] -- PROGRAM [ARG...]\n"
+          "       pk pipe [OPTIONS] -- PROGRAM [ARG...] '|' PROGRAM [ARG...] ['|' ...]\n"
+          "       pk supervise [OPTIONS] -- PROGRAM [ARG...]\n"
           "       pk probe [--json]\n"
           "\n"
           "pk run options:\n"
@@ -69,401 +49,379 @@ static void usage(FILE *out)
           "  --stdin PATH|-|null  default: inherit (-)\n"
           "  --memory-max BYTES --pids-max N --cpu-max CORES\n"
           "                     limits; if this host cannot enforce one, exit 125 and run nothing\n"
+          "  --pty              run on a new pseudo-terminal (pk's size, else 24x80); its output\n"
+          "                     is pk's stdout, and --stdin (default pk's stdin) is typed into it\n"
+          "  --ready-line REGEX wait until a stdout or stderr line matches (POSIX ERE), then\n"
+          "                     print \"pk: ready\" on stderr and keep running\n"
+          "  --ready-port N     wait until 127.0.0.1:N accepts a connection, likewise\n"
+          "  --ready-timeout DUR  default 30s; not ready in time: tear down, exit 125\n"
+          "  --retry N          run up to N times while the run fails (cancellation ends it)\n"
+          "  --retry-backoff DUR  delay before the second attempt (default 100ms), doubling,\n"
+          "                     at most 30s, with jitter\n"
+          "\n"
+          "pk pipe: stages separated by a lone '|' argument (quote it in the shell); takes\n"
+          "  --timeout --grace --signal --backend --capture --json --max-output --cwd --env\n"
+          "  --unset --clear-env --stdin and the limits. Status: the first failed stage's\n"
+          "  (pipefail; a producer killed by SIGPIPE has not failed).\n"
+          "\n"
+          "pk supervise options (and --timeout --grace --signal --backend --cwd --env --unset\n"
+          "  --clear-env --stdin and the limits, per run):\n"
+          "  --restart POLICY   on-failure (default) | always | never\n"
+          "  --max-restarts N   restart at most N times; with --window: give up when N\n"
+          "                     restarts fall within DUR (no total cap)\n"
+          "  --window DUR       the storm guard's window\n"
+          "  --backoff DUR      delay before the first restart (default 200ms), doubling to 30s\n"
           "\n"
           "Exit status: the program's; 128+N if signal N killed it; 124 on timeout;\n"
           "125 for pk's own errors; 126 if not executable; 127 if not found.\n",
           out);
 }
 
-/* Applies one option that takes a value to the command or the options. */
-static int apply_valued(const char *name, const char *value, run_options *o, pk_command *cmd)
+/* ------------------------------------------------------------------ run */
+
+typedef struct run_state {
+    pkcli_options o;
+    pk_process *proc;
+    pkcli_passthrough pt;
+    pkcli_relay relay[3]; /* [1] stdout, [2] stderr, when the library reads them for pk */
+    int relaying;
+    int tty_fd;           /* the terminal whose size a --pty run follows, or -1 */
+    int in_fd;            /* --pty: what is typed into the terminal, or -1 */
+    int in_owned;         /* in_fd was opened by pk */
+    int in_last_byte;
+    int raw;              /* pk's own terminal is in raw mode */
+    struct termios saved;
+} run_state;
+
+/* pk's terminal size (stdin, stdout or stderr): the fd, or -1 and 24x80. */
+static int terminal_size(uint16_t *rows, uint16_t *cols)
 {
-    char err[256];
-    int rc = 0;
-    if (strcmp(name, "--timeout") == 0)
-        rc = pkcli_parse_duration_ms(value, &o->timeout_ms, err, sizeof err);
-    else if (strcmp(name, "--grace") == 0)
-        rc = pkcli_parse_duration_ms(value, &o->grace_ms, err, sizeof err);
-    else if (strcmp(name, "--signal") == 0)
-        rc = pkcli_parse_signal(value, &o->signal, err, sizeof err);
-    else if (strcmp(name, "--max-output") == 0)
-        rc = pkcli_parse_size(value, &o->max_output, err, sizeof err);
-    else if (strcmp(name, "--memory-max") == 0)
-        rc = pkcli_parse_size(value, &o->group.memory_max, err, sizeof err);
-    else if (strcmp(name, "--pids-max") == 0)
-        rc = pkcli_parse_count(value, &o->group.pids_max, err, sizeof err);
-    else if (strcmp(name, "--cpu-max") == 0)
-        rc = pkcli_parse_cores(value, &o->group.cpu_max, err, sizeof err);
-    else if (strcmp(name, "--cwd") == 0)
-        o->cwd = value;
-    else if (strcmp(name, "--stdin") == 0)
-        o->stdin_spec = value;
-    else if (strcmp(name, "--backend") == 0) {
-        if (strcmp(value, "auto") == 0)
-            o->group.backend = PK_BACKEND_AUTO;
-        else if (strcmp(value, "cgroup") == 0)
-            o->group.backend = PK_BACKEND_CGROUP_V2;
-        else if (strcmp(value, "pgroup") == 0)
-            o->group.backend = PK_BACKEND_PROCESS_GROUP;
-        else
-            return die("unknown backend '%s' (auto, cgroup or pgroup)%s", value, "");
-    } else if (strcmp(name, "--env") == 0) {
-        size_t at;
-        if (pkcli_parse_env_pair(value, &at, err, sizeof err) != 0)
-            return die("%s%s", err, "");
-        char *key = strndup(value, at - 1);
-        int prc = key ? pk_command_env(cmd, key, value + at) : PK_ERR_NOMEM;
-        free(key);
-        if (prc != PK_OK)
-            return die("--env: %s%s", pk_last_error(), "");
-    } else if (strcmp(name, "--unset") == 0) {
-        if (pk_command_env_unset(cmd, value) != PK_OK)
-            return die("--unset: %s%s", pk_last_error(), "");
-    } else {
-        return die("unknown option '%s' (see pk run --help)%s", name, "");
+    for (int fd = 0; fd <= 2; fd++) {
+        struct winsize ws;
+        if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col) {
+            *rows = ws.ws_row;
+            *cols = ws.ws_col;
+            return fd;
+        }
     }
-    if (rc != 0)
-        return die("%s: %s", name, err);
+    *rows = 24;
+    *cols = 80;
+    return -1;
+}
+
+static int is_dev_null(int fd)
+{
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && stat("/dev/null", &b) == 0 && S_ISCHR(a.st_mode) && a.st_rdev == b.st_rdev;
+}
+
+/* Where a --pty run's input comes from: --stdin PATH, nothing for null, or
+ * pk's own stdin unless that is /dev/null or closed. A terminal of pk's
+ * goes raw, so keystrokes reach the program's terminal as typed. */
+static int open_pty_input(run_state *s)
+{
+    const char *spec = s->o.stdin_spec;
+    s->in_fd = -1;
+    if (spec && strcmp(spec, "null") == 0)
+        return 0;
+    if (spec && strcmp(spec, "-") != 0) {
+        s->in_fd = open(spec, O_RDONLY | O_CLOEXEC);
+        if (s->in_fd < 0)
+            return pkcli_die("--stdin %s: %s", spec, strerror(errno));
+        s->in_owned = 1;
+        return 0;
+    }
+    if (fcntl(0, F_GETFD) < 0 || is_dev_null(0))
+        return 0;
+    s->in_fd = 0;
+    if (isatty(0) && tcgetattr(0, &s->saved) == 0) {
+        struct termios raw = s->saved;
+        cfmakeraw(&raw);
+        if (tcsetattr(0, TCSANOW, &raw) == 0)
+            s->raw = 1;
+    }
     return 0;
 }
 
-static int takes_value(const char *name)
+static void close_pty_input(run_state *s)
 {
-    static const char *const valued[] = {"--timeout", "--grace",    "--signal",     "--backend",  "--max-output",
-                                         "--cwd",     "--env",      "--unset",      "--stdin",    "--memory-max",
-                                         "--pids-max", "--cpu-max", NULL};
-    for (int i = 0; valued[i]; i++)
-        if (strcmp(name, valued[i]) == 0)
-            return 1;
-    return 0;
+    if (s->raw) {
+        tcsetattr(0, TCSANOW, &s->saved);
+        s->raw = 0;
+    }
+    if (s->in_owned && s->in_fd >= 0)
+        close(s->in_fd);
+    s->in_fd = -1;
+    s->in_owned = 0;
 }
 
-/* Parses `pk run` arguments; the command is created from the program name. */
-static int parse_run(int argc, char **argv, run_options *o, pk_command **cmd_out)
+/* Streams: captured, relayed through line callbacks (--pty or --ready-line
+ * without --capture), or inherited (through pk's pipe with --json). */
+static int configure(pk_command *cmd, run_state *s)
 {
-    /* Options may reference the command (--env), so collect them first. */
-    int i = 2, prog = -1;
-    for (; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            exit(0);
-        }
-        if (strcmp(argv[i], "--") == 0) {
-            prog = i + 1;
-            break;
-        }
-        if (strncmp(argv[i], "--", 2) != 0) {
-            prog = i;
-            break;
-        }
-        const char *eq = strchr(argv[i], '=');
-        char name[64];
-        snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - argv[i]) : (int)strlen(argv[i]), argv[i]);
-        if (takes_value(name) && !eq)
-            i++;
-    }
-    if (prog < 0 || prog >= argc)
-        return die("no program given (pk run [OPTIONS] -- PROGRAM [ARG...])%s%s", "", "");
-    if (!argv[prog][0])
-        return die("the program name is empty%s%s", "", "");
-    pk_command *cmd;
-    if (pk_command_new(argv[prog], &cmd) != PK_OK)
-        return die("%s%s", pk_last_error(), "");
-    for (int a = prog + 1; a < argc; a++)
-        if (pk_command_arg(cmd, argv[a]) != PK_OK) {
-            pk_command_free(cmd);
-            return die("%s%s", pk_last_error(), "");
-        }
-
-    for (int k = 2; k < prog && strcmp(argv[k], "--") != 0; k++) {
-        const char *arg = argv[k];
-        const char *eq = strchr(arg, '=');
-        char name[64];
-        snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
-        int rc = 0;
-        if (strcmp(name, "--capture") == 0 && !eq)
-            o->capture = 1;
-        else if (strcmp(name, "--json") == 0 && !eq)
-            o->json = 1;
-        else if (strcmp(name, "--clear-env") == 0 && !eq)
-            rc = pk_command_env_clear(cmd) == PK_OK ? 0 : die("%s%s", pk_last_error(), "");
-        else if (takes_value(name)) {
-            const char *value = eq ? eq + 1 : argv[++k];
-            rc = apply_valued(name, value, o, cmd);
-        } else {
-            rc = die("unknown option '%s' (see pk run --help)%s", arg, "");
-        }
-        if (rc != 0) {
-            pk_command_free(cmd);
-            return rc;
-        }
-    }
-    *cmd_out = cmd;
-    return 0;
-}
-
-static int exit_status_of(const pk_run_info *info, int forwarded)
-{
-    switch (info->outcome) {
-    case PK_OUTCOME_TIMED_OUT: return EXIT_TIMEOUT;
-    case PK_OUTCOME_CANCELLED: return 128 + (forwarded ? forwarded : SIGKILL);
-    case PK_OUTCOME_SIGNALLED: return 128 + info->signal;
-    default: return info->exit_code;
-    }
-}
-
-static const char *outcome_name(int outcome)
-{
-    switch (outcome) {
-    case PK_OUTCOME_EXITED: return "exited";
-    case PK_OUTCOME_SIGNALLED: return "signalled";
-    case PK_OUTCOME_TIMED_OUT: return "timed_out";
-    case PK_OUTCOME_CANCELLED: return "cancelled";
-    default: return "running";
-    }
-}
-
-static void print_json(pk_result *result, const pk_run_info *info, int capture)
-{
-    FILE *out = stdout;
-    fprintf(out, "{\"outcome\":\"%s\",", outcome_name(info->outcome));
-    if (info->exit_code >= 0)
-        fprintf(out, "\"exit_code\":%d,", (int)info->exit_code);
-    else
-        fputs("\"exit_code\":null,", out);
-    if (info->signal > 0)
-        fprintf(out, "\"signal\":%d,", (int)info->signal);
-    else
-        fputs("\"signal\":null,", out);
-    fprintf(out, "\"mechanism\":\"%s\",\"pid\":%d,\"duration_ms\":%.3f", pk_mechanism_name(info->mechanism),
-            (int)info->pid, (double)info->duration_us / 1000.0);
-    if (capture) {
-        for (int s = PK_STREAM_STDOUT; s <= PK_STREAM_STDERR; s++) {
-            const uint8_t *data;
-            size_t len;
-            pk_result_output(result, s, &data, &len);
-            fprintf(out, ",\"%s\":", s == PK_STREAM_STDOUT ? "stdout" : "stderr");
-            pkcli_json_string(out, data, len);
-        }
-        fprintf(out, ",\"stdout_truncated\":%s,\"stderr_truncated\":%s", info->stdout_truncated ? "true" : "false",
-                info->stderr_truncated ? "true" : "false");
-    }
-    fputs("}\n", out);
-    fflush(out);
-}
-
-static void write_all(int fd, const uint8_t *data, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        data += n;
-        len -= (size_t)n;
-    }
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* With --json but no --capture, the program's stdout passes through a pipe
- * of pk's, so pk knows whether it ended mid-line and can start the JSON on a
- * line of its own. */
-typedef struct passthrough {
-    int read_fd;   /* pk's end, -1 when not in use */
-    int write_fd;  /* the program's end until it has started */
-    int last_byte; /* the last byte forwarded, -1 before any */
-} passthrough;
-
-static void forward_output(passthrough *pt, int block)
-{
-    uint8_t buf[65536];
-    while (pt->read_fd >= 0) {
-        ssize_t n = read(pt->read_fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN && block) {
-            struct pollfd p = {.fd = pt->read_fd, .events = POLLIN};
-            (void)poll(&p, 1, -1);
-            continue;
-        }
-        if (n <= 0) {
-            if (n == 0 || errno != EAGAIN) {
-                close(pt->read_fd);
-                pt->read_fd = -1;
-            }
-            return;
-        }
-        write_all(1, buf, (size_t)n);
-        pt->last_byte = buf[n - 1];
-    }
-}
-
-static int configure(pk_command *cmd, const run_options *o, passthrough *pt)
-{
-    if (o->cwd) {
-        struct stat st;
-        if (stat(o->cwd, &st) != 0 || !S_ISDIR(st.st_mode))
-            return die("--cwd %s: not a directory%s", o->cwd, "");
-        if (pk_command_cwd(cmd, o->cwd) != PK_OK)
-            return die("%s%s", pk_last_error(), "");
-    }
+    const pkcli_options *o = &s->o;
     int rc = PK_OK;
-    if (!o->stdin_spec || strcmp(o->stdin_spec, "-") == 0) {
-        rc = pk_command_stdin_inherit(cmd);
-    } else if (strcmp(o->stdin_spec, "null") == 0) {
-        rc = pk_command_stdin_null(cmd);
+    if (o->pty) {
+        uint16_t rows, cols;
+        s->tty_fd = terminal_size(&rows, &cols);
+        rc = pk_command_pty(cmd, rows, cols);
+        if (rc == PK_OK && !o->capture) {
+            s->relaying = 1;
+            rc = pk_command_on_line(cmd, PK_STREAM_STDOUT, pkcli_relay_line, &s->relay[1]);
+        }
+        if (rc == PK_OK)
+            rc = pk_command_output_limit(cmd, PK_STREAM_STDOUT, o->capture ? o->max_output : 1,
+                                         PK_OVERFLOW_KEEP_HEAD);
     } else {
-        int fd = open(o->stdin_spec, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            return die("--stdin %s: %s", o->stdin_spec, strerror(errno));
-        close(fd);
-        rc = pk_command_stdin_file(cmd, o->stdin_spec);
-    }
-    for (int s = PK_STREAM_STDOUT; s <= PK_STREAM_STDERR && rc == PK_OK; s++) {
-        rc = pk_command_output(cmd, s, o->capture ? PK_OUTPUT_CAPTURE : PK_OUTPUT_INHERIT, -1);
-        if (rc == PK_OK && o->capture)
-            rc = pk_command_output_limit(cmd, s, o->max_output, PK_OVERFLOW_KEEP_HEAD);
-    }
-    if (rc == PK_OK && o->json && !o->capture) {
-        int fds[2];
-        if (pipe2(fds, O_CLOEXEC) != 0)
-            return die("pipe: %s%s", strerror(errno), "");
-        fcntl(fds[0], F_SETFL, O_NONBLOCK);
-        pt->read_fd = fds[0];
-        pt->write_fd = fds[1];
-        rc = pk_command_output(cmd, PK_STREAM_STDOUT, PK_OUTPUT_FD, fds[1]);
+        int status = pkcli_command_stdin(cmd, o);
+        if (status != 0)
+            return status;
+        int relay = o->ready_line && !o->capture;
+        s->relaying = relay;
+        for (int st = PK_STREAM_STDOUT; st <= PK_STREAM_STDERR && rc == PK_OK; st++) {
+            int capture = o->capture || relay;
+            rc = pk_command_output(cmd, st, capture ? PK_OUTPUT_CAPTURE : PK_OUTPUT_INHERIT, -1);
+            /* Relayed output is read line by line; one kept byte keeps memory flat. */
+            if (rc == PK_OK && capture)
+                rc = pk_command_output_limit(cmd, st, relay ? 1 : o->max_output, PK_OVERFLOW_KEEP_HEAD);
+            if (rc == PK_OK && relay)
+                rc = pk_command_on_line(cmd, st, pkcli_relay_line, &s->relay[st]);
+        }
+        if (rc == PK_OK && o->json && !o->capture && !relay) {
+            if (pkcli_passthrough_open(&s->pt) != 0)
+                return EXIT_PK_ERROR;
+            rc = pk_command_output(cmd, PK_STREAM_STDOUT, PK_OUTPUT_FD, s->pt.write_fd);
+        }
     }
     if (rc == PK_OK && o->timeout_ms)
         rc = pk_command_timeout(cmd, o->timeout_ms, o->signal, o->grace_ms);
-    if (rc == PK_OK)
-        rc = pk_command_group_options(cmd, &o->group);
     if (rc != PK_OK)
-        return die("%s%s", pk_last_error(), "");
+        return pkcli_die("%s", pk_last_error());
+    return 0;
+}
+
+static void on_winch(void *user)
+{
+    run_state *s = user;
+    struct winsize ws;
+    if (s->tty_fd >= 0 && ioctl(s->tty_fd, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col)
+        pk_process_resize(s->proc, ws.ws_row, ws.ws_col);
+}
+
+static void forward_signal(void *user, int sig)
+{
+    pk_process_signal(((run_state *)user)->proc, sig);
+}
+
+static void cancel_run(void *user)
+{
+    pk_process_cancel(((run_state *)user)->proc);
+}
+
+/* Types what arrived on the input into the terminal; at its end, the
+ * terminal's end-of-file character (twice after a partial line), so a
+ * program reading lines sees the end of its input. */
+static void pump_pty_input(run_state *s)
+{
+    char buf[4096];
+    ssize_t n = read(s->in_fd, buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n > 0) {
+        if (pk_process_write(s->proc, buf, (size_t)n) != PK_OK)
+            close_pty_input(s);
+        else
+            s->in_last_byte = (unsigned char)buf[n - 1];
+        return;
+    }
+    if (s->in_last_byte >= 0 && s->in_last_byte != '\n')
+        pk_process_write(s->proc, "\x04", 1);
+    pk_process_write(s->proc, "\x04", 1);
+    pk_process_close_stdin(s->proc);
+    close_pty_input(s);
+}
+
+/* Waits for --ready-line and then --ready-port, both within
+ * --ready-timeout, while a thread takes signals. Returns 1 when ready, 0
+ * when not (message printed), -1 when a signal came first. */
+static int wait_ready(run_state *s, int sigfd, int *forwarded, uint64_t *teardown_at)
+{
+    pkcli_watch w = {.sigfd = sigfd,
+                     .pt = s->pt.read_fd >= 0 ? &s->pt : NULL,
+                     .on_signal = forward_signal,
+                     .on_grace = cancel_run,
+                     .on_winch = on_winch,
+                     .user = s,
+                     .grace_ms = s->o.grace_ms};
+    if (pkcli_watch_start(&w) != 0)
+        return 0;
+    uint64_t start = pkcli_now_ms();
+    int32_t budget = (int32_t)s->o.ready_timeout_ms;
+    int rc = PK_OK;
+    if (s->o.ready_line)
+        rc = pk_process_wait_for_line(s->proc, 0, s->o.ready_line, PK_MATCH_REGEX, budget);
+    if (rc == PK_OK && s->o.ready_port) {
+        uint64_t spent = pkcli_now_ms() - start;
+        int32_t left = spent >= (uint64_t)budget ? 0 : budget - (int32_t)spent;
+        rc = pk_process_wait_for_port(s->proc, (uint16_t)s->o.ready_port, left);
+    }
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", pk_last_error());
+    pkcli_watch_stop(&w);
+    *forwarded = w.forwarded;
+    *teardown_at = w.grace_at;
+    if (w.forwarded)
+        return -1;
+    if (rc == PK_OK) {
+        fputs("pk: ready\n", stderr);
+        return 1;
+    }
+    fprintf(stderr, "pk: not ready: %s\n", msg);
     return 0;
 }
 
 static int cmd_run(int argc, char **argv)
 {
-    run_options o;
-    memset(&o, 0, sizeof o);
-    o.grace_ms = 2000;
-    o.signal = SIGTERM;
-    o.max_output = 16u << 20;
-    pk_group_options defaults = PK_GROUP_OPTIONS_INIT;
-    o.group = defaults;
+    run_state s;
+    memset(&s, 0, sizeof s);
+    s.pt = (pkcli_passthrough)PKCLI_PASSTHROUGH_INIT;
+    s.tty_fd = s.in_fd = -1;
+    s.in_last_byte = -1;
+    pkcli_relay_init(&s.relay[1], 1);
+    pkcli_relay_init(&s.relay[2], 2);
+    pkcli_options_init(&s.o, PKCLI_RUN, "run");
     pk_command *cmd = NULL;
-    int rc = parse_run(argc, argv, &o, &cmd);
-    if (rc != 0)
-        return rc;
-    passthrough pt = {.read_fd = -1, .write_fd = -1, .last_byte = -1};
-    rc = configure(cmd, &o, &pt);
+    int rc = pkcli_parse(argc, argv, &s.o);
+    if (rc == 0)
+        rc = pkcli_command_new(argv + s.o.prog, argc - s.o.prog, &s.o, &cmd);
+    if (rc == 0)
+        rc = configure(cmd, &s);
+    if (rc == 0 && s.o.pty)
+        rc = open_pty_input(&s);
     if (rc != 0) {
+        close_pty_input(&s);
         pk_command_free(cmd);
+        pkcli_options_free(&s.o);
         return rc;
     }
 
     /* Signals meant for pk go to the tree instead; they arrive on a signalfd,
      * and the library gives each child an empty mask of its own. */
-    sigset_t forward;
-    sigemptyset(&forward);
-    sigaddset(&forward, SIGINT);
-    sigaddset(&forward, SIGTERM);
-    sigaddset(&forward, SIGHUP);
-    sigprocmask(SIG_BLOCK, &forward, NULL);
-    int sigfd = signalfd(-1, &forward, SFD_CLOEXEC | SFD_NONBLOCK);
+    int sigfd = pkcli_signals_block(s.o.pty && s.tty_fd >= 0);
+
+    if (s.o.retry) {
+        rc = pkcli_run_retry(cmd, &s.o, &s.pt, sigfd);
+        pk_command_free(cmd);
+        pkcli_options_free(&s.o);
+        if (sigfd >= 0)
+            close(sigfd);
+        return rc;
+    }
 
     pk_loop *loop = NULL;
-    pk_process *proc = NULL;
     if (pk_loop_new(&loop) != PK_OK) {
+        rc = pkcli_die("%s", pk_last_error());
+        close_pty_input(&s);
         pk_command_free(cmd);
-        return die("%s%s", pk_last_error(), "");
+        pkcli_options_free(&s.o);
+        return rc;
     }
-    int start = pk_loop_start(loop, cmd, NULL, &proc);
+    int start = pk_loop_start(loop, cmd, NULL, &s.proc);
     if (start != PK_OK)
         fprintf(stderr, "pk: %s\n", pk_last_error());
     pk_command_free(cmd);
-    if (pt.write_fd >= 0) {
-        close(pt.write_fd); /* the program holds its own copy */
-        pt.write_fd = -1;
-    }
+    pkcli_passthrough_close_writer(&s.pt); /* the program holds its own copy */
     if (start != PK_OK) {
+        close_pty_input(&s);
         pk_loop_free(loop);
-        return start == PK_ERR_NOT_FOUND ? EXIT_NOT_FOUND
-               : start == PK_ERR_PERMISSION ? EXIT_NOT_EXECUTABLE
-                                            : EXIT_PK_ERROR;
+        pkcli_options_free(&s.o);
+        return pkcli_start_failure(start);
     }
 
-    int loop_fd = -1, forwarded = 0;
+    int forwarded = 0, not_ready = 0;
     uint64_t teardown_at = 0;
+    if (s.o.ready_line || s.o.ready_port) {
+        int ready = wait_ready(&s, sigfd, &forwarded, &teardown_at);
+        if (ready == 0) {
+            /* Tear the tree down: --signal, then SIGKILL after --grace. */
+            not_ready = 1;
+            pk_process_signal(s.proc, s.o.signal);
+            teardown_at = pkcli_now_ms() + s.o.grace_ms;
+            close_pty_input(&s);
+        }
+    }
+
+    int loop_fd = -1;
     pk_loop_fd(loop, &loop_fd);
     int32_t done = 0;
+    pk_process_done(s.proc, &done);
     while (!done) {
-        struct pollfd fds[3] = {{.fd = loop_fd, .events = POLLIN},
+        struct pollfd fds[4] = {{.fd = loop_fd, .events = POLLIN},
                                 {.fd = sigfd, .events = POLLIN},
-                                {.fd = pt.read_fd, .events = POLLIN}};
+                                {.fd = s.pt.read_fd, .events = POLLIN},
+                                {.fd = s.in_fd, .events = POLLIN}};
         int timeout = -1;
         if (teardown_at) {
-            uint64_t now = now_ms();
+            uint64_t now = pkcli_now_ms();
             timeout = now >= teardown_at ? 0 : (int)(teardown_at - now);
         }
-        (void)poll(fds, 3, timeout);
+        (void)poll(fds, 4, timeout);
         if (fds[2].revents)
-            forward_output(&pt, 0);
+            pkcli_passthrough_forward(&s.pt, 0);
+        if (s.in_fd >= 0 && fds[3].revents)
+            pump_pty_input(&s);
         if (sigfd >= 0 && (fds[1].revents & POLLIN)) {
             struct signalfd_siginfo si;
             while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+                if (si.ssi_signo == SIGWINCH) {
+                    on_winch(&s);
+                    continue;
+                }
                 forwarded = (int)si.ssi_signo;
-                pk_process_signal(proc, forwarded);
+                pk_process_signal(s.proc, forwarded);
                 if (!teardown_at)
-                    teardown_at = now_ms() + o.grace_ms;
+                    teardown_at = pkcli_now_ms() + s.o.grace_ms;
             }
         }
-        if (teardown_at && now_ms() >= teardown_at) {
-            pk_process_cancel(proc);
+        if (teardown_at && pkcli_now_ms() >= teardown_at) {
+            pk_process_cancel(s.proc);
             teardown_at = 0;
         }
         pk_loop_run_once(loop, 0);
-        pk_process_done(proc, &done);
+        pk_process_done(s.proc, &done);
     }
+    close_pty_input(&s);
 
     /* The tree is gone, so the pass-through pipe reaches its end now. */
-    forward_output(&pt, 1);
+    pkcli_passthrough_forward(&s.pt, 1);
 
     pk_result *result = NULL;
     pk_run_info info = PK_RUN_INFO_INIT;
-    if (pk_process_result(proc, &result) != PK_OK || pk_result_info(result, &info) != PK_OK) {
-        fprintf(stderr, "pk: %s\n", pk_last_error());
-        rc = EXIT_PK_ERROR;
+    if (pk_process_result(s.proc, &result) != PK_OK || pk_result_info(result, &info) != PK_OK) {
+        rc = pkcli_die("%s", pk_last_error());
     } else {
-        if (o.capture && !o.json) {
-            const uint8_t *data;
-            size_t len;
-            pk_result_output(result, PK_STREAM_STDOUT, &data, &len);
-            write_all(1, data, len);
-            pk_result_output(result, PK_STREAM_STDERR, &data, &len);
-            write_all(2, data, len);
+        int last_byte = s.relaying ? s.relay[1].last_byte : s.pt.last_byte;
+        if (s.o.capture && !s.o.json)
+            pkcli_replay_capture(result);
+        if (s.o.json) {
+            if (last_byte >= 0 && last_byte != '\n')
+                pkcli_write_all(1, "\n", 1);
+            pkcli_json_open(stdout, result, &info, s.o.capture);
+            fputs("}\n", stdout);
+            fflush(stdout);
         }
-        if (o.json) {
-            if (pt.last_byte >= 0 && pt.last_byte != '\n')
-                write_all(1, (const uint8_t *)"\n", 1);
-            print_json(result, &info, o.capture);
-        }
-        rc = exit_status_of(&info, forwarded);
+        rc = not_ready ? EXIT_PK_ERROR : pkcli_exit_status(&info, forwarded);
         pk_result_free(result);
     }
-    pk_process_free(proc);
+    pk_process_free(s.proc);
     pk_loop_free(loop);
     if (sigfd >= 0)
         close(sigfd);
+    pkcli_options_free(&s.o);
     return rc;
 }
+
+/* ---------------------------------------------------------------- probe */
 
 static void probe_line(FILE *out, int json, const char *name, int backend, int *first)
 {
@@ -489,11 +447,11 @@ static int cmd_probe(int argc, char **argv)
         if (strcmp(argv[i], "--json") == 0)
             json = 1;
         else
-            return die("unknown option '%s' for probe%s", argv[i], "");
+            return pkcli_die("unknown option '%s' for probe", argv[i]);
     }
     pk_containment c = PK_CONTAINMENT_INIT;
     if (pk_host_probe(PK_BACKEND_AUTO, &c) != PK_OK)
-        return die("%s%s", pk_last_error(), "");
+        return pkcli_die("%s", pk_last_error());
     const uint32_t limit_bits = PK_FEATURE_LIMIT_MEMORY | PK_FEATURE_LIMIT_PIDS | PK_FEATURE_LIMIT_CPU;
     FILE *out = stdout;
     int first = 1;
@@ -536,11 +494,15 @@ static int cmd_probe(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        usage(stderr);
+        pkcli_usage(stderr);
         return EXIT_PK_ERROR;
     }
     if (strcmp(argv[1], "run") == 0)
         return cmd_run(argc, argv);
+    if (strcmp(argv[1], "pipe") == 0)
+        return pkcli_cmd_pipe(argc, argv);
+    if (strcmp(argv[1], "supervise") == 0)
+        return pkcli_cmd_supervise(argc, argv);
     if (strcmp(argv[1], "probe") == 0)
         return cmd_probe(argc, argv);
     if (strcmp(argv[1], "--version") == 0) {
@@ -548,10 +510,10 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
-        usage(stdout);
+        pkcli_usage(stdout);
         return 0;
     }
     fprintf(stderr, "pk: unknown command '%s'\n", argv[1]);
-    usage(stderr);
+    pkcli_usage(stderr);
     return EXIT_PK_ERROR;
 }

@@ -53,6 +53,8 @@ static void process_destroy(pk_object *obj)
         close(p->timer_fd);
     if (p->cancel_fd >= 0)
         close(p->cancel_fd);
+    if (p->pty_master >= 0 && p->fd[1] != p->pty_master)
+        close(p->pty_master);
     if (p->probe.use_regex)
         regfree(&p->probe.regex);
     free(p->in_buf);
@@ -173,10 +175,17 @@ static void close_stream(pk_process_obj *p, int stream)
     if (p->fd[stream] < 0)
         return;
     unwatch_fd(p, p->fd[stream]);
-    close(p->fd[stream]);
-    if (p->fd[stream] == p->pty_master)
-        p->pty_master = -1;
-    p->fd[stream] = -1;
+    if (p->fd[stream] == p->pty_master && !p->exited && !atomic_load(&p->done)) {
+        /* The program closed its side of the terminal but still runs:
+         * closing the master now would hang the terminal up and SIGHUP it.
+         * Keep the master until the program is reaped. */
+        p->fd[stream] = -1;
+    } else {
+        if (p->fd[stream] == p->pty_master)
+            p->pty_master = -1;
+        close(p->fd[stream]);
+        p->fd[stream] = -1;
+    }
     if (wants_lines(p, stream))
         pk__lines_flush(&p->lines[stream], stream, emit_line, p);
 }
@@ -382,6 +391,10 @@ static void on_exit_event(pk_process_obj *p)
         return;
     p->exited = 1;
     p->status = p->child->status;
+    if (p->pty_master >= 0 && p->fd[1] != p->pty_master) {
+        close(p->pty_master); /* held past its end of file; the program is gone now */
+        p->pty_master = -1;
+    }
     unwatch_fd(p, p->child->pidfd);
     p->grace_at = 0;
     /* The run owns its tree: what the program left behind dies with it, so
