@@ -330,7 +330,9 @@ int pk__group_teardown(pk_group_obj *group)
     if (!spare) {
         if (group->suspended)
             (void)group->ops->resume(group->state);
-        rc = group->ops->kill(group->state);
+        /* An empty tree needs no kill (and a cgroup spared one stays reusable). */
+        if (!group->ops->drained(group->state))
+            rc = group->ops->kill(group->state);
     }
     pthread_mutex_unlock(&group->lock);
 

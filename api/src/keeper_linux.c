@@ -1,11 +1,18 @@
 /* The keeper process (see keeper.h).
  *
  * It is forked from the owner without exec, so it may only do what is safe
- * in the child of a multi-threaded process: raw system calls into memory it
- * maps itself. It never returns into the owner's code. */
+ * in the child of a multi-threaded process: raw system calls, and memory it
+ * maps or shares. It never returns into the owner's code.
+ *
+ * The owner tells it which leaves to guard through a table in shared memory
+ * (MAP_SHARED, mapped before the fork): guarding or releasing a leaf is a
+ * store, with no system call and no wake-up of the keeper, which sleeps in
+ * read(2) until the owner's end of the pipe closes. */
 #include "keeper.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -36,6 +43,15 @@
  * it removes what it can and leaves. */
 #define KEEPER_DRAIN_MS 2000
 
+/* The shared table. A slot is valid once its state is SLOT_VALID; the
+ * owner writes the path first and publishes it with a release store. */
+enum { SLOT_FREE = 0, SLOT_VALID = 2 };
+
+typedef struct keeper_table {
+    _Atomic uint32_t state[KEEPER_SLOTS];
+    char path[KEEPER_SLOTS][KEEPER_PATH_MAX];
+} keeper_table;
+
 /* ---- the keeper side: raw system calls only ---- */
 
 struct keeper_sigaction {
@@ -51,13 +67,6 @@ PK_KEEPER_CODE static size_t k_strlen(const char *s)
     while (s[n])
         n++;
     return n;
-}
-
-PK_KEEPER_CODE static int k_equal(const char *a, const char *b)
-{
-    while (*a && *a == *b)
-        a++, b++;
-    return *a == *b;
 }
 
 /* dir + "/" + file into out; 0 on success. */
@@ -154,7 +163,7 @@ PK_KEEPER_CODE static void k_sleep_ms(long ms)
     syscall(SYS_nanosleep, &ts, NULL);
 }
 
-PK_KEEPER_CODE static void keeper_main(int commands, int ready)
+PK_KEEPER_CODE static void keeper_main(int commands, int ready, keeper_table *table)
 {
     /* The handlers are the owner's code: none may run here. */
     for (int sig = 1; sig < _NSIG; sig++) {
@@ -180,63 +189,32 @@ PK_KEEPER_CODE static void keeper_main(int commands, int ready)
         syscall(SYS_close_range, 0u, (unsigned)commands - 1, 0u);
     syscall(SYS_close_range, (unsigned)commands + 1, ~0u, 0u);
 
-    long map = syscall(SYS_mmap, NULL, (size_t)KEEPER_SLOTS * KEEPER_PATH_MAX + 65536, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    long map = syscall(SYS_mmap, NULL, (size_t)65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (map == -1)
         syscall(SYS_exit_group, 1);
-    char(*slots)[KEEPER_PATH_MAX] = (char(*)[KEEPER_PATH_MAX])map;
-    char *scratch = (char *)map + (size_t)KEEPER_SLOTS * KEEPER_PATH_MAX;
+    char *scratch = (char *)map;
     const size_t scratch_cap = 65536;
 
-    /* Commands: "+DIR\n" guards a leaf, "-DIR\n" releases it. */
-    char buf[8192];
-    size_t len = 0;
+    /* Nothing to do until the owner is gone: its end of the pipe closing is
+     * the only event. */
+    char buf[256];
     for (;;) {
-        long n = syscall(SYS_read, commands, buf + len, sizeof buf - len);
+        long n = syscall(SYS_read, commands, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            break; /* the owner is gone */
-        len += (size_t)n;
-        size_t start = 0;
-        for (size_t i = 0; i < len; i++) {
-            if (buf[i] != '\n')
-                continue;
-            buf[i] = '\0';
-            char op = buf[start];
-            const char *dir = buf + start + 1;
-            if (k_strlen(dir) < KEEPER_PATH_MAX && (op == '+' || op == '-')) {
-                int done = 0;
-                for (int s = 0; s < KEEPER_SLOTS && !done; s++) {
-                    if (op == '+' && !slots[s][0]) {
-                        for (size_t c = 0; c <= k_strlen(dir); c++)
-                            slots[s][c] = dir[c];
-                        done = 1;
-                    } else if (op == '-' && slots[s][0] && k_equal(slots[s], dir)) {
-                        slots[s][0] = '\0';
-                        done = 1;
-                    }
-                }
-            }
-            start = i + 1;
-        }
-        /* Keep an unfinished command for the next read. */
-        for (size_t i = start; i < len; i++)
-            buf[i - start] = buf[i];
-        len -= start;
-        if (len == sizeof buf)
-            len = 0; /* a line longer than any path: drop it */
+            break;
     }
 
     for (int s = 0; s < KEEPER_SLOTS; s++)
-        if (slots[s][0])
-            k_kill_leaf(slots[s], scratch, scratch_cap);
+        if (__atomic_load_n(&table->state[s], __ATOMIC_ACQUIRE) == SLOT_VALID)
+            k_kill_leaf(table->path[s], scratch, scratch_cap);
     for (int s = 0; s < KEEPER_SLOTS; s++) {
-        if (!slots[s][0])
+        if (__atomic_load_n(&table->state[s], __ATOMIC_ACQUIRE) != SLOT_VALID)
             continue;
-        for (long waited = 0; waited < KEEPER_DRAIN_MS && k_populated(slots[s]); waited += 5)
+        for (long waited = 0; waited < KEEPER_DRAIN_MS && k_populated(table->path[s]); waited += 5)
             k_sleep_ms(5);
-        syscall(SYS_rmdir, slots[s]);
+        syscall(SYS_rmdir, table->path[s]);
     }
     syscall(SYS_exit_group, 0);
 }
@@ -245,10 +223,17 @@ PK_KEEPER_CODE static void keeper_main(int commands, int ready)
 
 static pthread_mutex_t keeper_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-static int keeper_fd = -1;    /* the command pipe's write end */
+static int keeper_fd = -1;    /* our end of the pipe; its closing is the signal */
 static int keeper_pidfd = -1;
 static pid_t keeper_pid;
-static char **guarded;        /* what a restarted keeper must be told again */
+static keeper_table *table;   /* shared with the keeper */
+
+/* What is guarded, so a restarted keeper can be told again. */
+typedef struct guarded_leaf {
+    char *dir;
+    int slot;
+} guarded_leaf;
+static guarded_leaf *guarded;
 static size_t guarded_count, guarded_cap;
 
 static void atfork_prepare(void)
@@ -262,7 +247,7 @@ static void atfork_parent(void)
 }
 
 /* A forked copy of the owner owns none of these groups; holding the pipe
- * would only delay the real owner's keeper. */
+ * would only delay the real owner's keeper, and the table is the owner's. */
 static void atfork_child(void)
 {
     if (keeper_fd >= 0)
@@ -271,6 +256,7 @@ static void atfork_child(void)
         close(keeper_pidfd);
     keeper_fd = keeper_pidfd = -1;
     keeper_pid = 0;
+    table = NULL;
     guarded_count = 0;
     pthread_mutex_unlock(&keeper_lock);
 }
@@ -280,33 +266,17 @@ static void install_atfork(void)
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
-/* Writes a whole command; SIGPIPE (a dead keeper) is blocked and consumed. */
-static int send_command(char op, const char *dir)
+/* Publishes dir in a free slot; returns the slot or -1 when full. */
+static int table_add(const char *dir)
 {
-    char line[KEEPER_PATH_MAX + 3];
-    size_t n = strlen(dir);
-    if (n >= KEEPER_PATH_MAX || strchr(dir, '\n'))
-        return -1;
-    line[0] = op;
-    memcpy(line + 1, dir, n);
-    line[n + 1] = '\n';
-    sigset_t pipe_set, saved, pending;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    sigpending(&pending);
-    int was_pending = sigismember(&pending, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &saved);
-    /* Under PIPE_BUF bytes: the write is atomic, never partial. */
-    ssize_t w;
-    do
-        w = write(keeper_fd, line, n + 2);
-    while (w < 0 && errno == EINTR);
-    if (w < 0 && errno == EPIPE && !was_pending) {
-        struct timespec zero = {0, 0};
-        (void)sigtimedwait(&pipe_set, NULL, &zero);
+    for (int s = 0; s < KEEPER_SLOTS; s++) {
+        if (atomic_load_explicit(&table->state[s], memory_order_relaxed) != SLOT_FREE)
+            continue;
+        memcpy(table->path[s], dir, strlen(dir) + 1);
+        atomic_store_explicit(&table->state[s], SLOT_VALID, memory_order_release);
+        return s;
     }
-    pthread_sigmask(SIG_SETMASK, &saved, NULL);
-    return w == (ssize_t)(n + 2) ? 0 : -1;
+    return -1;
 }
 
 static void forget_keeper(void)
@@ -318,8 +288,11 @@ static void forget_keeper(void)
         (void)waitid(P_PIDFD, (id_t)keeper_pidfd, &info, WEXITED | WNOHANG | __WALL);
         close(keeper_pidfd);
     }
+    if (table)
+        munmap(table, sizeof *table);
     keeper_fd = keeper_pidfd = -1;
     keeper_pid = 0;
+    table = NULL;
 }
 
 static int keeper_alive(void)
@@ -332,24 +305,32 @@ static int keeper_alive(void)
 
 static int start_keeper(void)
 {
+    keeper_table *shared =
+        mmap(NULL, sizeof(keeper_table), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared == MAP_FAILED)
+        return pk__fail_errno(PK_ERR_NOMEM, errno, "keeper: mmap");
     int fds[2], ready[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return pk__fail_errno(PK_ERR_OS, errno, "keeper: pipe2");
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        int err = errno;
+        munmap(shared, sizeof *shared);
+        return pk__fail_errno(PK_ERR_OS, err, "keeper: pipe2");
+    }
     if (pipe2(ready, O_CLOEXEC) != 0) {
         int err = errno;
         close(fds[0]);
         close(fds[1]);
+        munmap(shared, sizeof *shared);
         return pk__fail_errno(PK_ERR_OS, err, "keeper: pipe2");
     }
     sigset_t all, saved;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &saved);
     int pidfd = -1;
-    /* Fork-like: a copy of the address space, no exit signal (so no host
-     * waitpid(-1) reaps it), a pidfd to watch it by. */
+    /* Fork-like: a copy of the address space (the table stays shared), no
+     * exit signal (so no host waitpid(-1) reaps it), a pidfd to watch it by. */
     long pid = syscall(SYS_clone, (unsigned long)CLONE_PIDFD, NULL, &pidfd, NULL, NULL);
     if (pid == 0) {
-        keeper_main(fds[0], ready[1]);
+        keeper_main(fds[0], ready[1], shared);
         syscall(SYS_exit_group, 0);
     }
     int err = errno;
@@ -359,6 +340,7 @@ static int start_keeper(void)
     if (pid < 0) {
         close(ready[0]);
         close(fds[1]);
+        munmap(shared, sizeof *shared);
         return pk__fail_errno(PK_ERR_OS, err, "keeper: clone");
     }
     char byte;
@@ -368,19 +350,26 @@ static int start_keeper(void)
     keeper_fd = fds[1];
     keeper_pidfd = pidfd;
     keeper_pid = (pid_t)pid;
+    table = shared;
     for (size_t i = 0; i < guarded_count; i++)
-        (void)send_command('+', guarded[i]);
+        guarded[i].slot = table_add(guarded[i].dir);
     return PK_OK;
 }
 
 int pk__keeper_guard(const char *dir)
 {
+    if (strlen(dir) >= KEEPER_PATH_MAX)
+        return pk__fail(PK_ERR_INVALID, "keeper: path too long: %s", dir);
     pthread_once(&atfork_once, install_atfork);
     pthread_mutex_lock(&keeper_lock);
     int rc = PK_OK;
-    if (guarded_count == guarded_cap) {
+    if (!keeper_alive()) {
+        forget_keeper();
+        rc = start_keeper();
+    }
+    if (rc == PK_OK && guarded_count == guarded_cap) {
         size_t cap = guarded_cap ? guarded_cap * 2 : 16;
-        char **grown = realloc(guarded, cap * sizeof *grown);
+        guarded_leaf *grown = realloc(guarded, cap * sizeof *grown);
         if (!grown)
             rc = pk__fail(PK_ERR_NOMEM, "keeper: out of memory");
         else {
@@ -391,20 +380,13 @@ int pk__keeper_guard(const char *dir)
     char *copy = rc == PK_OK ? strdup(dir) : NULL;
     if (rc == PK_OK && !copy)
         rc = pk__fail(PK_ERR_NOMEM, "keeper: out of memory");
-    if (rc == PK_OK) {
-        guarded[guarded_count++] = copy;
-        if (!keeper_alive()) {
-            forget_keeper();
-            rc = start_keeper(); /* tells it about every guarded leaf, this one included */
-        } else if (send_command('+', dir) != 0) {
-            forget_keeper();
-            rc = start_keeper();
-        }
-        if (rc != PK_OK) {
-            guarded_count--;
-            free(copy);
-        }
-    }
+    int slot = rc == PK_OK ? table_add(dir) : -1;
+    if (rc == PK_OK && slot < 0)
+        rc = pk__fail(PK_ERR_UNAVAILABLE, "keeper: %d guarded groups at most", KEEPER_SLOTS);
+    if (rc == PK_OK)
+        guarded[guarded_count++] = (guarded_leaf){copy, slot};
+    else
+        free(copy);
     pthread_mutex_unlock(&keeper_lock);
     return rc;
 }
@@ -413,11 +395,11 @@ void pk__keeper_release(const char *dir)
 {
     pthread_mutex_lock(&keeper_lock);
     for (size_t i = 0; i < guarded_count; i++) {
-        if (strcmp(guarded[i], dir) == 0) {
-            free(guarded[i]);
+        if (strcmp(guarded[i].dir, dir) == 0) {
+            if (table && guarded[i].slot >= 0)
+                atomic_store_explicit(&table->state[guarded[i].slot], SLOT_FREE, memory_order_release);
+            free(guarded[i].dir);
             guarded[i] = guarded[--guarded_count];
-            if (keeper_fd >= 0)
-                (void)send_command('-', dir);
             break;
         }
     }

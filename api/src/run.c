@@ -445,16 +445,20 @@ int pk_result_output(pk_result *handle, int32_t stream, const uint8_t **data, si
     return rc;
 }
 
-/* The last non-empty line of a buffer, for error messages. */
+/* The last non-empty line of a buffer, for error messages. Only the last
+ * 4 KiB are looked at: a line longer than that is quoted from its end. */
 static void last_line(const uint8_t *data, size_t len, char *out, size_t out_len)
 {
     out[0] = '\0';
-    while (len && (data[len - 1] == '\n' || data[len - 1] == '\r' || data[len - 1] == ' '))
+    size_t floor = len > 4096 ? len - 4096 : 0;
+    while (len > floor && (data[len - 1] == '\n' || data[len - 1] == '\r' || data[len - 1] == ' '))
         len--;
     size_t start = len;
-    while (start && data[start - 1] != '\n')
+    while (start > floor && data[start - 1] != '\n')
         start--;
-    size_t n = len - start < out_len - 1 ? len - start : out_len - 1;
+    if (len - start > out_len - 1)
+        start = len - (out_len - 1);
+    size_t n = len - start;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = data[start + i];
         out[i] = c < 0x20 || c == 0x7f ? '?' : (char)c; /* no terminal control codes in messages */
@@ -470,10 +474,12 @@ int pk_result_check(pk_result *handle)
     if (rc != PK_OK)
         return rc;
     const pk_run_info *i = &r->info;
-    char tail[201];
-    last_line(r->data[2], r->len[2], tail, sizeof tail);
-    if (!tail[0])
-        last_line(r->data[1], r->len[1], tail, sizeof tail);
+    char tail[201] = "";
+    if (!i->success) {
+        last_line(r->data[2], r->len[2], tail, sizeof tail);
+        if (!tail[0])
+            last_line(r->data[1], r->len[1], tail, sizeof tail);
+    }
     const char *sep = tail[0] ? ": " : "";
     if (i->success)
         rc = PK_OK;
