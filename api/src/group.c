@@ -162,21 +162,34 @@ static int publish(pk_group_obj *group, pk_group **out)
     return PK_OK;
 }
 
+/* Reads a caller's options (NULL = defaults), checks them, and derives what
+ * the backend is asked for. */
+static int read_options(const pk_group_options *opts, pk_group_options *o, pk_limits *limits)
+{
+    const pk_group_options defaults = PK_GROUP_OPTIONS_INIT;
+    *o = defaults;
+    if (opts) {
+        int rc = pk__struct_in(&pk__layout_group_options, o, opts, "pk_group_create: opts");
+        if (rc != PK_OK)
+            return rc;
+    }
+    int rc = validate_options(o);
+    if (rc != PK_OK)
+        return rc;
+    *limits = (pk_limits){o->memory_max, o->pids_max, o->cpu_max, !(o->flags & PK_GROUP_NO_OWNER_DEATH_KILL)};
+    return PK_OK;
+}
+
 int pk__group_create_with_ops(const pk_backend_ops *ops, const pk_group_options *opts, pk_group **out)
 {
     pk__clear_error();
     if (!ops || !out)
         return pk__fail(PK_ERR_INVALID, "pk__group_create_with_ops: NULL argument");
-    pk_group_options o = PK_GROUP_OPTIONS_INIT;
-    if (opts) {
-        int rc = pk__struct_in(&pk__layout_group_options, &o, opts, "pk_group_create: opts");
-        if (rc != PK_OK)
-            return rc;
-    }
-    int rc = validate_options(&o);
+    pk_group_options o;
+    pk_limits limits;
+    int rc = read_options(opts, &o, &limits);
     if (rc != PK_OK)
         return rc;
-    pk_limits limits = {o.memory_max, o.pids_max, o.cpu_max, !(o.flags & PK_GROUP_NO_OWNER_DEATH_KILL)};
     pk_group_obj *group;
     rc = create_on(ops, &o, &limits, "", &group);
     if (rc != PK_OK)
@@ -186,16 +199,11 @@ int pk__group_create_with_ops(const pk_backend_ops *ops, const pk_group_options 
 
 int pk__group_new(const pk_group_options *opts, pk_group_obj **out)
 {
-    pk_group_options o = PK_GROUP_OPTIONS_INIT;
-    if (opts) {
-        int rc = pk__struct_in(&pk__layout_group_options, &o, opts, "pk_group_create: opts");
-        if (rc != PK_OK)
-            return rc;
-    }
-    int rc = validate_options(&o);
+    pk_group_options o;
+    pk_limits limits;
+    int rc = read_options(opts, &o, &limits);
     if (rc != PK_OK)
         return rc;
-    pk_limits limits = {o.memory_max, o.pids_max, o.cpu_max, !(o.flags & PK_GROUP_NO_OWNER_DEATH_KILL)};
     const int want_limits = limits_requested(&limits);
 
     if (o.backend == PK_BACKEND_JOB_OBJECT)
@@ -563,11 +571,7 @@ int pk_group_signal(pk_group *handle, int32_t sig)
         return rc;
     rc = check_signal("pk_group_signal", sig);
     if (rc == PK_OK)
-        rc = lock_open(group, "pk_group_signal");
-    if (rc == PK_OK) {
-        rc = sig == SIGKILL ? group->ops->kill(group->state) : group->ops->signal(group->state, sig);
-        pthread_mutex_unlock(&group->lock);
-    }
+        rc = pk__group_signal_obj(group, sig);
     pk__object_unref(&group->obj);
     return rc;
 }
@@ -600,11 +604,7 @@ int pk_group_kill(pk_group *handle)
     int rc = pk__group_get(handle, "pk_group_kill", &group);
     if (rc != PK_OK)
         return rc;
-    rc = lock_open(group, "pk_group_kill");
-    if (rc == PK_OK) {
-        rc = group->ops->kill(group->state);
-        pthread_mutex_unlock(&group->lock);
-    }
+    rc = pk__group_signal_obj(group, SIGKILL);
     pk__object_unref(&group->obj);
     return rc;
 }
