@@ -207,10 +207,10 @@ PK_KEEPER_CODE static void keeper_main(int commands, int ready, keeper_table *ta
     }
 
     for (int s = 0; s < KEEPER_SLOTS; s++)
-        if (__atomic_load_n(&table->state[s], __ATOMIC_ACQUIRE) == SLOT_VALID)
+        if (atomic_load_explicit(&table->state[s], memory_order_acquire) == SLOT_VALID)
             k_kill_leaf(table->path[s], scratch, scratch_cap);
     for (int s = 0; s < KEEPER_SLOTS; s++) {
-        if (__atomic_load_n(&table->state[s], __ATOMIC_ACQUIRE) != SLOT_VALID)
+        if (atomic_load_explicit(&table->state[s], memory_order_acquire) != SLOT_VALID)
             continue;
         for (long waited = 0; waited < KEEPER_DRAIN_MS && k_populated(table->path[s]); waited += 5)
             k_sleep_ms(5);
