@@ -545,7 +545,7 @@ static int setup_stdio(pk_process_obj *p, const pk_start_overrides *ov, int32_t 
     const pk_command_plan *plan = &p->plan;
     int fds[2], rc;
     if (plan->attrs.pty) {
-        int slave;
+        int slave = -1;
         if ((rc = open_pty(p, &slave)) != PK_OK)
             return rc;
         slot[0] = slot[1] = slot[2] = slave;

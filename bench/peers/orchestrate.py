@@ -35,11 +35,11 @@ SCENARIOS = ["spawn_wait_true", "capture_small", "capture_256MiB", "concurrent_1
 
 # rounds, measured iterations per driver run, warm-up iterations per driver run
 PLAN_FULL = {
-    "spawn_wait_true": (10, 30, 5),
-    "capture_small": (10, 30, 5),
+    "spawn_wait_true": (30, 10, 3),
+    "capture_small": (30, 10, 3),
     "capture_256MiB": (6, 2, 1),
-    "concurrent_16": (10, 5, 1),
-    "concurrent_256": (6, 2, 1),
+    "concurrent_16": (20, 3, 1),
+    "concurrent_256": (8, 2, 1),
     "teardown_1000": (6, 1, 0),
     "rss_per_child": (12, 1, 2),
 }
@@ -53,15 +53,16 @@ PLAN_QUICK = {
     "rss_per_child": (1, 1, 1),
 }
 
-IMPL_ORDER = ["raw", "processkit_c", "processkit_c_noguard", "processkit_c_group", "processkit_rs", "processkit_py", "processkit_go", "rust_std",
+IMPL_ORDER = ["raw", "raw_keep", "processkit_c", "processkit_c_noguard", "processkit_c_group", "processkit_rs", "processkit_py", "processkit_go", "rust_std",
               "python_subprocess", "go_exec", "libuv", "glib"]
 
 DESCRIPTIONS = {
     "raw": "C floor: posix_spawn + waitpid; read() loop, 64 KiB buffer (capture_* discards the bytes); killpg",
     "processkit_c": "this library: pk_command_run / pk_loop_start (private group per run), pk_group_kill",
+    "raw_keep": "diagnostic: raw, but capture_* keeps every byte in a buffer grown by doubling",
     "processkit_c_noguard": "diagnostic: processkit_c with PK_GROUP_NO_OWNER_DEATH_KILL (no keeper bookkeeping)",
     "processkit_c_group": "diagnostic: one long-lived pk_loop and one shared pk_group for every run (no leaf per run)",
-    "processkit_rs": "crates.io processkit 0.9.2 on tokio (multi-thread runtime)",
+    "processkit_rs": "the processkit crate 0.9.2 (Cargo registry) on tokio (multi-thread runtime)",
     "processkit_py": "PyPI processkit-py 1.5.0 (the processkit crate 3.3 behind a sync Python API)",
     "processkit_go": "github.com/ZelAnton/processkit-go",
     "rust_std": "std::process::Command: status() / output() / spawn + wait_with_output",
@@ -198,6 +199,8 @@ class Runner:
                     key = (scenario, impl)
                     if key in self.unsupported or key in self.failed:
                         continue
+                    if impl == "raw_keep" and not scenario.startswith("capture"):
+                        continue  # the same code as raw there
                     self.run_driver(impl, scenario, iterations, warmup)
             log(f"{scenario}: done in {time.monotonic() - t0:.1f} s")
 
@@ -301,7 +304,7 @@ def verdicts(rows, impls):
         mine = pk[key]
         ahead = []
         for impl in impls:
-            if impl in ("raw", "processkit_c", "processkit_c_noguard", "processkit_c_group"):
+            if impl in ("raw", "raw_keep", "processkit_c", "processkit_c_noguard", "processkit_c_group"):
                 continue
             r = by.get((scenario, impl))
             if r and key in r and r[key] < mine:
@@ -326,7 +329,7 @@ def write_markdown(path, png_name, rows, impls, unavailable, runner, meta):
     L = []
     L.append("# processkit against its real peers")
     L.append("")
-    L.append(f"Measured {meta['date']} by `bench/peers/run_peers.sh{' --quick' if meta['quick'] else ''}` "
+    L.append(f"Run finished {meta['date']} by `{meta['cmdline']}` "
              f"({meta['duration']:.0f} s). Generated file: re-running the script rewrites everything but the "
              "section between the analysis markers at the end.")
     L.append("")
@@ -421,9 +424,9 @@ def write_chart(path, rows, impls, title):
                 vals.append(0)
                 errs.append(0)
             colors.append("#d62728" if i == "processkit_c" else "#f4a582" if i.startswith("processkit_c_") else
-                          "#7f7f7f" if i == "raw" else "#1f77b4")
+                          "#7f7f7f" if i.startswith("raw") else "#1f77b4")
         y = range(len(labels))
-        ax.barh(list(y), vals, xerr=errs, color=colors, error_kw={"elinewidth": 0.8, "capsize": 2})
+        ax.barh(list(y), vals, xerr=[[0] * len(errs), errs], color=colors, error_kw={"elinewidth": 0.8, "capsize": 2})
         ax.set_yticks(list(y))
         ax.set_yticklabels(labels, fontsize=8)
         ax.invert_yaxis()
@@ -434,7 +437,7 @@ def write_chart(path, rows, impls, title):
                     "n/a" if r is None or "unsupported" in r else "failed")
                 ax.text(0, k, " " + txt, va="center", fontsize=7, color="#555555")
             else:
-                ax.text(v, k, f" {v:.2f}", va="center", fontsize=7)
+                ax.text(v + errs[k], k, f" {v:.2f}", va="center", fontsize=7)
         if s == "rss_per_child":
             ax.set_xlabel("KiB of caller RSS per live child (median, whisker p90)", fontsize=8)
         else:
@@ -451,17 +454,28 @@ def write_chart(path, rows, impls, title):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--bin-dir", required=True)
-    ap.add_argument("--python", required=True)
-    ap.add_argument("--python-driver", required=True)
+    ap.add_argument("--bin-dir")
+    ap.add_argument("--python")
+    ap.add_argument("--python-driver")
+    ap.add_argument("--state", help="save the run's data here (JSON)")
+    ap.add_argument("--rerender", metavar="STATE",
+                    help="run nothing: rewrite --md and --png from a state a run saved")
     ap.add_argument("--md", required=True)
     ap.add_argument("--png", required=True)
     ap.add_argument("--unavailable", action="append", default=[], help="IMPL=reason")
     ap.add_argument("--tools", default="")
+    ap.add_argument("--cmdline", default="bench/peers/run_peers.sh")
     ap.add_argument("--only", action="append", help="run only these scenarios")
     ap.add_argument("--diagnostics", action="store_true",
-                    help="add processkit_c_noguard and processkit_c_group to the round-robin")
+                    help="add raw_keep (capture_*) and processkit_c_group to the round-robin")
     a = ap.parse_args()
+    if a.rerender:
+        with open(a.rerender) as f:
+            render(json.load(f), a.md, a.png)
+        log(f"rewrote {a.md} and {a.png} from {a.rerender}")
+        return 0
+    if not (a.bin_dir and a.python and a.python_driver):
+        ap.error("--bin-dir, --python and --python-driver are required to run")
 
     b = a.bin_dir
     drivers = {
@@ -476,7 +490,7 @@ def main():
         "glib": [f"{b}/c_peers_driver"],
     }
     if a.diagnostics:
-        drivers["processkit_c_noguard"] = [f"{b}/pk_driver"]
+        drivers["raw_keep"] = [f"{b}/pk_driver"]
         drivers["processkit_c_group"] = [f"{b}/pk_driver"]
     unavailable = dict(u.split("=", 1) for u in a.unavailable)
     for impl in unavailable:
@@ -510,17 +524,41 @@ def main():
         "load_before": load_before,
         "load_after": loadavg(),
         "tools": a.tools,
+        "cmdline": a.cmdline,
     }
-    png_name = os.path.basename(a.png)
-    write_markdown(a.md, png_name, rows, impls, unavailable, runner, meta)
-    m = meta["machine"]
-    write_chart(a.png, rows, impls,
-                f"processkit peers, {meta['date']}\n{m['nproc']} CPUs, {m['cpu']}, Linux {m['kernel']}\n"
-                f"load {meta['load_before']} -> {meta['load_after']}\n"
-                f"{'quick run' if a.quick else 'full run'}; red = processkit_c, grey = raw floor\n"
-                "".join(f"{i}: not obtainable (see the .md)\n" for i in sorted(unavailable)))
+    state = {
+        "meta": meta, "rows": rows, "impls": impls, "unavailable": unavailable,
+        "notes": {k: sorted(v) for k, v in runner.notes.items()},
+        "unsupported": [[s_, i, w] for (s_, i), w in runner.unsupported.items()],
+        "failed": [[s_, i, w] for (s_, i), w in runner.failed.items()],
+        "samples": [[s_, i, v] for (s_, i), v in runner.samples.items()],
+    }
+    if a.state:
+        with open(a.state, "w") as f:
+            json.dump(state, f)
+    render(state, a.md, a.png)
     log(f"wrote {a.md} and {a.png} ({meta['duration']:.0f} s)")
     return 1 if runner.failed else 0
+
+
+class _Saved:
+    """The parts of a Runner the report needs, from a saved state."""
+
+    def __init__(self, state):
+        self.notes = {k: set(v) for k, v in state["notes"].items()}
+        self.unsupported = {(s, i): w for s, i, w in state["unsupported"]}
+        self.failed = {(s, i): w for s, i, w in state["failed"]}
+
+
+def render(state, md, png):
+    meta, rows, impls, unavailable = state["meta"], state["rows"], state["impls"], state["unavailable"]
+    write_markdown(md, os.path.basename(png), rows, impls, unavailable, _Saved(state), meta)
+    m = meta["machine"]
+    write_chart(png, rows, impls,
+                f"processkit peers, {meta['date']}\n{m['nproc']} CPUs, {m['cpu']}, Linux {m['kernel']}\n"
+                f"load {meta['load_before']} -> {meta['load_after']}\n"
+                f"{'quick run' if meta['quick'] else 'full run'}; red = processkit_c, grey = raw floor\n"
+                + "".join(f"{i}: not obtainable (see the .md)\n" for i in sorted(unavailable)))
 
 
 if __name__ == "__main__":

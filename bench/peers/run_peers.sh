@@ -21,6 +21,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/processkit-peers
+cmdline="bench/peers/run_peers.sh${*:+ $*}"
 quick=0
 out_dir=
 only=()
@@ -85,7 +86,9 @@ if command -v go >/dev/null 2>&1; then
   say "building the Go driver (go build)"
   (cd "$here/go" && go build -trimpath -o "$cache/bin/go_driver" . >&2)
   # processkit-go: is the module obtainable through this machine's module proxy?
-  probe=$(cd "$here/go" && timeout 120 go list -m -versions github.com/ZelAnton/processkit-go 2>&1 | tr '\n' ' ' | sed 's/"/'"'"'/g') || true
+  # (URLs in the answer are elided: the report names no registry host.)
+  probe=$(cd "$here/go" && timeout 120 go list -m -versions github.com/ZelAnton/processkit-go 2>&1 | tr '\n\t' '  ' |
+          sed -e 's/"/'"'"'/g' -e 's#https\{0,1\}://[^ ]*#<module proxy URL>#g' -e 's/  */ /g') || true
   case $probe in
     "github.com/ZelAnton/processkit-go v"*)
       say "processkit-go is now listed ($probe); a driver for it still has to be written (README.md)"
@@ -114,9 +117,12 @@ bz=(-c opt --copt=-Wno-error=maybe-uninitialized --symlink_prefix=/)
 bin=$(cd "$repo" && ./bazelw info "${bz[@]}" bazel-bin 2>/dev/null)
 cp -f "$bin/bench/peers/pk_driver" "$cache/bin/pk_driver"
 
-tools="gcc $(gcc -dumpfullversion), $(rustc --version | cut -d' ' -f1-2), $(go version | cut -d' ' -f3), Python $("$venv/bin/python" -c 'import platform; print(platform.python_version())'), libuv $(pkg-config --modversion libuv), GLib $(pkg-config --modversion glib-2.0)"
+rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$repo" status --porcelain -- api backends BUILD 2>/dev/null)" ]; then rev="$rev + uncommitted changes"; fi
+tools="processkit at commit $rev, gcc $(gcc -dumpfullversion), $(rustc --version | cut -d' ' -f1-2), $(go version | cut -d' ' -f3), Python $("$venv/bin/python" -c 'import platform; print(platform.python_version())'), libuv $(pkg-config --modversion libuv), GLib $(pkg-config --modversion glib-2.0)"
 say "running ($([ "$quick" = 1 ] && echo quick || echo full))"
 "$venv/bin/python" "$here/orchestrate.py" $([ "$quick" = 1 ] && echo --quick) \
   --bin-dir "$cache/bin" --python "$venv/bin/python" --python-driver "$here/python/driver.py" \
   --md "$out_dir/benchmarks-peers.md" --png "$out_dir/benchmarks-peers.png" \
-  --tools "$tools" "${unavailable[@]}" "${only[@]}"
+  --state "$cache/last-run$([ "$quick" = 1 ] && echo -quick).json" \
+  --tools "$tools" --cmdline "$cmdline" "${unavailable[@]}" "${only[@]}"

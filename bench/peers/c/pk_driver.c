@@ -11,8 +11,10 @@
  * pk_loop_start: a private group per run, the library's default) and the
  * group API for the teardown (pk_group_kill).
  *
- * Two diagnostic variants (not in the default report; run_peers.sh
+ * Diagnostic variants (not in the default report; run_peers.sh
  * --diagnostics adds them) attribute processkit_c's overhead:
+ *   raw_keep              raw, but capture_* keeps every byte in a buffer
+ *                         grown by doubling (the floor of any capture API)
  *   processkit_c_noguard  the same calls with PK_GROUP_NO_OWNER_DEATH_KILL
  *                         (no owner-death keeper bookkeeping per group)
  *   processkit_c_group    one long-lived pk_loop and one shared pk_group for
@@ -79,9 +81,13 @@ static void raw_spawn_wait(void)
     raw_wait_ok(raw_spawn("/bin/true", argv, -1, 0));
 }
 
+static int g_keep; /* raw_keep: captures keep every byte */
+
 static void raw_capture(unsigned long long bytes)
 {
     static char buf[CHUNK];
+    char *kept = NULL;
+    size_t alloc = 0;
     char count[32];
     snprintf(count, sizeof count, "%llu", bytes);
     char *const argv[] = {"head", "-c", count, "/dev/zero", NULL};
@@ -92,7 +98,23 @@ static void raw_capture(unsigned long long bytes)
     close(fds[1]);
     unsigned long long total = 0;
     for (;;) {
-        ssize_t n = read(fds[0], buf, sizeof buf);
+        char *dst = buf;
+        size_t room = sizeof buf;
+        if (g_keep) { /* a buffer grown by doubling from 64 KiB, as a capture must */
+            if (total + CHUNK > alloc) {
+                size_t grown_to = alloc ? alloc : CHUNK;
+                while (grown_to < total + CHUNK)
+                    grown_to *= 2;
+                char *grown = realloc(kept, grown_to);
+                if (!grown)
+                    peer_die("out of memory");
+                kept = grown;
+                alloc = grown_to;
+            }
+            dst = kept + total;
+            room = alloc - (size_t)total;
+        }
+        ssize_t n = read(fds[0], dst, room);
         if (n == 0)
             break;
         if (n < 0) {
@@ -104,6 +126,7 @@ static void raw_capture(unsigned long long bytes)
     }
     close(fds[0]);
     raw_wait_ok(pid);
+    free(kept);
     if (total != bytes)
         peer_die("raw capture: %llu bytes, expected %llu", total, bytes);
 }
@@ -403,11 +426,12 @@ int main(int argc, char **argv)
     peer_cleanup_hook = cleanup_all;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    int raw = strcmp(args.impl, "raw") == 0;
+    g_keep = strcmp(args.impl, "raw_keep") == 0;
+    int raw = g_keep || strcmp(args.impl, "raw") == 0;
     int shared = strcmp(args.impl, "processkit_c_group") == 0;
     g_noguard = strcmp(args.impl, "processkit_c_noguard") == 0;
     if (!raw && !shared && !g_noguard && strcmp(args.impl, "processkit_c") != 0)
-        peer_die("unknown impl %s (this driver has raw, processkit_c, processkit_c_noguard, processkit_c_group)",
+        peer_die("unknown impl %s (this driver has raw, raw_keep, processkit_c, processkit_c_noguard, processkit_c_group)",
                  args.impl);
     const char *sc = args.scenario;
     int is_spawn = !strcmp(sc, "spawn_wait_true"), is_small = !strcmp(sc, "capture_small"),
