@@ -1723,12 +1723,15 @@ TEST_F(PkLayersTest, RetryStopsOnASignal) {
     auto end = Clock::now() + std::chrono::seconds(10);
     while (CountLines(count) < 1 && Clock::now() < end)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // into the backoff
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // most likely into the backoff
+    // Full jitter can make a backoff short, so an attempt may have started by
+    // now; what must hold is that none starts after the signal.
+    const int at_kill = CountLines(count);
     ASSERT_EQ(0, kill(run.pid, SIGTERM));
     Result r = Finish(&run);
     EXPECT_EQ(128 + SIGTERM, r.code) << Describe(r);
     EXPECT_LT(r.elapsed_ms, 4000) << "pk waited out the backoff";
-    EXPECT_EQ(1, CountLines(count));
+    EXPECT_LE(CountLines(count), at_kill + 1) << "attempts went on after the signal";
 }
 
 TEST_F(PkLayersTest, OptionsThatDoNotCombineAreErrors) {
