@@ -20,6 +20,8 @@ ssize_t pk__read_file(const char *path, char *buf, size_t len);
 ssize_t pk__pread_all(int fd, char *buf, size_t len);
 /* Writes text to a file (O_WRONLY, no create). Returns 0 or -errno. */
 int pk__write_file(const char *path, const char *text);
+/* The same, with path relative to an open directory (or AT_FDCWD). */
+int pk__write_file_at(int dir_fd, const char *path, const char *text);
 
 /* Waits for fd to become readable (POLLIN) or, with pri, to report POLLPRI.
  * timeout_ms < 0 waits forever. Returns 1 ready, 0 timeout, -errno. */

@@ -56,7 +56,12 @@ ssize_t pk__read_file(const char *path, char *buf, size_t len)
 
 int pk__write_file(const char *path, const char *text)
 {
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    return pk__write_file_at(AT_FDCWD, path, text);
+}
+
+int pk__write_file_at(int dir_fd, const char *path, const char *text)
+{
+    int fd = openat(dir_fd, path, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
     size_t len = strlen(text);

@@ -220,21 +220,6 @@ typedef struct cg_state {
     int guarded;    /* the keeper kills the current leaf if the owner dies */
 } cg_state;
 
-static int write_at(int dir_fd, const char *file, const char *text)
-{
-    int fd = openat(dir_fd, file, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    size_t len = strlen(text);
-    ssize_t n;
-    do
-        n = write(fd, text, len);
-    while (n < 0 && errno == EINTR);
-    int err = n < 0 ? errno : ((size_t)n != len ? EIO : 0);
-    close(fd);
-    return -err;
-}
-
 static int read_at(int dir_fd, const char *file, char **out, size_t *len_out)
 {
     int fd = openat(dir_fd, file, O_RDONLY | O_CLOEXEC);
@@ -333,17 +318,17 @@ static int apply_limits(cg_state *s, const pk_limits *limits)
     if (limits->memory_max) {
         pk__format(value, sizeof value, "%llu", (unsigned long long)limits->memory_max);
         file = "memory.max";
-        err = write_at(s->dir_fd, file, value);
+        err = pk__write_file_at(s->dir_fd, file, value);
     }
     if (!err && limits->pids_max) {
         pk__format(value, sizeof value, "%llu", (unsigned long long)limits->pids_max);
         file = "pids.max";
-        err = write_at(s->dir_fd, file, value);
+        err = pk__write_file_at(s->dir_fd, file, value);
     }
     if (!err && limits->cpu_max > 0) {
         pk__cgroup_cpu_max(limits->cpu_max, value, sizeof value);
         file = "cpu.max";
-        err = write_at(s->dir_fd, file, value);
+        err = pk__write_file_at(s->dir_fd, file, value);
     }
     if (err)
         return pk__fail_errno(PK_ERR_LIMIT, -err, "cannot enforce %s in %s", file, s->path);
@@ -501,7 +486,7 @@ static int frozen(cg_state *s)
 
 static int freeze(cg_state *s, int on)
 {
-    int err = write_at(s->dir_fd, "cgroup.freeze", on ? "1" : "0");
+    int err = pk__write_file_at(s->dir_fd, "cgroup.freeze", on ? "1" : "0");
     if (err < 0)
         return pk__fail_errno(PK_ERR_OS, -err, "writing %s/cgroup.freeze", s->path);
     return PK_OK;
@@ -530,7 +515,7 @@ static int kill_all(void *state)
 {
     cg_state *s = state;
     if (facts.has_kill && !atomic_load(&force_kill_fallback)) {
-        int err = write_at(s->dir_fd, "cgroup.kill", "1");
+        int err = pk__write_file_at(s->dir_fd, "cgroup.kill", "1");
         if (err == 0) {
             s->killed = 1;
             return PK_OK;
@@ -632,7 +617,7 @@ static int adopt(void *state, pid_t pid, int pidfd)
     (void)pidfd; /* the core proved pid is its own unreaped child, so it cannot be recycled */
     char text[32];
     pk__format(text, sizeof text, "%d", (int)pid);
-    int err = write_at(s->dir_fd, "cgroup.procs", text);
+    int err = pk__write_file_at(s->dir_fd, "cgroup.procs", text);
     if (err == -ESRCH)
         return PK_OK; /* it exited meanwhile: nothing to contain */
     if (err < 0)
