@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "platform.h"
 #include "processkit.h"
 
 #define PK_BACKEND_OPS_VERSION 1
@@ -63,10 +64,12 @@ typedef struct pk_backend_ops {
     void (*destroy)(void *state, int spare);
 
     int (*prepare_spawn)(void *state, pk_spawn_target *target);
-    /* A child was born into the container (its pidfd stays the core's). */
-    int (*track)(void *state, pid_t pid, int pidfd, int new_session);
+    /* A child was born into the container (its proc reference stays the
+     * core's). On Windows the child is still suspended: this is where it
+     * joins the job, and an error here kills it before it ever ran. */
+    int (*track)(void *state, pid_t pid, pk_proc_ref proc, int new_session);
     /* An existing live child of the caller joins. */
-    int (*adopt)(void *state, pid_t pid, int pidfd);
+    int (*adopt)(void *state, pid_t pid, pk_proc_ref proc);
 
     int (*signal)(void *state, int sig);
     int (*kill)(void *state);
@@ -88,6 +91,7 @@ typedef struct pk_backend_ops {
 extern const pk_backend_ops pk__backend_cgroup_v2;
 extern const pk_backend_ops pk__backend_process_group;
 extern const pk_backend_ops pk__backend_fake;
+extern const pk_backend_ops pk__backend_job_object;
 
 /* Resolves a pk_backend choice (AUTO included) to a table, recording in
  * reason why a stronger one was not taken. Returns NULL for an id that names

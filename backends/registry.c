@@ -7,8 +7,12 @@
 const pk_backend_ops *pk__backend_for(int backend_id)
 {
     switch (backend_id) {
+#ifdef _WIN32
+    case PK_BACKEND_JOB_OBJECT: return &pk__backend_job_object;
+#else
     case PK_BACKEND_CGROUP_V2: return &pk__backend_cgroup_v2;
     case PK_BACKEND_PROCESS_GROUP: return &pk__backend_process_group;
+#endif
     default: return NULL;
     }
 }

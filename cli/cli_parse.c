@@ -68,12 +68,18 @@ static const struct {
     const char *name;
     int number;
 } signal_names[] = {
+#ifdef _WIN32
+    /* The ABI's (Linux) numbers; on Windows only KILL and BREAK act (see
+     * docs/windows.md), the rest are accepted so scripts parse the same. */
+    {"HUP", 1}, {"INT", 2}, {"QUIT", 3}, {"KILL", 9}, {"TERM", 15}, {"BREAK", 21},
+#else
     {"HUP", SIGHUP},   {"INT", SIGINT},     {"QUIT", SIGQUIT},   {"ILL", SIGILL},   {"TRAP", SIGTRAP},
     {"ABRT", SIGABRT}, {"BUS", SIGBUS},     {"FPE", SIGFPE},     {"KILL", SIGKILL}, {"USR1", SIGUSR1},
     {"SEGV", SIGSEGV}, {"USR2", SIGUSR2},   {"PIPE", SIGPIPE},   {"ALRM", SIGALRM}, {"TERM", SIGTERM},
     {"CHLD", SIGCHLD}, {"CONT", SIGCONT},   {"STOP", SIGSTOP},   {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},
     {"TTOU", SIGTTOU}, {"URG", SIGURG},     {"XCPU", SIGXCPU},   {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM},
     {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"SYS", SIGSYS},
+#endif
 };
 
 const char *pkcli_signal_name(int sig)

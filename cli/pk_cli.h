@@ -11,6 +11,10 @@
 
 #include "processkit.h"
 
+#ifndef SIGKILL
+#define SIGKILL 9 /* the ABI's number; mingw's <signal.h> lacks it */
+#endif
+
 #define EXIT_TIMEOUT 124
 #define EXIT_PK_ERROR 125
 #define EXIT_NOT_EXECUTABLE 126
@@ -53,9 +57,15 @@ typedef struct pkcli_options {
 } pkcli_options;
 
 /* "pk: " + the message + newline on stderr; returns EXIT_PK_ERROR. */
+#ifdef __MINGW32__
+int pkcli_die(const char *fmt, ...) __attribute__((format(gnu_printf, 1, 2)));
+#else
 int pkcli_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#endif
 /* The usage text (pk.c). */
 void pkcli_usage(FILE *out);
+/* `pk probe` (pk_probe.c). */
+int pkcli_cmd_probe(int argc, char **argv);
 
 /* Defaults for a subcommand, then argv[2..] up to the program. Returns 0,
  * or an exit status after printing the error (--help prints the usage and
@@ -111,6 +121,7 @@ typedef struct pkcli_relay {
 void pkcli_relay_init(pkcli_relay *r, int fd);
 void pkcli_relay_line(void *user, int32_t stream, const char *line, size_t len); /* a pk_line_fn */
 
+#ifndef _WIN32
 /* Blocks SIGINT, SIGTERM, SIGHUP (and SIGWINCH when asked) in pk (the
  * library gives each child an empty mask) and returns a signalfd for them. */
 int pkcli_signals_block(int with_winch);
@@ -142,5 +153,6 @@ int pkcli_cmd_pipe(int argc, char **argv);
 int pkcli_cmd_supervise(int argc, char **argv);
 /* `pk run --retry`: cmd is configured; pt is the pass-through (or unused). */
 int pkcli_run_retry(pk_command *cmd, const pkcli_options *o, pkcli_passthrough *pt, int sigfd);
+#endif
 
 #endif

@@ -1,15 +1,16 @@
-/* Helpers shared by pk's subcommands (see pk_cli.h). */
+/* Helpers shared by pk's subcommands on every OS (see pk_cli.h); the POSIX
+ * signal, pass-through and relay machinery is in pk_posix.c. */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/signalfd.h>
-#include <sys/uio.h>
 #include <time.h>
+#ifdef _WIN32
+#include <io.h>
+#include <windows.h>
+#else
 #include <unistd.h>
+#endif
 
 #include "cli_parse.h"
 #include "json_out.h"
@@ -122,180 +123,11 @@ void pkcli_write_all(int fd, const void *data, size_t len)
 
 uint64_t pkcli_now_ms(void)
 {
+#ifdef _WIN32
+    return (uint64_t)GetTickCount64();
+#else
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* ------------------------------------------------------ pass-through pipe */
-
-int pkcli_passthrough_open(pkcli_passthrough *pt)
-{
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return pkcli_die("pipe: %s", strerror(errno));
-    fcntl(fds[0], F_SETFL, O_NONBLOCK);
-    pt->read_fd = fds[0];
-    pt->write_fd = fds[1];
-    return 0;
-}
-
-void pkcli_passthrough_forward(pkcli_passthrough *pt, int block)
-{
-    uint8_t buf[65536];
-    while (pt->read_fd >= 0) {
-        ssize_t n = read(pt->read_fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN && block) {
-            struct pollfd p = {.fd = pt->read_fd, .events = POLLIN};
-            (void)poll(&p, 1, -1);
-            continue;
-        }
-        if (n <= 0) {
-            if (n == 0 || errno != EAGAIN) {
-                close(pt->read_fd);
-                pt->read_fd = -1;
-            }
-            return;
-        }
-        pkcli_write_all(1, buf, (size_t)n);
-        pt->last_byte = buf[n - 1];
-    }
-}
-
-void pkcli_passthrough_close_writer(pkcli_passthrough *pt)
-{
-    if (pt->write_fd >= 0) {
-        close(pt->write_fd);
-        pt->write_fd = -1;
-    }
-}
-
-/* ------------------------------------------------------------ line relay */
-
-/* The library hands over a line longer than this in pieces of exactly this
- * size (PK_MAX_LINE in api/src/output.h); a piece gets no newline. */
-#define LIBRARY_MAX_LINE (1u << 20)
-
-void pkcli_relay_init(pkcli_relay *r, int fd)
-{
-    r->fd = fd;
-    r->last_byte = -1;
-}
-
-void pkcli_relay_line(void *user, int32_t stream, const char *line, size_t len)
-{
-    (void)stream;
-    pkcli_relay *r = user;
-    int newline = len != LIBRARY_MAX_LINE;
-    /* One write for the line and its newline, so pk's own messages on the
-     * same stream never land inside a line. */
-    struct iovec iov[2] = {{.iov_base = (void *)line, .iov_len = len}, {.iov_base = "\n", .iov_len = 1}};
-    int count = newline ? 2 : 1;
-    ssize_t n;
-    do
-        n = writev(r->fd, iov, count);
-    while (n < 0 && errno == EINTR);
-    if (n >= 0 && (size_t)n < len + (size_t)newline) {
-        /* A short write: the rest, byte-exact. */
-        size_t done = (size_t)n;
-        if (done < len)
-            pkcli_write_all(r->fd, line + done, len - done);
-        if (newline)
-            pkcli_write_all(r->fd, "\n", 1);
-    }
-    if (newline)
-        r->last_byte = '\n';
-    else if (len)
-        r->last_byte = (unsigned char)line[len - 1];
-}
-
-/* --------------------------------------------------------------- signals */
-
-int pkcli_signals_block(int with_winch)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    if (with_winch)
-        sigaddset(&set, SIGWINCH);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-}
-
-static void *watch_main(void *arg)
-{
-    pkcli_watch *w = arg;
-    for (;;) {
-        struct pollfd fds[3] = {{.fd = w->stop_fd, .events = POLLIN},
-                                {.fd = w->sigfd, .events = POLLIN},
-                                {.fd = w->pt ? w->pt->read_fd : -1, .events = POLLIN}};
-        int timeout = -1;
-        if (w->grace_at) {
-            uint64_t now = pkcli_now_ms();
-            timeout = now >= w->grace_at ? 0 : (int)(w->grace_at - now);
-        }
-        (void)poll(fds, 3, timeout);
-        if (fds[2].revents)
-            pkcli_passthrough_forward(w->pt, 0);
-        if (w->sigfd >= 0 && (fds[1].revents & POLLIN)) {
-            struct signalfd_siginfo si;
-            while (read(w->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
-                int sig = (int)si.ssi_signo;
-                if (sig == SIGWINCH) {
-                    if (w->on_winch)
-                        w->on_winch(w->user);
-                    continue;
-                }
-                w->forwarded = sig;
-                if (w->on_signal)
-                    w->on_signal(w->user, sig);
-                if (w->on_grace && !w->grace_at && !w->grace_fired)
-                    w->grace_at = pkcli_now_ms() + w->grace_ms;
-            }
-        }
-        if (w->grace_at && pkcli_now_ms() >= w->grace_at) {
-            w->grace_at = 0;
-            w->grace_fired = 1;
-            w->on_grace(w->user);
-        }
-        if (fds[0].revents)
-            break;
-    }
-    return NULL;
-}
-
-int pkcli_watch_start(pkcli_watch *w)
-{
-    w->forwarded = 0;
-    w->grace_at = 0;
-    w->grace_fired = 0;
-    w->started = 0;
-    w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (w->stop_fd < 0)
-        return pkcli_die("eventfd: %s", strerror(errno));
-    int err = pthread_create(&w->thread, NULL, watch_main, w);
-    if (err != 0) {
-        close(w->stop_fd);
-        w->stop_fd = -1;
-        return pkcli_die("pthread_create: %s", strerror(err));
-    }
-    w->started = 1;
-    return 0;
-}
-
-void pkcli_watch_stop(pkcli_watch *w)
-{
-    if (!w->started)
-        return;
-    uint64_t one = 1;
-    ssize_t n = write(w->stop_fd, &one, sizeof one);
-    (void)n;
-    pthread_join(w->thread, NULL);
-    close(w->stop_fd);
-    w->stop_fd = -1;
-    w->started = 0;
+#endif
 }

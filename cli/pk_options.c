@@ -3,12 +3,17 @@
  * them; the values are checked by cli_parse.c's parsers. */
 #include <errno.h>
 #include <fcntl.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef _WIN32
+#include <io.h>
+#define O_CLOEXEC 0 /* Windows handles are not inherited unless asked for */
+#else
+#include <regex.h>
 #include <unistd.h>
+#endif
 
 #include "cli_parse.h"
 #include "pk_cli.h"
@@ -165,8 +170,10 @@ static int apply_valued(const char *name, const char *value, pkcli_options *o)
             o->group.backend = PK_BACKEND_CGROUP_V2;
         else if (strcmp(value, "pgroup") == 0)
             o->group.backend = PK_BACKEND_PROCESS_GROUP;
+        else if (strcmp(value, "job") == 0)
+            o->group.backend = PK_BACKEND_JOB_OBJECT;
         else
-            return pkcli_die("unknown backend '%s' (auto, cgroup or pgroup)", value);
+            return pkcli_die("unknown backend '%s' (auto, cgroup, pgroup or job)", value);
     } else if (strcmp(name, "--env") == 0) {
         size_t at;
         if (pkcli_parse_env_pair(value, &at, err, sizeof err) != 0)
@@ -177,6 +184,7 @@ static int apply_valued(const char *name, const char *value, pkcli_options *o)
             return pkcli_die("--unset: bad variable name '%s'", value);
         return push_env_op(o, 'U', value);
     } else if (strcmp(name, "--ready-line") == 0) {
+#ifndef _WIN32 /* readiness is POSIX-only; pk.exe refuses the option */
         regex_t re;
         int err_code = regcomp(&re, value, REG_EXTENDED | REG_NOSUB);
         if (err_code != 0) {
@@ -184,6 +192,7 @@ static int apply_valued(const char *name, const char *value, pkcli_options *o)
             return pkcli_die("--ready-line: bad regular expression '%s': %s", value, err);
         }
         regfree(&re);
+#endif
         o->ready_line = value;
     } else if (strcmp(name, "--ready-port") == 0) {
         return parse_port(value, &o->ready_port);
@@ -308,7 +317,12 @@ int pkcli_command_new(char *const *words, int count, const pkcli_options *o, pk_
             rc = pk_command_env_unset(cmd, op + 1);
         } else {
             const char *eq = strchr(op + 1, '=');
-            char *key = strndup(op + 1, (size_t)(eq - (op + 1)));
+            size_t key_len = (size_t)(eq - (op + 1));
+            char *key = malloc(key_len + 1);
+            if (key) {
+                memcpy(key, op + 1, key_len);
+                key[key_len] = '\0';
+            }
             rc = key ? pk_command_env(cmd, key, eq + 1) : PK_ERR_NOMEM;
             free(key);
         }

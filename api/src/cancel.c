@@ -1,10 +1,8 @@
+/* Cancellation tokens: the portable part; the waitable object behind a
+ * token is per OS (cancel_linux.c, cancel_windows.c). */
 #include "cancel.h"
 
-#include <errno.h>
-#include <stdint.h>
 #include <stdlib.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include "error.h"
 #include "processkit.h"
@@ -12,7 +10,7 @@
 static void cancel_destroy(pk_object *obj)
 {
     pk_cancel_obj *token = (pk_cancel_obj *)obj;
-    close(token->fd);
+    pk__cancel_os_close(token);
     free(token);
 }
 
@@ -29,15 +27,14 @@ int pk_cancel_new(pk_cancel **out)
     pk_cancel_obj *token = calloc(1, sizeof *token);
     if (!token)
         return pk__fail(PK_ERR_NOMEM, "pk_cancel_new: out of memory");
-    token->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (token->fd < 0) {
-        int err = errno;
+    int rc = pk__cancel_os_open(token);
+    if (rc != PK_OK) {
         free(token);
-        return pk__fail_errno(PK_ERR_OS, err, "pk_cancel_new: eventfd");
+        return rc;
     }
     pk__object_init(&token->obj, PK_OBJ_CANCEL, cancel_destroy);
     void *h;
-    int rc = pk__handle_new(&token->obj, &h);
+    rc = pk__handle_new(&token->obj, &h);
     if (rc != PK_OK) {
         pk__object_unref(&token->obj);
         return rc;
@@ -54,12 +51,8 @@ int pk_cancel_trigger(pk_cancel *handle)
     if (rc != PK_OK)
         return rc;
     pk_cancel_obj *token = (pk_cancel_obj *)obj;
-    if (!atomic_exchange(&token->triggered, 1)) {
-        uint64_t one = 1;
-        /* The counter is never read, so it stays readable for every watcher. */
-        ssize_t n = write(token->fd, &one, sizeof one);
-        (void)n;
-    }
+    if (!atomic_exchange(&token->triggered, 1))
+        pk__cancel_os_signal(token);
     pk__object_unref(obj);
     return PK_OK;
 }

@@ -1,11 +1,7 @@
 #include "child.h"
 
-#include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "abi_struct.h"
 #include "error.h"
@@ -14,13 +10,13 @@
 static void child_destroy(pk_object *obj)
 {
     pk_child_obj *child = (pk_child_obj *)obj;
-    if (child->pidfd >= 0)
-        close(child->pidfd);
+    if (child->proc != PK_PROC_REF_NONE)
+        pk__proc_close(child->proc);
     pthread_mutex_destroy(&child->lock);
     free(child);
 }
 
-int pk__child_new(pid_t pid, int pidfd, pk_child_obj **out)
+int pk__child_new(int32_t pid, pk_proc_ref proc, pk_child_obj **out)
 {
     pk_child_obj *child = calloc(1, sizeof *child);
     if (!child)
@@ -28,55 +24,11 @@ int pk__child_new(pid_t pid, int pidfd, pk_child_obj **out)
     pk__object_init(&child->obj, PK_OBJ_CHILD, child_destroy);
     pthread_mutex_init(&child->lock, NULL);
     child->pid = pid;
-    child->pidfd = pidfd;
+    child->proc = proc;
     child->status.size = sizeof child->status;
     atomic_init(&child->handle_released, 0);
     *out = child;
     return PK_OK;
-}
-
-static void decode(const siginfo_t *info, pk_exit_status *st)
-{
-    memset(st, 0, sizeof *st);
-    st->size = sizeof *st;
-    switch (info->si_code) {
-    case CLD_EXITED:
-        st->kind = PK_EXIT_CODE;
-        st->code = info->si_status;
-        break;
-    case CLD_DUMPED:
-        st->core_dumped = 1;
-        /* fall through */
-    default:
-        st->kind = PK_EXIT_SIGNAL;
-        st->signal = info->si_status;
-        break;
-    }
-}
-
-/* With the lock held: one non-blocking reap attempt. */
-static int reap_now(pk_child_obj *child)
-{
-    if (child->reaped || child->lost)
-        return 1;
-    siginfo_t info;
-    memset(&info, 0, sizeof info);
-    int rc;
-    do
-        rc = waitid(P_PIDFD, (id_t)child->pidfd, &info, WEXITED | WNOHANG | __WALL);
-    while (rc < 0 && errno == EINTR);
-    if (rc < 0) {
-        if (errno == ECHILD) {
-            child->lost = 1;
-            return 1;
-        }
-        return pk__fail_errno(PK_ERR_OS, errno, "waitid on pid %d", (int)child->pid);
-    }
-    if (info.si_pid == 0)
-        return 0;
-    decode(&info, &child->status);
-    child->reaped = 1;
-    return 1;
 }
 
 int pk__child_reap(pk_child_obj *child, int timeout_ms)
@@ -84,7 +36,7 @@ int pk__child_reap(pk_child_obj *child, int timeout_ms)
     uint64_t deadline = timeout_ms > 0 ? pk__now_ns() + (uint64_t)timeout_ms * 1000000u : 0;
     for (;;) {
         pthread_mutex_lock(&child->lock);
-        int rc = reap_now(child);
+        int rc = child->reaped || child->lost ? 1 : pk__child_reap_now(child);
         pthread_mutex_unlock(&child->lock);
         if (rc != 0 || timeout_ms == 0)
             return rc;
@@ -95,10 +47,9 @@ int pk__child_reap(pk_child_obj *child, int timeout_ms)
                 return 0;
             wait_ms = (int)((deadline - now + 999999u) / 1000000u);
         }
-        /* The pidfd turns readable at exit; no polling interval involved. */
-        int ready = pk__poll_one(child->pidfd, 0, wait_ms);
+        int ready = pk__proc_wait(child, wait_ms);
         if (ready < 0)
-            return pk__fail_errno(PK_ERR_OS, -ready, "poll on pid %d", (int)child->pid);
+            return ready;
     }
 }
 
@@ -143,7 +94,7 @@ int pk_child_pollfd(pk_child *handle, int *fd)
     if (!fd)
         rc = pk__fail(PK_ERR_INVALID, "pk_child_pollfd: fd is NULL");
     else
-        *fd = child->pidfd;
+        rc = pk__proc_pollfd(child, fd);
     pk__object_unref(&child->obj);
     return rc;
 }
@@ -177,17 +128,16 @@ int pk_child_signal(pk_child *handle, int32_t sig)
     int rc = get_child(handle, "pk_child_signal", &child);
     if (rc != PK_OK)
         return rc;
-    if (sig <= 0 || sig >= _NSIG) {
+    if (sig <= 0 || sig >= PK_NSIG) {
         rc = pk__fail(PK_ERR_INVALID, "pk_child_signal: %d is not a signal number", (int)sig);
     } else {
         /* Holding the lock keeps a concurrent reap from freeing the pid
-         * between our check and the signal; the pidfd makes it exact. */
+         * between our check and the signal. */
         pthread_mutex_lock(&child->lock);
         if (child->reaped || child->lost)
             rc = pk__fail(PK_ERR_NO_PROCESS, "pk_child_signal: pid %d has already been reaped", (int)child->pid);
-        else if (pk__pidfd_send_signal(child->pidfd, sig) < 0)
-            rc = pk__fail_errno(errno == ESRCH ? PK_ERR_NO_PROCESS : pk__code_from_errno(errno), errno,
-                                "pk_child_signal: signal %d to pid %d", (int)sig, (int)child->pid);
+        else
+            rc = pk__proc_signal(child, sig);
         pthread_mutex_unlock(&child->lock);
     }
     pk__object_unref(&child->obj);

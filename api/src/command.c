@@ -4,12 +4,12 @@
 #include "command.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
 #include <sys/resource.h>
-#include <unistd.h>
+#endif
 
 #include "abi_struct.h"
 #include "error.h"
@@ -262,7 +262,7 @@ int pk_command_parent_death_signal(pk_command *handle, int32_t sig)
     int rc = pk__command_get(handle, "pk_command_parent_death_signal", &cmd);
     if (rc != PK_OK)
         return rc;
-    if (sig < 0 || sig >= _NSIG)
+    if (sig < 0 || sig >= PK_NSIG)
         return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_parent_death_signal: %d is not a signal", (int)sig));
     cmd->parent_death_signal = sig;
     return done(cmd, PK_OK);
@@ -334,7 +334,7 @@ int pk_command_stdin_fd(pk_command *handle, int fd)
     int rc = pk__command_get(handle, "pk_command_stdin_fd", &cmd);
     if (rc != PK_OK)
         return rc;
-    if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+    if (fd < 0 || !pk__fd_is_open(fd))
         return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_stdin_fd: %d is not an open fd", fd));
     reset_stdin(cmd, PK_IN_FD);
     cmd->stdin_fd = fd;
@@ -376,7 +376,7 @@ int pk_command_output(pk_command *handle, int32_t stream, int32_t mode, int fd)
         rc = pk__fail(PK_ERR_INVALID, "pk_command_output: mode %d is not a pk_output_mode", (int)mode);
     if (rc == PK_OK && mode == PK_OUTPUT_MERGE && stream != PK_STREAM_STDERR)
         rc = pk__fail(PK_ERR_INVALID, "pk_command_output: only stderr can be merged (into stdout)");
-    if (rc == PK_OK && mode == PK_OUTPUT_FD && (fd < 0 || fcntl(fd, F_GETFD) < 0))
+    if (rc == PK_OK && mode == PK_OUTPUT_FD && (fd < 0 || !pk__fd_is_open(fd)))
         rc = pk__fail(PK_ERR_INVALID, "pk_command_output: %d is not an open fd", fd);
     if (rc == PK_OK) {
         cmd->out_mode[stream] = mode;
@@ -435,7 +435,7 @@ int pk_command_timeout(pk_command *handle, uint32_t timeout_ms, int32_t sig, uin
     int rc = pk__command_get(handle, "pk_command_timeout", &cmd);
     if (rc != PK_OK)
         return rc;
-    if (sig < 0 || sig >= _NSIG)
+    if (sig < 0 || sig >= PK_NSIG)
         return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_timeout: %d is not a signal", (int)sig));
     cmd->timeout_ms = timeout_ms;
     cmd->timeout_signal = sig ? sig : SIGTERM;
@@ -645,19 +645,23 @@ int pk_command_user(pk_command *handle, uint32_t uid, uint32_t gid, const uint32
     int rc = pk__command_get(handle, "pk_command_user", &cmd);
     if (rc != PK_OK)
         return rc;
+#ifdef _WIN32
+    return done(cmd, pk__fail(PK_ERR_UNSUPPORTED, "pk_command_user: a POSIX process attribute, with no Windows "
+                                                  "equivalent"));
+#endif
     if (count && !groups)
         return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_user: groups is NULL with count %zu", count));
     if (count > 65536)
         return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_user: %zu groups is more than the kernel allows", count));
     if (uid == (uint32_t)-1 || gid == (uint32_t)-1)
         return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_user: -1 is not a user or group id"));
-    gid_t *copy = NULL;
+    pk_gid_t *copy = NULL;
     if (count) {
         copy = malloc(count * sizeof *copy);
         if (!copy)
             return done(cmd, pk__fail(PK_ERR_NOMEM, "pk_command_user: out of memory"));
         for (size_t i = 0; i < count; i++)
-            copy[i] = (gid_t)groups[i];
+            copy[i] = (pk_gid_t)groups[i];
     }
     free(cmd->attrs.groups);
     cmd->attrs.set_ids = 1;
@@ -674,6 +678,10 @@ int pk_command_umask(pk_command *handle, uint32_t mask)
     int rc = pk__command_get(handle, "pk_command_umask", &cmd);
     if (rc != PK_OK)
         return rc;
+#ifdef _WIN32
+    return done(cmd, pk__fail(PK_ERR_UNSUPPORTED, "pk_command_umask: a POSIX process attribute, with no Windows "
+                                                  "equivalent"));
+#endif
     if (mask > 0777)
         return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_umask: %o is not a permission mask", (unsigned)mask));
     cmd->attrs.set_umask = 1;
@@ -687,8 +695,14 @@ int pk_command_rlimit(pk_command *handle, int32_t resource, uint64_t soft, uint6
     int rc = pk__command_get(handle, "pk_command_rlimit", &cmd);
     if (rc != PK_OK)
         return rc;
+#ifdef _WIN32
+    return done(cmd, pk__fail(PK_ERR_UNSUPPORTED, "pk_command_rlimit: a POSIX process attribute, with no Windows "
+                                                  "equivalent"));
+#endif
+#ifndef _WIN32
     if (resource < 0 || resource >= RLIM_NLIMITS)
         return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_rlimit: %d is not an RLIMIT_* resource", (int)resource));
+#endif
     if (soft > hard)
         return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_rlimit: the soft limit exceeds the hard one"));
     for (size_t i = 0; i < cmd->attrs.rlimit_count; i++) {
@@ -712,7 +726,11 @@ int pk_command_cwd_fd(pk_command *handle, int dir_fd)
     int rc = pk__command_get(handle, "pk_command_cwd_fd", &cmd);
     if (rc != PK_OK)
         return rc;
-    if (dir_fd < -1 || (dir_fd >= 0 && fcntl(dir_fd, F_GETFD) < 0))
+#ifdef _WIN32
+    return done(cmd, pk__fail(PK_ERR_UNSUPPORTED, "pk_command_cwd_fd: a POSIX process attribute, with no Windows "
+                                                  "equivalent"));
+#endif
+    if (dir_fd < -1 || (dir_fd >= 0 && !pk__fd_is_open(dir_fd)))
         return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_cwd_fd: %d is not an open fd (-1 clears)", dir_fd));
     cmd->attrs.cwd_fd = dir_fd;
     return done(cmd, PK_OK);
@@ -724,10 +742,14 @@ int pk_command_map_fd(pk_command *handle, int child_fd, int parent_fd)
     int rc = pk__command_get(handle, "pk_command_map_fd", &cmd);
     if (rc != PK_OK)
         return rc;
+#ifdef _WIN32
+    return done(cmd, pk__fail(PK_ERR_UNSUPPORTED, "pk_command_map_fd: a POSIX process attribute, with no Windows "
+                                                  "equivalent"));
+#endif
     if (child_fd < 3 || child_fd > 65535)
         return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_map_fd: child fd %d (use 3..65535; 0-2 are stdio)",
                                   child_fd));
-    if (parent_fd < 0 || fcntl(parent_fd, F_GETFD) < 0)
+    if (parent_fd < 0 || !pk__fd_is_open(parent_fd))
         return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_map_fd: %d is not an open fd", parent_fd));
     size_t n = cmd->attrs.fd_map_count, at = 0;
     while (at < n && cmd->attrs.fd_maps[at].child_fd < child_fd)
@@ -754,6 +776,10 @@ int pk_command_pty(pk_command *handle, uint16_t rows, uint16_t cols)
     int rc = pk__command_get(handle, "pk_command_pty", &cmd);
     if (rc != PK_OK)
         return rc;
+#ifdef _WIN32
+    return done(cmd, pk__fail(PK_ERR_UNSUPPORTED, "pk_command_pty: a POSIX process attribute, with no Windows "
+                                                  "equivalent"));
+#endif
     if (!rows || !cols)
         return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_pty: a terminal needs at least one row and column"));
     cmd->attrs.pty = 1;

@@ -14,7 +14,7 @@
 typedef struct pk_command_attrs {
     int set_ids;
     uint32_t uid, gid;
-    gid_t *groups;
+    pk_gid_t *groups;
     size_t group_count;
     int set_umask;
     uint32_t umask;

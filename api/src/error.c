@@ -19,6 +19,8 @@ static void vset(const char *fmt, va_list ap, int errnum)
          * a static string instead of filling errbuf. */
 #if defined(__GLIBC__) && defined(_GNU_SOURCE)
         const char *text = strerror_r(errnum, errbuf, sizeof errbuf);
+#elif defined(_WIN32)
+        const char *text = strerror_s(errbuf, sizeof errbuf, errnum) == 0 ? errbuf : "unknown error";
 #else
         const char *text = strerror_r(errnum, errbuf, sizeof errbuf) == 0 ? errbuf : "unknown error";
 #endif

@@ -4,7 +4,10 @@
 
 #include "processkit.h"
 
-#if defined(__GNUC__)
+#if defined(__MINGW32__)
+/* The Windows build formats with mingw's C99 printf (%zu, %lld). */
+#define PK_PRINTF(a, b) __attribute__((format(gnu_printf, a, b)))
+#elif defined(__GNUC__)
 #define PK_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define PK_PRINTF(a, b)

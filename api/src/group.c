@@ -3,18 +3,13 @@
  * shutdown driver, the kill-on-free latch). */
 #include "group.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "abi_struct.h"
 #include "error.h"
+#include "platform.h"
 #include "process_spawn.h"
 #include "sys.h"
 
@@ -88,7 +83,7 @@ static int lock_open(pk_group_obj *group, const char *fn)
 
 static int check_signal(const char *fn, int sig)
 {
-    if (sig <= 0 || sig >= _NSIG)
+    if (sig <= 0 || sig >= PK_NSIG)
         return pk__fail(PK_ERR_INVALID, "%s: %d is not a signal number", fn, sig);
     return PK_OK;
 }
@@ -100,7 +95,7 @@ static int validate_options(const pk_group_options *o)
     if (o->min_mechanism < PK_MECHANISM_NONE || o->min_mechanism > PK_MECHANISM_JOB_OBJECT)
         return pk__fail(PK_ERR_INVALID, "pk_group_create: min_mechanism %d is not a pk_mechanism",
                         (int)o->min_mechanism);
-    if (o->parent_death_signal < 0 || o->parent_death_signal >= _NSIG)
+    if (o->parent_death_signal < 0 || o->parent_death_signal >= PK_NSIG)
         return pk__fail(PK_ERR_INVALID, "pk_group_create: parent_death_signal %d is not a signal number",
                         (int)o->parent_death_signal);
     if (o->flags & ~(uint32_t)PK_GROUP_NO_OWNER_DEATH_KILL)
@@ -206,6 +201,14 @@ int pk__group_new(const pk_group_options *opts, pk_group_obj **out)
         return rc;
     const int want_limits = limits_requested(&limits);
 
+#ifdef _WIN32
+    if (o.backend == PK_BACKEND_CGROUP_V2 || o.backend == PK_BACKEND_PROCESS_GROUP)
+        return pk__fail(PK_ERR_UNAVAILABLE, "pk_group_create: %s exists only on Linux and POSIX systems",
+                        o.backend == PK_BACKEND_CGROUP_V2 ? "cgroup-v2" : "process-group");
+    (void)want_limits; /* a job enforces every limit, or create fails with PK_ERR_LIMIT */
+    rc = check_minimum(&o, PK_MECHANISM_JOB_OBJECT, "");
+    return rc != PK_OK ? rc : create_on(&pk__backend_job_object, &o, &limits, "", out);
+#else
     if (o.backend == PK_BACKEND_JOB_OBJECT)
         return pk__fail(PK_ERR_UNAVAILABLE, "pk_group_create: job objects exist only on Windows");
 
@@ -248,6 +251,7 @@ int pk__group_new(const pk_group_options *opts, pk_group_obj **out)
         rc = create_on(&pk__backend_process_group, &o, &limits, reason, out);
     }
     return rc;
+#endif
 }
 
 int pk_group_create(const pk_group_options *opts, pk_group **out)
@@ -297,23 +301,26 @@ static int wait_drained(pk_group_obj *group, uint64_t deadline_ns)
         reap_exited(group);
         int drained = group->ops->drained(group->state);
         int drain_fd = group->ops->drain_fd(group->state);
+        pk_child_obj *live[64];
         size_t n = 0;
-        struct pollfd fds[65];
-        if (drain_fd >= 0)
-            fds[n++] = (struct pollfd){.fd = drain_fd, .events = POLLPRI};
-        for (size_t i = 0; i < group->child_count && n < 65; i++)
-            if (!pk__child_is_done(group->children[i]))
-                fds[n++] = (struct pollfd){.fd = group->children[i]->pidfd, .events = POLLIN};
+        for (size_t i = 0; i < group->child_count && n < 64; i++)
+            if (!pk__child_is_done(group->children[i])) {
+                live[n] = group->children[i];
+                pk__object_ref(&live[n++]->obj);
+            }
         pthread_mutex_unlock(&group->lock);
-        if (drained)
-            return 1;
         uint64_t now = pk__now_ns();
-        if (now >= deadline_ns)
-            return 0;
+        if (drained || now >= deadline_ns) {
+            for (size_t i = 0; i < n; i++)
+                pk__object_unref(&live[i]->obj);
+            return drained;
+        }
         uint64_t left_ms = (deadline_ns - now + 999999u) / 1000000u;
         int timeout = drain_fd >= 0 ? (int)(left_ms > 1000 ? 1000 : left_ms)
                                     : (int)(left_ms > DRAIN_RECHECK_MS ? DRAIN_RECHECK_MS : left_ms);
-        (void)poll(fds, n, timeout);
+        pk__child_wait_any(live, n, drain_fd, timeout);
+        for (size_t i = 0; i < n; i++)
+            pk__object_unref(&live[i]->obj);
     }
 }
 
@@ -417,10 +424,10 @@ static int validate_spawn(const pk_spawn_options *o)
         if (fds[i] < PK_STDIO_NULL)
             return pk__fail(PK_ERR_INVALID, "pk_group_spawn: %s %d is neither an fd nor PK_STDIO_*", names[i],
                             (int)fds[i]);
-        if (fds[i] >= 0 && fcntl(fds[i], F_GETFD) < 0)
+        if (fds[i] >= 0 && !pk__fd_is_open(fds[i]))
             return pk__fail(PK_ERR_INVALID, "pk_group_spawn: %s %d is not an open fd", names[i], (int)fds[i]);
     }
-    if (o->parent_death_signal < -1 || o->parent_death_signal >= _NSIG)
+    if (o->parent_death_signal < -1 || o->parent_death_signal >= PK_NSIG)
         return pk__fail(PK_ERR_INVALID, "pk_group_spawn: parent_death_signal %d is not a signal number",
                         (int)o->parent_death_signal);
     return PK_OK;
@@ -464,23 +471,20 @@ int pk__group_spawn_obj(pk_group_obj *group, const pk_spawn_options *opts, const
         group->child_cap = cap;
     }
     rc = group->ops->prepare_spawn(group->state, &req.target);
-    pid_t pid = -1;
-    int pidfd = -1;
-    if (rc == PK_OK)
-        rc = pk__spawn(&req, &pid, &pidfd);
     pk_child_obj *child = NULL;
+    if (rc == PK_OK)
+        rc = pk__child_spawn(&req, &child);
     if (rc == PK_OK) {
-        rc = pk__child_new(pid, pidfd, &child);
+        rc = group->ops->track(group->state, child->pid, child->proc, req.new_session);
+        if (rc == PK_OK)
+            rc = pk__child_start(child);
         if (rc != PK_OK) {
-            /* Never leave an untracked process behind. */
-            pk__pidfd_send_signal(pidfd, SIGKILL);
-            siginfo_t info;
-            waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED | __WALL);
-            close(pidfd);
+            /* Nothing may run outside the container. */
+            pk__child_discard(child);
+            child = NULL;
         }
     }
     if (rc == PK_OK) {
-        (void)group->ops->track(group->state, pid, pidfd, req.new_session);
         group->children[group->child_count++] = child;
         pk__object_ref(&child->obj); /* one for the group, one for the caller */
         group->spare_survivors = 0;
@@ -524,39 +528,22 @@ int pk_group_adopt(pk_group *handle, int32_t pid)
     int rc = pk__group_get(handle, "pk_group_adopt", &group);
     if (rc != PK_OK)
         return rc;
-    if (pid <= 0 || pid == getpid()) {
+    if (pid <= 0 || pid == pk__self_pid()) {
         rc = pk__fail(PK_ERR_INVALID, "pk_group_adopt: %d is not a child pid", (int)pid);
         goto out;
     }
-    /* Only the caller's own children: their pid cannot be recycled until the
-     * caller reaps them, which makes the check below exact. */
-    siginfo_t info;
-    memset(&info, 0, sizeof info);
-    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT | __WALL) < 0) {
-        rc = errno == ECHILD ? pk__fail(PK_ERR_NO_PROCESS,
-                                        "pk_group_adopt: pid %d is not a child of this process, or was already reaped",
-                                        (int)pid)
-                             : pk__fail_errno(PK_ERR_OS, errno, "pk_group_adopt: waitid on pid %d", (int)pid);
-        goto out;
-    }
-    if (info.si_pid == pid) {
-        /* Exited but not reaped: nothing left to contain. */
-        rc = PK_OK;
-        goto out;
-    }
-    int pidfd = pk__pidfd_open(pid);
-    if (pidfd < 0) {
-        rc = errno == ESRCH ? PK_OK : pk__fail_errno(PK_ERR_OS, errno, "pk_group_adopt: pidfd_open(%d)", (int)pid);
-        goto out;
-    }
+    pk_proc_ref proc = PK_PROC_REF_NONE;
+    rc = pk__proc_open_child(pid, &proc);
+    if (rc <= 0)
+        goto out; /* an error, or it already exited: nothing left to contain */
     rc = lock_open(group, "pk_group_adopt");
     if (rc == PK_OK) {
-        rc = group->ops->adopt(group->state, pid, pidfd);
+        rc = group->ops->adopt(group->state, pid, proc);
         if (rc == PK_OK)
             group->spare_survivors = 0;
         pthread_mutex_unlock(&group->lock);
     }
-    close(pidfd);
+    pk__proc_close(proc);
 out:
     pk__object_unref(&group->obj);
     return rc;

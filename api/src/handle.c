@@ -37,7 +37,12 @@ static int grow(void)
 {
     if (chunk_count == MAX_CHUNKS)
         return PK_ERR_NOMEM;
+    /* Chunks live as long as the library, so they are never freed. */
+#ifdef _WIN32
+    slot *chunk = _aligned_malloc(sizeof(slot) * SLOTS_PER_CHUNK, SLOT_BYTES); /* no C11 aligned_alloc there */
+#else
     slot *chunk = aligned_alloc(SLOT_BYTES, sizeof(slot) * SLOTS_PER_CHUNK);
+#endif
     if (!chunk)
         return PK_ERR_NOMEM;
     memset(chunk, 0, sizeof(slot) * SLOTS_PER_CHUNK);

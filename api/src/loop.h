@@ -1,12 +1,17 @@
-/* The event loop and the runs on it. One epoll set holds every pipe, pidfd,
- * timerfd and cancellation fd of every run, so a single thread drives any
- * number of processes with no thread per child, no polling and no SIGCHLD. */
+/* The event loop and the runs on it. On Linux one epoll set holds every
+ * pipe, pidfd, timerfd and cancellation fd of every run, so a single thread
+ * drives any number of processes with no thread per child, no polling and no
+ * SIGCHLD (loop_linux.c). On Windows the loop waits on handles: overlapped
+ * pipe reads and writes, process handles and cancellation events
+ * (loop_windows.c). The internal API below is the same on both. */
 #ifndef PK_LOOP_H
 #define PK_LOOP_H
 
 #include <pthread.h>
-#include <regex.h>
 #include <stdatomic.h>
+#ifndef _WIN32
+#include <regex.h>
+#endif
 
 #include "child.h"
 #include "command.h"
@@ -25,6 +30,56 @@ typedef struct pk_result_obj {
 } pk_result_obj;
 
 struct pk_process_obj;
+
+#ifdef _WIN32
+typedef struct pk_loop_obj {
+    pk_object obj;
+    pthread_mutex_t lock; /* recursive: callbacks may call back into the loop */
+    void *wake_event;     /* auto-reset: another thread asked for attention */
+    struct pk_process_obj **procs; /* runs not yet finished, each referenced */
+    size_t count, cap;
+    size_t rotate;        /* where the next wait starts when handles exceed one wait's 64 */
+    int in_dispatch;
+    int closed;
+} pk_loop_obj;
+
+/* One overlapped pipe end of a run. */
+typedef struct pk_win_stream {
+    void *pipe;        /* our end, or NULL */
+    void *event;       /* the OVERLAPPED's event */
+    void *overlapped;  /* OVERLAPPED, allocated: it must not move while I/O is pending */
+    uint8_t *buf;      /* read buffer (stdout/stderr) */
+    int pending;       /* an operation is in flight */
+    size_t in_flight;  /* stdin: bytes handed to the pending write */
+} pk_win_stream;
+
+typedef struct pk_process_obj {
+    pk_object obj;
+    pk_loop_obj *loop; /* referenced */
+    pk_command_plan plan;
+    pk_group_obj *group; /* referenced */
+    int private_group;
+    pk_child_obj *child; /* referenced */
+    int32_t pid;
+    int mechanism;
+    pk_win_stream io[3];
+    int merged;
+    void *cancel_event; /* a duplicate of the token's event */
+    pk_capture cap[3];
+    pk_lines lines[3];
+    uint8_t *in_buf;
+    size_t in_len, in_off, in_alloc;
+    int in_close;
+    atomic_int cancel_requested;
+    int exited;
+    atomic_int done;
+    int timed_out;
+    pk_exit_status status;
+    uint64_t start_ns, end_ns;
+    uint64_t timeout_at, grace_at, drain_at;
+    pk_result_obj *result;
+} pk_process_obj;
+#else
 
 /* What an epoll event points at. */
 typedef struct pk_watch {
@@ -82,6 +137,8 @@ typedef struct pk_process_obj {
     unsigned seen_count;
 } pk_process_obj;
 
+#endif
+
 /* Fds a run takes instead of its command's stdin/stdout (pipelines). */
 typedef struct pk_start_overrides {
     int stdin_fd;  /* -1 = the command's own */
@@ -95,7 +152,8 @@ int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, 
                    pk_process_obj **out);
 int pk__loop_run_once(pk_loop_obj *loop, int timeout_ms);
 void pk__process_cancel(pk_process_obj *proc);
-void pk__process_signal(pk_process_obj *proc, int sig);
+/* Signals the run's tree (or the program alone in a shared group). */
+int pk__process_signal(pk_process_obj *proc, int sig);
 int pk__process_write(pk_process_obj *proc, const void *data, size_t len);
 int pk__process_close_stdin(pk_process_obj *proc);
 /* Readiness: drive the loop until the condition holds (1), or fail with

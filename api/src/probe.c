@@ -16,6 +16,18 @@ int pk_host_probe(int32_t backend, pk_containment *out)
     memset(&c, 0, sizeof c);
     c.size = sizeof c;
 
+#ifdef _WIN32
+    if (backend == PK_BACKEND_AUTO || backend == PK_BACKEND_JOB_OBJECT) {
+        pk_backend_probe job;
+        pk__backend_job_object.probe(&job);
+        c.mechanism = PK_MECHANISM_JOB_OBJECT;
+        c.features = job.features;
+    } else {
+        c.mechanism = PK_MECHANISM_NONE;
+        pk__format(c.reason, sizeof c.reason, "%s exists only on Linux and POSIX systems",
+                   backend == PK_BACKEND_CGROUP_V2 ? "cgroup-v2" : "process-group");
+    }
+#else
     pk_backend_probe cg;
     pk__backend_cgroup_v2.probe(&cg);
     pk__format(c.cgroup_mount, sizeof c.cgroup_mount, "%s", cg.cgroup_mount);
@@ -35,5 +47,6 @@ int pk_host_probe(int32_t backend, pk_containment *out)
         if (backend == PK_BACKEND_AUTO)
             pk__format(c.reason, sizeof c.reason, "cgroup-v2 unavailable: %s", cg.reason);
     }
+#endif
     return pk__struct_out(&pk__layout_containment, out, &c, "pk_host_probe: out");
 }

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "backend.h"
+#include "platform.h"
 
 /* Process attributes beyond the basics (pk_command_user, _umask, _rlimit,
  * _cwd_fd, _map_fd, _pty). All optional; zeroed = none. */
@@ -21,9 +22,9 @@ typedef struct pk_rlimit_set {
 
 typedef struct pk_spawn_extra {
     int set_ids;
-    uid_t uid;
-    gid_t gid;
-    const gid_t *groups;
+    pk_uid_t uid;
+    pk_gid_t gid;
+    const pk_gid_t *groups;
     size_t group_count;
     int set_umask;
     mode_t umask;

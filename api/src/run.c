@@ -105,7 +105,12 @@ int pk_loop_fd(pk_loop *handle, int *fd)
     if (!fd)
         rc = pk__fail(PK_ERR_INVALID, "pk_loop_fd: fd is NULL");
     else
+#ifdef _WIN32
+        rc = pk__fail(PK_ERR_UNSUPPORTED, "pk_loop_fd: a Windows loop waits on handles, not an fd; drive it with "
+                                          "pk_loop_run_once");
+#else
         *fd = loop->epfd;
+#endif
     pk__object_unref(&loop->obj);
     return rc;
 }
@@ -301,12 +306,12 @@ int pk_process_signal(pk_process *handle, int32_t sig)
     int rc = get_process(handle, "pk_process_signal", &p);
     if (rc != PK_OK)
         return rc;
-    if (sig <= 0 || sig >= _NSIG)
+    if (sig <= 0 || sig >= PK_NSIG)
         rc = pk__fail(PK_ERR_INVALID, "pk_process_signal: %d is not a signal number", (int)sig);
     else if (atomic_load(&p->done))
         rc = pk__fail(PK_ERR_NO_PROCESS, "pk_process_signal: the run is finished");
     else
-        pk__process_signal(p, sig);
+        rc = pk__process_signal(p, sig);
     pk__object_unref(&p->obj);
     return rc;
 }

@@ -30,16 +30,6 @@ enum watch_kind { W_STDIN, W_STDOUT, W_STDERR, W_PID, W_TIMER, W_CANCEL, W_WAKE 
 #define READS_PER_WAKEUP 16
 #define READ_CHUNK (64 * 1024)
 
-void pk__result_destroy(pk_object *obj)
-{
-    pk_result_obj *r = (pk_result_obj *)obj;
-    for (int i = 0; i < 3; i++)
-        free(r->data[i]);
-    free(r->stages);
-    free(r->program);
-    free(r);
-}
-
 static void process_destroy(pk_object *obj)
 {
     pk_process_obj *p = (pk_process_obj *)obj;
@@ -338,7 +328,7 @@ static void signal_tree(pk_process_obj *p, int sig)
     }
     pthread_mutex_lock(&p->child->lock);
     if (!p->child->reaped && !p->child->lost)
-        (void)pk__pidfd_send_signal(p->child->pidfd, sig);
+        (void)pk__pidfd_send_signal(p->child->proc, sig);
     pthread_mutex_unlock(&p->child->lock);
 }
 
@@ -395,7 +385,7 @@ static void on_exit_event(pk_process_obj *p)
         close(p->pty_master); /* held past its end of file; the program is gone now */
         p->pty_master = -1;
     }
-    unwatch_fd(p, p->child->pidfd);
+    unwatch_fd(p, p->child->proc);
     p->grace_at = 0;
     /* The run owns its tree: what the program left behind dies with it, so
      * no descendant can hold the output pipes open. A descendant the kill
@@ -408,57 +398,6 @@ static void on_exit_event(pk_process_obj *p)
 }
 
 /* ---- finishing ---- */
-
-static int accepted(const pk_process_obj *p, int code)
-{
-    if (!p->plan.ok_count)
-        return code == 0;
-    for (size_t i = 0; i < p->plan.ok_count; i++)
-        if (p->plan.ok_codes[i] == code)
-            return 1;
-    return 0;
-}
-
-pk_result_obj *pk__result_new(pk_process_obj *p)
-{
-    pk_result_obj *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
-    pk__object_init(&r->obj, PK_OBJ_RESULT, pk__result_destroy);
-    r->program = strdup(p->plan.program);
-    r->timeout_ms = p->plan.timeout_ms;
-    pk_run_info *info = &r->info;
-    info->size = sizeof *info;
-    info->pid = (int32_t)p->pid;
-    info->mechanism = p->mechanism;
-    info->exit_code = -1;
-    info->failed_stage = -1;
-    info->stage_count = 1;
-    if (p->status.kind == PK_EXIT_CODE)
-        info->exit_code = p->status.code;
-    else if (p->status.kind == PK_EXIT_SIGNAL)
-        info->signal = p->status.signal;
-    if (atomic_load(&p->cancel_requested))
-        info->outcome = PK_OUTCOME_CANCELLED;
-    else if (p->timed_out)
-        info->outcome = PK_OUTCOME_TIMED_OUT;
-    else if (p->status.kind == PK_EXIT_SIGNAL)
-        info->outcome = PK_OUTCOME_SIGNALLED;
-    else
-        info->outcome = PK_OUTCOME_EXITED;
-    for (int s = 1; s <= 2; s++) {
-        r->data[s] = pk__capture_take(&p->cap[s], &r->len[s]);
-        if (p->cap[s].truncated && p->cap[s].policy == PK_OVERFLOW_ERROR)
-            info->overflowed = 1;
-    }
-    info->stdout_truncated = p->cap[1].truncated;
-    info->stderr_truncated = p->cap[2].truncated;
-    info->stdout_bytes = p->cap[1].total;
-    info->stderr_bytes = p->cap[2].total;
-    info->success = info->outcome == PK_OUTCOME_EXITED && accepted(p, info->exit_code) && !info->overflowed;
-    info->duration_us = (p->end_ns - p->start_ns) / 1000u;
-    return r;
-}
 
 static void finish(pk_process_obj *p)
 {
@@ -684,7 +623,7 @@ int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, 
         if (p->fd[s] >= 0)
             rc = watch_fd(p, s == 1 ? W_STDOUT : W_STDERR, p->fd[s], EPOLLIN);
     if (rc == PK_OK)
-        rc = watch_fd(p, W_PID, p->child->pidfd, EPOLLIN);
+        rc = watch_fd(p, W_PID, p->child->proc, EPOLLIN);
     if (rc == PK_OK && p->plan.cancel) {
         /* Several runs may watch one token: each watches its own dup. */
         p->cancel_fd = fcntl(p->plan.cancel->fd, F_DUPFD_CLOEXEC, 3);
@@ -722,7 +661,7 @@ fail:
         if (p->fd[i] >= 0)
             unwatch_fd(p, p->fd[i]);
     if (p->child)
-        unwatch_fd(p, p->child->pidfd);
+        unwatch_fd(p, p->child->proc);
     if (p->cancel_fd >= 0)
         unwatch_fd(p, p->cancel_fd);
     if (p->timer_fd >= 0)
@@ -844,9 +783,10 @@ int pk__process_close_stdin(pk_process_obj *p)
     return PK_OK;
 }
 
-void pk__process_signal(pk_process_obj *p, int sig)
+int pk__process_signal(pk_process_obj *p, int sig)
 {
     signal_tree(p, sig);
+    return PK_OK;
 }
 
 /* ---- readiness probes ---- */

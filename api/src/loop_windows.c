@@ -1,0 +1,740 @@
+/* The loop on Windows: runs wait on handles, not fds. Each output pipe has
+ * one overlapped read in flight, stdin one overlapped write; the loop waits
+ * on their events, the process handles and the cancellation events with
+ * WaitForMultipleObjects, and checks every run after each wakeup. Timeouts
+ * are deadlines folded into the wait's timeout. */
+#include <fcntl.h>
+#include <io.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "loop.h"
+#include "sys.h"
+#include "sys_windows.h"
+
+/* As on Linux: how long output pipes may stay open after the program
+ * exits, held by something the run cannot kill, before they are abandoned. */
+#define DRAIN_AFTER_EXIT_MS 2000
+#define READ_CHUNK (64 * 1024)
+/* Completed reads handled per stream per wakeup, so one flooding child
+ * cannot starve the others. */
+#define READS_PER_WAKEUP 16
+/* SIGBREAK, the opt-in graceful signal: CTRL_BREAK to the run's console
+ * group (mingw's <signal.h> has it as 21). */
+#ifndef SIGBREAK
+#define SIGBREAK 21
+#endif
+
+static volatile LONG pipe_serial;
+
+static void stream_close(pk_win_stream *st)
+{
+    if (st->pipe && st->pending) {
+        /* The buffer and OVERLAPPED must outlive the I/O: cancel and wait. */
+        DWORD n;
+        CancelIoEx(st->pipe, st->overlapped);
+        GetOverlappedResult(st->pipe, st->overlapped, &n, TRUE);
+    }
+    if (st->pipe)
+        CloseHandle(st->pipe);
+    if (st->event)
+        CloseHandle(st->event);
+    free(st->overlapped);
+    free(st->buf);
+    memset(st, 0, sizeof *st);
+}
+
+static void process_destroy(pk_object *obj)
+{
+    pk_process_obj *p = (pk_process_obj *)obj;
+    for (int i = 0; i < 3; i++) {
+        stream_close(&p->io[i]);
+        pk__capture_free(&p->cap[i]);
+        pk__lines_free(&p->lines[i]);
+    }
+    if (p->cancel_event)
+        CloseHandle(p->cancel_event);
+    free(p->in_buf);
+    if (p->result)
+        pk__object_unref(&p->result->obj);
+    if (p->child)
+        pk__object_unref(&p->child->obj);
+    if (p->group)
+        pk__object_unref(&p->group->obj);
+    pk__command_plan_free(&p->plan);
+    if (p->loop)
+        pk__object_unref(&p->loop->obj);
+    free(p);
+}
+
+static void loop_destroy(pk_object *obj)
+{
+    pk_loop_obj *loop = (pk_loop_obj *)obj;
+    if (loop->wake_event)
+        CloseHandle(loop->wake_event);
+    free(loop->procs);
+    pthread_mutex_destroy(&loop->lock);
+    free(loop);
+}
+
+int pk__loop_create(pk_loop_obj **out)
+{
+    pk_loop_obj *loop = calloc(1, sizeof *loop);
+    if (!loop)
+        return pk__fail(PK_ERR_NOMEM, "pk_loop_new: out of memory");
+    loop->wake_event = CreateEventW(NULL, FALSE, FALSE, NULL);
+    if (!loop->wake_event) {
+        free(loop);
+        return pk__fail_win(PK_ERR_OS, GetLastError(), "pk_loop_new: CreateEvent");
+    }
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&loop->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+    pk__object_init(&loop->obj, PK_OBJ_LOOP, loop_destroy);
+    *out = loop;
+    return PK_OK;
+}
+
+static void wake(pk_loop_obj *loop)
+{
+    SetEvent(loop->wake_event);
+}
+
+/* ---- output ---- */
+
+static void emit_line(void *ctx, int stream, const char *line, size_t len)
+{
+    pk_process_obj *p = ctx;
+    if (p->plan.line_fn[stream])
+        p->plan.line_fn[stream](p->plan.line_user[stream], stream, line, len);
+    if (p->plan.event_fn)
+        p->plan.event_fn(p->plan.event_user, stream, line, len);
+}
+
+static int wants_lines(pk_process_obj *p, int stream)
+{
+    return p->plan.line_fn[stream] || p->plan.event_fn;
+}
+
+static void close_stream(pk_process_obj *p, int stream)
+{
+    if (!p->io[stream].pipe)
+        return;
+    stream_close(&p->io[stream]);
+    if (stream > 0 && wants_lines(p, stream))
+        pk__lines_flush(&p->lines[stream], stream, emit_line, p);
+}
+
+static void start_read(pk_process_obj *p, int stream)
+{
+    pk_win_stream *st = &p->io[stream];
+    OVERLAPPED *ov = st->overlapped;
+    memset(ov, 0, sizeof *ov);
+    ov->hEvent = st->event;
+    if (!ReadFile(st->pipe, st->buf, READ_CHUNK, NULL, ov) && GetLastError() != ERROR_IO_PENDING) {
+        close_stream(p, stream); /* broken pipe: every writer is gone */
+        return;
+    }
+    st->pending = 1; /* even a read that completed at once is collected below */
+}
+
+/* Collects finished reads and starts the next ones. */
+static void pump_read(pk_process_obj *p, int stream)
+{
+    for (int i = 0; i < READS_PER_WAKEUP; i++) {
+        pk_win_stream *st = &p->io[stream];
+        if (!st->pipe || !st->pending)
+            return;
+        DWORD n = 0;
+        if (!GetOverlappedResult(st->pipe, st->overlapped, &n, FALSE)) {
+            if (GetLastError() == ERROR_IO_INCOMPLETE)
+                return;
+            st->pending = 0;
+            close_stream(p, stream);
+            return;
+        }
+        st->pending = 0;
+        if (n) {
+            (void)pk__capture_append(&p->cap[stream], st->buf, n);
+            if (wants_lines(p, stream))
+                pk__lines_feed(&p->lines[stream], st->buf, n, stream, emit_line, p);
+        }
+        start_read(p, stream);
+    }
+}
+
+/* ---- stdin ---- */
+
+static void close_stdin(pk_process_obj *p)
+{
+    stream_close(&p->io[0]);
+}
+
+/* Writes what is queued through a private copy, so the queue may grow
+ * (realloc) while a write is in flight. */
+static void pump_stdin(pk_process_obj *p)
+{
+    pk_win_stream *st = &p->io[0];
+    if (!st->pipe)
+        return;
+    if (st->pending) {
+        DWORD n = 0;
+        if (!GetOverlappedResult(st->pipe, st->overlapped, &n, FALSE)) {
+            if (GetLastError() == ERROR_IO_INCOMPLETE)
+                return;
+            /* The child stopped reading; the rest has nowhere to go. */
+            st->pending = 0;
+            p->in_off = p->in_len = 0;
+            close_stdin(p);
+            return;
+        }
+        st->pending = 0;
+        p->in_off += n;
+    }
+    if (p->in_off < p->in_len) {
+        size_t len = p->in_len - p->in_off;
+        if (len > READ_CHUNK)
+            len = READ_CHUNK;
+        memcpy(st->buf, p->in_buf + p->in_off, len);
+        OVERLAPPED *ov = st->overlapped;
+        memset(ov, 0, sizeof *ov);
+        ov->hEvent = st->event;
+        if (!WriteFile(st->pipe, st->buf, (DWORD)len, NULL, ov) && GetLastError() != ERROR_IO_PENDING) {
+            p->in_off = p->in_len = 0;
+            close_stdin(p);
+            return;
+        }
+        st->pending = 1;
+        return;
+    }
+    p->in_off = p->in_len = 0;
+    if (p->in_close)
+        close_stdin(p);
+}
+
+static int queue_stdin(pk_process_obj *p, const void *data, size_t len)
+{
+    if (len == 0)
+        return PK_OK;
+    if (p->in_len + len > p->in_alloc) {
+        size_t alloc = p->in_alloc ? p->in_alloc : 4096;
+        while (alloc < p->in_len + len)
+            alloc *= 2;
+        uint8_t *grown = realloc(p->in_buf, alloc);
+        if (!grown)
+            return pk__fail(PK_ERR_NOMEM, "out of memory queueing %zu stdin bytes", len);
+        p->in_buf = grown;
+        p->in_alloc = alloc;
+    }
+    memcpy(p->in_buf + p->in_len, data, len);
+    p->in_len += len;
+    return PK_OK;
+}
+
+/* ---- termination ---- */
+
+/* Windows has SIGKILL only: the whole job in a private group, the program
+ * alone in a shared one. */
+static int signal_tree(pk_process_obj *p, int sig)
+{
+    if (p->private_group)
+        return pk__group_signal_obj(p->group, sig);
+    pthread_mutex_lock(&p->child->lock);
+    int rc = p->child->reaped || p->child->lost ? PK_OK : pk__proc_signal(p->child, sig);
+    pthread_mutex_unlock(&p->child->lock);
+    return rc;
+}
+
+/* The opt-in graceful path: CTRL_BREAK reaches a console process group,
+ * which a run has only when started with PK_COMMAND_NEW_SESSION. */
+static int can_break(const pk_process_obj *p)
+{
+    return (p->plan.flags & PK_COMMAND_NEW_SESSION) != 0;
+}
+
+static int send_break(pk_process_obj *p)
+{
+    if (!GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, (DWORD)p->pid))
+        return pk__fail_win(PK_ERR_OS, GetLastError(), "CTRL_BREAK to pid %d", (int)p->pid);
+    return PK_OK;
+}
+
+void pk__process_cancel(pk_process_obj *proc)
+{
+    if (atomic_load(&proc->done) || atomic_exchange(&proc->cancel_requested, 1))
+        return;
+    (void)signal_tree(proc, SIGKILL);
+    wake(proc->loop);
+}
+
+static void on_timers(pk_process_obj *p, uint64_t now)
+{
+    if (p->timeout_at && now >= p->timeout_at) {
+        p->timeout_at = 0;
+        if (!p->exited) {
+            p->timed_out = 1;
+            /* Graceful means an atomic kill on Windows, unless the caller
+             * asked for CTRL_BREAK and gave the run a console group. */
+            if (p->plan.timeout_signal == SIGBREAK && can_break(p) && p->plan.grace_ms &&
+                send_break(p) == PK_OK)
+                p->grace_at = now + (uint64_t)p->plan.grace_ms * 1000000u;
+            else
+                (void)signal_tree(p, SIGKILL);
+        }
+    }
+    if (p->grace_at && now >= p->grace_at) {
+        p->grace_at = 0;
+        if (!p->exited)
+            (void)signal_tree(p, SIGKILL);
+    }
+    if (p->drain_at && now >= p->drain_at) {
+        p->drain_at = 0;
+        close_stream(p, 1);
+        close_stream(p, 2);
+    }
+}
+
+static void on_exit_event(pk_process_obj *p)
+{
+    if (pk__child_reap(p->child, 0) != 1)
+        return;
+    p->exited = 1;
+    p->status = p->child->status;
+    p->grace_at = 0;
+    /* The run owns its tree: what the program left behind dies with it. */
+    if (p->private_group)
+        (void)pk__group_kill_if_populated(p->group);
+    p->drain_at = pk__now_ns() + (uint64_t)DRAIN_AFTER_EXIT_MS * 1000000u;
+}
+
+static void finish(pk_process_obj *p)
+{
+    close_stdin(p);
+    close_stream(p, 1);
+    close_stream(p, 2);
+    if (p->cancel_event) {
+        CloseHandle(p->cancel_event);
+        p->cancel_event = NULL;
+    }
+    if (p->private_group)
+        (void)pk__group_teardown(p->group);
+    p->end_ns = pk__now_ns();
+    p->result = pk__result_new(p);
+    atomic_store(&p->done, 1);
+}
+
+static void check_done(pk_process_obj *p)
+{
+    if (!atomic_load(&p->done) && p->exited && !p->io[1].pipe && !p->io[2].pipe)
+        finish(p);
+}
+
+/* ---- starting ---- */
+
+static int stream_init(pk_win_stream *st, HANDLE pipe)
+{
+    st->pipe = pipe;
+    st->event = CreateEventW(NULL, TRUE, FALSE, NULL);
+    st->overlapped = calloc(1, sizeof(OVERLAPPED));
+    st->buf = malloc(READ_CHUNK);
+    if (!st->event || !st->overlapped || !st->buf) {
+        stream_close(st);
+        return pk__fail(PK_ERR_NOMEM, "out of memory (or events) for a pipe");
+    }
+    return PK_OK;
+}
+
+/* A pipe whose end in this process is overlapped and whose other end, a C
+ * runtime fd for the spawn, is not. Anonymous pipes cannot do overlapped
+ * I/O, hence a uniquely named one that refuses a second instance and
+ * remote clients. Neither handle is inheritable: the spawn duplicates the
+ * child's end into an inheritable handle only for that child. */
+static int make_pipe(pk_win_stream *st, int we_read, int *child_fd)
+{
+    wchar_t name[96];
+    swprintf(name, 96, L"\\\\.\\pipe\\processkit-%lu-%ld", (unsigned long)GetCurrentProcessId(),
+             (long)InterlockedIncrement(&pipe_serial));
+    HANDLE ours = CreateNamedPipeW(name,
+                                   (we_read ? PIPE_ACCESS_INBOUND : PIPE_ACCESS_OUTBOUND) | FILE_FLAG_OVERLAPPED |
+                                       FILE_FLAG_FIRST_PIPE_INSTANCE,
+                                   PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS, 1,
+                                   READ_CHUNK, READ_CHUNK, 0, NULL);
+    if (ours == INVALID_HANDLE_VALUE)
+        return pk__fail_win(PK_ERR_OS, GetLastError(), "CreateNamedPipe");
+    HANDLE theirs = CreateFileW(name, we_read ? GENERIC_WRITE | FILE_READ_ATTRIBUTES : GENERIC_READ | FILE_WRITE_ATTRIBUTES,
+                                0, NULL, OPEN_EXISTING, 0, NULL);
+    if (theirs == INVALID_HANDLE_VALUE) {
+        DWORD err = GetLastError();
+        CloseHandle(ours);
+        return pk__fail_win(PK_ERR_OS, err, "opening the child's end of a pipe");
+    }
+    int fd = _open_osfhandle((intptr_t)theirs, (we_read ? _O_WRONLY : _O_RDONLY) | _O_BINARY);
+    if (fd < 0) {
+        CloseHandle(ours);
+        CloseHandle(theirs);
+        return pk__fail(PK_ERR_OS, "no C runtime fd for a pipe");
+    }
+    int rc = stream_init(st, ours);
+    if (rc != PK_OK) {
+        _close(fd);
+        return rc;
+    }
+    *child_fd = fd;
+    return PK_OK;
+}
+
+static int open_stdin_file(const char *path, int *fd)
+{
+    wchar_t *w = pk__utf16(path);
+    if (!w)
+        return pk__fail(PK_ERR_INVALID, "stdin file %s: not valid UTF-8 (or out of memory)", path);
+    HANDLE h = CreateFileW(w, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                           OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+    free(w);
+    if (h == INVALID_HANDLE_VALUE) {
+        DWORD err = GetLastError();
+        return pk__fail_win(pk__code_from_win(err), err, "stdin file %s", path);
+    }
+    *fd = _open_osfhandle((intptr_t)h, _O_RDONLY | _O_BINARY);
+    if (*fd < 0) {
+        CloseHandle(h);
+        return pk__fail(PK_ERR_OS, "stdin file %s: no C runtime fd", path);
+    }
+    return PK_OK;
+}
+
+static int setup_stdio(pk_process_obj *p, const pk_start_overrides *ov, int32_t slot[3], int child_ends[3])
+{
+    const pk_command_plan *plan = &p->plan;
+    int rc;
+    if (ov && ov->stdin_fd >= 0) {
+        slot[0] = ov->stdin_fd;
+    } else switch (plan->stdin_mode) {
+    case PK_IN_NULL: slot[0] = PK_STDIO_NULL; break;
+    case PK_IN_INHERIT: slot[0] = PK_STDIO_INHERIT; break;
+    case PK_IN_FD: slot[0] = plan->stdin_fd; break;
+    case PK_IN_FILE:
+        if ((rc = open_stdin_file(plan->stdin_path, &child_ends[0])) != PK_OK)
+            return rc;
+        slot[0] = child_ends[0];
+        break;
+    default: /* bytes or an interactive pipe */
+        if ((rc = make_pipe(&p->io[0], 0, &child_ends[0])) != PK_OK)
+            return rc;
+        slot[0] = child_ends[0];
+        break;
+    }
+    for (int s = 1; s <= 2; s++) {
+        if (s == 1 && ov && ov->stdout_fd >= 0) {
+            slot[1] = ov->stdout_fd;
+            continue;
+        }
+        switch (plan->out_mode[s]) {
+        case PK_OUTPUT_INHERIT: slot[s] = PK_STDIO_INHERIT; break;
+        case PK_OUTPUT_NULL: slot[s] = PK_STDIO_NULL; break;
+        case PK_OUTPUT_FD: slot[s] = plan->out_fd[s]; break;
+        case PK_OUTPUT_MERGE:
+            slot[s] = slot[1] == PK_STDIO_INHERIT ? 1 : slot[1];
+            p->merged = 1;
+            break;
+        default:
+            if ((rc = make_pipe(&p->io[s], 1, &child_ends[s])) != PK_OK)
+                return rc;
+            slot[s] = child_ends[s];
+            break;
+        }
+    }
+    return PK_OK;
+}
+
+int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, const pk_start_overrides *ov,
+                   pk_process_obj **out)
+{
+    pk_process_obj *p = calloc(1, sizeof *p);
+    if (!p)
+        return pk__fail(PK_ERR_NOMEM, "pk_loop_start: out of memory");
+    pk__object_init(&p->obj, PK_OBJ_PROCESS, process_destroy);
+    atomic_init(&p->done, 0);
+    atomic_init(&p->cancel_requested, 0);
+    p->loop = loop;
+    pk__object_ref(&loop->obj);
+
+    pthread_mutex_lock(&cmd->lock);
+    int rc = pk__command_plan(cmd, &p->plan);
+    pthread_mutex_unlock(&cmd->lock);
+    if (rc != PK_OK)
+        goto fail;
+    if (p->plan.cancel && pk__cancel_is_triggered(p->plan.cancel)) {
+        rc = pk__fail(PK_ERR_CANCELLED, "%s: cancelled before it started", p->plan.program);
+        goto fail;
+    }
+    for (int s = 1; s <= 2; s++)
+        pk__capture_init(&p->cap[s], p->plan.limit[s], p->plan.policy[s]);
+
+    if (group) {
+        p->group = group;
+        pk__object_ref(&group->obj);
+    } else {
+        rc = pk__group_new(&p->plan.group_opts, &p->group);
+        if (rc != PK_OK)
+            goto fail;
+        p->private_group = 1;
+    }
+    p->mechanism = p->group->mechanism;
+
+    int32_t slot[3];
+    int child_ends[3] = {-1, -1, -1};
+    rc = setup_stdio(p, ov, slot, child_ends);
+    if (rc == PK_OK) {
+        pk_spawn_options so = PK_SPAWN_OPTIONS_INIT;
+        so.program = p->plan.program;
+        so.argv = (const char *const *)p->plan.argv;
+        so.envp = (const char *const *)p->plan.envp;
+        so.cwd = p->plan.cwd;
+        so.flags = (p->plan.flags & PK_COMMAND_NEW_SESSION) ? PK_SPAWN_NEW_SESSION : 0;
+        so.stdin_fd = slot[0];
+        so.stdout_fd = slot[1];
+        so.stderr_fd = slot[2];
+        so.parent_death_signal = p->plan.parent_death_signal;
+        p->start_ns = pk__now_ns();
+        rc = pk__group_spawn_obj(p->group, &so, NULL, &p->child);
+    }
+    /* Our copies of the child's ends go now, so end of file arrives when the
+     * child's tree closes its own. */
+    for (int i = 0; i < 3; i++)
+        if (child_ends[i] >= 0)
+            _close(child_ends[i]);
+    if (rc != PK_OK)
+        goto fail;
+    p->pid = p->child->pid;
+
+    if (p->plan.stdin_mode == PK_IN_BYTES && !(ov && ov->stdin_fd >= 0)) {
+        p->in_close = 1;
+        rc = queue_stdin(p, p->plan.stdin_data, p->plan.stdin_len);
+    }
+    if (rc == PK_OK && p->plan.cancel &&
+        !DuplicateHandle(GetCurrentProcess(), p->plan.cancel->event, GetCurrentProcess(), &p->cancel_event, 0, FALSE,
+                         DUPLICATE_SAME_ACCESS))
+        rc = pk__fail_win(PK_ERR_OS, GetLastError(), "duplicating a cancellation event");
+    if (rc == PK_OK && loop->count == loop->cap) {
+        size_t cap = loop->cap ? loop->cap * 2 : 8;
+        pk_process_obj **grown = realloc(loop->procs, cap * sizeof *grown);
+        if (!grown)
+            rc = pk__fail(PK_ERR_NOMEM, "pk_loop_start: out of memory");
+        else {
+            loop->procs = grown;
+            loop->cap = cap;
+        }
+    }
+    if (rc != PK_OK) {
+        (void)signal_tree(p, SIGKILL);
+        (void)pk__child_reap(p->child, -1);
+        goto fail;
+    }
+    for (int s = 1; s <= 2; s++)
+        if (p->io[s].pipe)
+            start_read(p, s);
+    pump_stdin(p);
+    if (p->plan.timeout_ms)
+        p->timeout_at = p->start_ns + (uint64_t)p->plan.timeout_ms * 1000000u;
+    pthread_mutex_lock(&loop->lock);
+    loop->procs[loop->count++] = p;
+    pthread_mutex_unlock(&loop->lock);
+    pk__object_ref(&p->obj); /* the loop's reference, dropped when it finishes */
+    *out = p;
+    return PK_OK;
+
+fail:
+    if (p->private_group && p->group)
+        (void)pk__group_teardown(p->group);
+    pk__object_unref(&p->obj);
+    return rc;
+}
+
+/* ---- dispatch ---- */
+
+static void dispatch(pk_process_obj *p, uint64_t now)
+{
+    if (atomic_load(&p->done))
+        return;
+    pump_read(p, 1);
+    pump_read(p, 2);
+    pump_stdin(p);
+    if (p->cancel_event && WaitForSingleObject(p->cancel_event, 0) == WAIT_OBJECT_0) {
+        CloseHandle(p->cancel_event);
+        p->cancel_event = NULL;
+        pk__process_cancel(p);
+    }
+    if (!p->exited && WaitForSingleObject(p->child->proc, 0) == WAIT_OBJECT_0)
+        on_exit_event(p);
+    on_timers(p, now);
+    check_done(p);
+}
+
+static void sweep(pk_loop_obj *loop)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < loop->count; i++) {
+        pk_process_obj *p = loop->procs[i];
+        if (atomic_load(&p->done))
+            pk__object_unref(&p->obj);
+        else
+            loop->procs[kept++] = p;
+    }
+    loop->count = kept;
+}
+
+static void add_handle(HANDLE **hs, size_t *n, size_t *cap, HANDLE h)
+{
+    if (*n == *cap) {
+        size_t grown_cap = *cap ? *cap * 2 : 64;
+        HANDLE *grown = realloc(*hs, grown_cap * sizeof *grown);
+        if (!grown)
+            return; /* the wait is capped below anyway; a missed handle is re-checked */
+        *hs = grown;
+        *cap = grown_cap;
+    }
+    (*hs)[(*n)++] = h;
+}
+
+/* Milliseconds until the nearest deadline of any run, capped by limit. */
+static DWORD next_deadline_ms(pk_loop_obj *loop, uint64_t now, DWORD limit)
+{
+    DWORD ms = limit;
+    for (size_t i = 0; i < loop->count; i++) {
+        pk_process_obj *p = loop->procs[i];
+        const uint64_t d[3] = {p->timeout_at, p->grace_at, p->drain_at};
+        for (int j = 0; j < 3; j++) {
+            if (!d[j])
+                continue;
+            uint64_t left = d[j] > now ? (d[j] - now + 999999u) / 1000000u : 0;
+            if (left < ms)
+                ms = (DWORD)left;
+        }
+    }
+    return ms;
+}
+
+int pk__loop_run_once(pk_loop_obj *loop, int timeout_ms)
+{
+    if (loop->closed)
+        return pk__fail(PK_ERR_STATE, "pk_loop_run_once: the loop is closed");
+    HANDLE *all = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&loop->lock);
+    for (size_t i = 0; i < loop->count; i++) {
+        pk_process_obj *p = loop->procs[i];
+        for (int s = 0; s < 3; s++)
+            if (p->io[s].pipe && p->io[s].pending)
+                add_handle(&all, &n, &cap, p->io[s].event);
+        if (p->cancel_event)
+            add_handle(&all, &n, &cap, p->cancel_event);
+        if (!p->exited)
+            add_handle(&all, &n, &cap, p->child->proc);
+    }
+    DWORD ms = next_deadline_ms(loop, pk__now_ns(), timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms);
+    /* One wait takes 64 handles. Past that, wait on a rotating window and
+     * come back within 10 ms to look at the rest. */
+    HANDLE window[MAXIMUM_WAIT_OBJECTS];
+    DWORD wn = 0;
+    window[wn++] = loop->wake_event;
+    size_t start = n > MAXIMUM_WAIT_OBJECTS - 1 ? loop->rotate % n : 0;
+    for (size_t k = 0; k < n && wn < MAXIMUM_WAIT_OBJECTS; k++)
+        window[wn++] = all[(start + k) % n];
+    if (n > MAXIMUM_WAIT_OBJECTS - 1) {
+        loop->rotate += MAXIMUM_WAIT_OBJECTS - 1;
+        if (ms > 10)
+            ms = 10;
+    }
+    free(all);
+    pthread_mutex_unlock(&loop->lock);
+
+    DWORD w = WaitForMultipleObjects(wn, window, FALSE, ms);
+    if (w == WAIT_FAILED)
+        return pk__fail_win(PK_ERR_OS, GetLastError(), "WaitForMultipleObjects");
+
+    pthread_mutex_lock(&loop->lock);
+    loop->in_dispatch++;
+    uint64_t now = pk__now_ns();
+    for (size_t i = 0; i < loop->count; i++)
+        dispatch(loop->procs[i], now);
+    sweep(loop);
+    loop->in_dispatch--;
+    pthread_mutex_unlock(&loop->lock);
+    return PK_OK;
+}
+
+void pk__loop_close(pk_loop_obj *loop)
+{
+    pthread_mutex_lock(&loop->lock);
+    for (size_t i = 0; i < loop->count; i++)
+        pk__process_cancel(loop->procs[i]);
+    while (loop->count > 0 && pk__loop_run_once(loop, 1000) == PK_OK) {
+    }
+    loop->closed = 1;
+    pthread_mutex_unlock(&loop->lock);
+}
+
+/* ---- used by the public API in run.c ---- */
+
+int pk__process_write(pk_process_obj *p, const void *data, size_t len)
+{
+    if (p->plan.stdin_mode != PK_IN_PIPE)
+        return pk__fail(PK_ERR_STATE, "pk_process_write: stdin is not a pipe (use pk_command_stdin_pipe)");
+    if (!p->io[0].pipe || p->in_close)
+        return pk__fail(PK_ERR_STATE, "pk_process_write: stdin is closed");
+    int rc = queue_stdin(p, data, len);
+    if (rc == PK_OK)
+        pump_stdin(p);
+    return rc;
+}
+
+int pk__process_close_stdin(pk_process_obj *p)
+{
+    if (p->plan.stdin_mode != PK_IN_PIPE)
+        return pk__fail(PK_ERR_STATE, "pk_process_close_stdin: stdin is not a pipe");
+    p->in_close = 1;
+    pump_stdin(p);
+    return PK_OK;
+}
+
+int pk__process_signal(pk_process_obj *p, int sig)
+{
+    if (sig == SIGBREAK && can_break(p))
+        return send_break(p);
+    if (sig != SIGKILL)
+        return pk__fail(PK_ERR_UNSUPPORTED, "pk_process_signal: Windows has no signal %d; SIGKILL (9) kills the run's "
+                                            "tree, SIGBREAK (21) sends CTRL_BREAK to a run started with "
+                                            "PK_COMMAND_NEW_SESSION", sig);
+    return signal_tree(p, sig);
+}
+
+/* ---- not built on Windows yet ---- */
+
+int pk__process_wait_for_line(pk_process_obj *p, int stream, const char *pattern, uint32_t flags, int timeout_ms)
+{
+    (void)p, (void)stream, (void)pattern, (void)flags, (void)timeout_ms;
+    return pk__fail(PK_ERR_UNSUPPORTED, "pk_process_wait_for_line: readiness probes are not built for Windows yet");
+}
+
+int pk__process_wait_for_port(pk_process_obj *p, uint16_t port, int timeout_ms)
+{
+    (void)p, (void)port, (void)timeout_ms;
+    return pk__fail(PK_ERR_UNSUPPORTED, "pk_process_wait_for_port: readiness probes are not built for Windows yet");
+}
+
+int pk__process_wait_for(pk_process_obj *p, pk_ready_fn ready, void *user, uint32_t interval_ms, int timeout_ms)
+{
+    (void)p, (void)ready, (void)user, (void)interval_ms, (void)timeout_ms;
+    return pk__fail(PK_ERR_UNSUPPORTED, "pk_process_wait_for: readiness probes are not built for Windows yet");
+}
+
+int pk__process_resize(pk_process_obj *p, uint16_t rows, uint16_t cols)
+{
+    (void)p, (void)rows, (void)cols;
+    return pk__fail(PK_ERR_UNSUPPORTED, "pk_process_resize: PTY runs are POSIX-only");
+}

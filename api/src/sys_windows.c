@@ -1,0 +1,80 @@
+/* Windows versions of the portable helpers in sys.h, plus sys_windows.h. */
+#include "sys_windows.h"
+
+#include <io.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "platform.h"
+#include "sys.h"
+
+#ifndef ERROR_ELEVATION_REQUIRED
+#define ERROR_ELEVATION_REQUIRED 740
+#endif
+
+uint64_t pk__now_ns(void)
+{
+    static LARGE_INTEGER freq;
+    if (!freq.QuadPart)
+        QueryPerformanceFrequency(&freq); /* constant since boot; a racing first call stores the same */
+    LARGE_INTEGER now;
+    QueryPerformanceCounter(&now);
+    return (uint64_t)((double)now.QuadPart * 1e9 / (double)freq.QuadPart);
+}
+
+int pk__fd_is_open(int fd)
+{
+    return fd >= 0 && _get_osfhandle(fd) != -1;
+}
+
+int32_t pk__self_pid(void)
+{
+    return (int32_t)GetCurrentProcessId();
+}
+
+wchar_t *pk__utf16(const char *utf8)
+{
+    int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8, -1, NULL, 0);
+    if (n <= 0)
+        return NULL;
+    wchar_t *w = malloc((size_t)n * sizeof *w);
+    if (w && MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, utf8, -1, w, n) != n) {
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+int pk__code_from_win(DWORD err)
+{
+    switch (err) {
+    case ERROR_FILE_NOT_FOUND:
+    case ERROR_PATH_NOT_FOUND:
+    case ERROR_INVALID_NAME:
+    case ERROR_DIRECTORY: return PK_ERR_NOT_FOUND;
+    case ERROR_ACCESS_DENIED:
+    case ERROR_BAD_EXE_FORMAT:
+    case ERROR_ELEVATION_REQUIRED: return PK_ERR_PERMISSION;
+    case ERROR_NOT_ENOUGH_MEMORY:
+    case ERROR_OUTOFMEMORY: return PK_ERR_NOMEM;
+    case ERROR_INVALID_PARAMETER: return PK_ERR_INVALID;
+    default: return PK_ERR_OS;
+    }
+}
+
+int pk__fail_win(int code, DWORD err, const char *fmt, ...)
+{
+    char head[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof head, fmt, ap);
+    va_end(ap);
+    char text[128] = "";
+    DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, err, 0, text,
+                             sizeof text, NULL);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == '.'))
+        text[--n] = '\0';
+    return pk__fail(code, "%s: %s (Win32 error %lu)", head, n ? text : "unknown error", (unsigned long)err);
+}

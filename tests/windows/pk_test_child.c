@@ -1,0 +1,110 @@
+/* A Windows test program with one behaviour per mode, so the tests need
+ * nothing from the host but this and wine:
+ *   argv                 print the argv the C runtime and CommandLineToArgvW
+ *                        parsed, one hex-encoded argument per line
+ *   out TEXT / err TEXT  write TEXT to stdout / stderr (repeatable, in order)
+ *   exit N               exit with N (after the modes before it)
+ *   sleep MS             sleep
+ *   cat                  copy stdin to stdout
+ *   grandchild           start "pk_test_child sleep 600000", print its pid
+ *   heartbeat PATH       rewrite PATH with a rising counter every 5 ms, forever
+ *   spawn N              try to start N "sleep 600000" children; print how many started */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <windows.h>
+
+#include <shellapi.h>
+
+static void print_hex_line(const char *tag, const unsigned char *s, size_t n)
+{
+    printf("%s:", tag);
+    for (size_t i = 0; i < n; i++)
+        printf("%02x", s[i]);
+    printf("\n");
+}
+
+static void print_argv(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        print_hex_line("crt", (const unsigned char *)argv[i], strlen(argv[i]));
+    int wargc = 0;
+    wchar_t **wargv = CommandLineToArgvW(GetCommandLineW(), &wargc);
+    for (int i = 1; wargv && i < wargc; i++) {
+        char utf8[4096];
+        int n = WideCharToMultiByte(CP_UTF8, 0, wargv[i], -1, utf8, sizeof utf8, NULL, NULL);
+        print_hex_line("shell", (const unsigned char *)utf8, n > 0 ? (size_t)n - 1 : 0);
+    }
+    LocalFree(wargv);
+}
+
+static HANDLE start_self(const char *args)
+{
+    wchar_t self[MAX_PATH];
+    GetModuleFileNameW(NULL, self, MAX_PATH);
+    wchar_t line[MAX_PATH + 64];
+    swprintf(line, MAX_PATH + 64, L"\"%ls\" %hs", self, args);
+    STARTUPINFOW si;
+    memset(&si, 0, sizeof si);
+    si.cb = sizeof si;
+    PROCESS_INFORMATION pi;
+    if (!CreateProcessW(self, line, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi))
+        return NULL;
+    CloseHandle(pi.hThread);
+    return pi.hProcess;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    for (int i = 1; i < argc; i++) {
+        const char *mode = argv[i];
+        const char *arg = i + 1 < argc ? argv[i + 1] : "";
+        if (!strcmp(mode, "argv")) {
+            print_argv(argc, argv);
+            return 0;
+        } else if (!strcmp(mode, "out")) {
+            fputs(arg, stdout);
+            fflush(stdout);
+            i++;
+        } else if (!strcmp(mode, "err")) {
+            fputs(arg, stderr);
+            fflush(stderr);
+            i++;
+        } else if (!strcmp(mode, "exit")) {
+            return atoi(arg);
+        } else if (!strcmp(mode, "sleep")) {
+            Sleep((DWORD)atoi(arg));
+            i++;
+        } else if (!strcmp(mode, "cat")) {
+            char buf[4096];
+            size_t n;
+            while ((n = fread(buf, 1, sizeof buf, stdin)) > 0)
+                fwrite(buf, 1, n, stdout);
+        } else if (!strcmp(mode, "grandchild")) {
+            HANDLE h = start_self("sleep 600000");
+            if (!h)
+                return 90;
+            printf("%lu\n", (unsigned long)GetProcessId(h));
+        } else if (!strcmp(mode, "spawn")) {
+            int want = atoi(arg), started = 0;
+            for (int k = 0; k < want; k++)
+                started += start_self("sleep 600000") != NULL;
+            printf("%d\n", started);
+            i++;
+        } else if (!strcmp(mode, "heartbeat")) {
+            for (unsigned long beat = 0;; beat++) {
+                FILE *f = fopen(arg, "w");
+                if (f) {
+                    fprintf(f, "%lu\n", beat);
+                    fclose(f);
+                }
+                Sleep(5);
+            }
+        } else {
+            fprintf(stderr, "pk_test_child: unknown mode %s\n", mode);
+            return 99;
+        }
+    }
+    return 0;
+}
