@@ -707,7 +707,9 @@ int pk_group_shutdown(pk_group *handle, const pk_shutdown_options *opts, pk_shut
     /* A stopped tree cannot act on a polite signal. */
     if (group->suspended && group->ops->resume(group->state) == PK_OK)
         group->suspended = 0;
-    int sig_rc = o.signal == SIGKILL ? group->ops->kill(group->state) : group->ops->signal(group->state, o.signal);
+    /* A job object has no polite signal: its graceful path is the atomic kill. */
+    const int kill_now = o.signal == SIGKILL || group->mechanism == PK_MECHANISM_JOB_OBJECT;
+    int sig_rc = kill_now ? group->ops->kill(group->state) : group->ops->signal(group->state, o.signal);
     pthread_mutex_unlock(&group->lock);
     (void)sig_rc; /* best effort: what matters is whether the tree drains */
 

@@ -130,11 +130,16 @@ int pk__child_spawn(const pk_spawn_request *req, pk_child_obj **out)
     char *line8 = NULL;
     HANDLE std[3] = {NULL, NULL, NULL};
     LPPROC_THREAD_ATTRIBUTE_LIST attrs = NULL;
-    int rc = resolve_program(req, program, &app);
+    /* The command line first: an argv Windows cannot carry is the caller's
+     * error whether or not the program exists. */
+    int rc = pk__win_cmdline(req->argv, &line8);
     if (rc == PK_OK)
-        rc = pk__win_cmdline(req->argv, &line8);
+        rc = resolve_program(req, program, &app);
     if (rc == PK_OK && !(cmdline = pk__utf16(line8)))
         rc = pk__fail(PK_ERR_INVALID, "pk_group_spawn: an argument is not valid UTF-8 (or out of memory)");
+    if (rc == PK_OK && wcslen(cmdline) > 32767)
+        rc = pk__fail(PK_ERR_INVALID, "pk_group_spawn: the command line is %zu UTF-16 units; Windows takes 32767",
+                      wcslen(cmdline));
     if (rc == PK_OK)
         rc = env_block(req->envp, &env);
     if (rc == PK_OK && req->cwd && !(cwd = pk__utf16(req->cwd)))

@@ -8,7 +8,10 @@
  *   cat                  copy stdin to stdout
  *   grandchild           start "pk_test_child sleep 600000", print its pid
  *   heartbeat PATH       rewrite PATH with a rising counter every 5 ms, forever
- *   spawn N              try to start N "sleep 600000" children; print how many started */
+ *   spawn N              try to start N "sleep 600000" children; print how many started
+ *   bytes N              write N bytes ('a' to 'z' repeating) to stdout */
+#include <fcntl.h>
+#include <io.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +60,10 @@ static HANDLE start_self(const char *args)
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
+    /* Bytes in, bytes out: no CRLF translation to account for in tests. */
+    _setmode(_fileno(stdin), _O_BINARY);
+    _setmode(_fileno(stdout), _O_BINARY);
+    _setmode(_fileno(stderr), _O_BINARY);
     for (int i = 1; i < argc; i++) {
         const char *mode = argv[i];
         const char *arg = i + 1 < argc ? argv[i + 1] : "";
@@ -91,6 +98,13 @@ int main(int argc, char **argv)
             for (int k = 0; k < want; k++)
                 started += start_self("sleep 600000") != NULL;
             printf("%d\n", started);
+            i++;
+        } else if (!strcmp(mode, "bytes")) {
+            char buf[4096];
+            for (size_t k = 0; k < sizeof buf; k++)
+                buf[k] = (char)('a' + k % 26);
+            for (long left = atol(arg); left > 0; left -= (long)sizeof buf)
+                fwrite(buf, 1, left < (long)sizeof buf ? (size_t)left : sizeof buf, stdout);
             i++;
         } else if (!strcmp(mode, "heartbeat")) {
             for (unsigned long beat = 0;; beat++) {

@@ -1,0 +1,299 @@
+// Run-and-capture on Windows, under wine: the loop over overlapped pipes
+// and process handles, timeouts, stdin, cancellation and argv quoting.
+#include <gtest/gtest.h>
+
+#include <windows.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "processkit.h"
+#include "win_test_util.h"
+
+namespace {
+
+pk_command *Child(const std::vector<std::string> &args)
+{
+    pk_command *cmd = nullptr;
+    EXPECT_EQ(pk_command_new(pkwin::TestChild().c_str(), &cmd), PK_OK) << pk_last_error();
+    for (const auto &a : args)
+        EXPECT_EQ(pk_command_arg(cmd, a.c_str()), PK_OK);
+    return cmd;
+}
+
+std::string Output(pk_result *r, int stream)
+{
+    const uint8_t *d = nullptr;
+    size_t n = 0;
+    EXPECT_EQ(pk_result_output(r, stream, &d, &n), PK_OK);
+    return std::string((const char *)d, n);
+}
+
+struct Outcome {
+    int rc = PK_OK;
+    pk_run_info info = PK_RUN_INFO_INIT;
+    std::string out, err;
+    std::string error; // the library's message when rc is not PK_OK
+};
+
+Outcome RunIt(pk_command *cmd)
+{
+    Outcome run;
+    pk_result *r = nullptr;
+    run.rc = pk_command_run(cmd, &r);
+    if (run.rc != PK_OK)
+        run.error = pk_last_error();
+    if (run.rc == PK_OK) {
+        pk_result_info(r, &run.info);
+        run.out = Output(r, PK_STREAM_STDOUT);
+        run.err = Output(r, PK_STREAM_STDERR);
+        pk_result_free(r);
+    }
+    pk_command_free(cmd);
+    return run;
+}
+
+std::string Hex(const std::string &s)
+{
+    static const char digits[] = "0123456789abcdef";
+    std::string h;
+    for (unsigned char c : s) {
+        h += digits[c >> 4];
+        h += digits[c & 15];
+    }
+    return h;
+}
+
+TEST(WinRun, CapturesStdoutStderrAndTheExitCode)
+{
+    Outcome r = RunIt(Child({"out", "hello\n", "err", "oops\n", "out", "world", "exit", "3"}));
+    ASSERT_EQ(r.rc, PK_OK) << pk_last_error();
+    EXPECT_EQ(r.out, "hello\nworld");
+    EXPECT_EQ(r.err, "oops\n");
+    EXPECT_EQ(r.info.outcome, PK_OUTCOME_EXITED);
+    EXPECT_EQ(r.info.exit_code, 3);
+    EXPECT_FALSE(r.info.success);
+    EXPECT_EQ(r.info.mechanism, PK_MECHANISM_JOB_OBJECT);
+    EXPECT_GT(r.info.pid, 0);
+}
+
+TEST(WinRun, LargeOutputArrivesWhole)
+{
+    Outcome r = RunIt(Child({"bytes", "5000000"}));
+    ASSERT_EQ(r.rc, PK_OK) << pk_last_error();
+    ASSERT_EQ(r.out.size(), 5000000u);
+    EXPECT_EQ(r.info.stdout_bytes, 5000000u);
+    for (size_t i = 0; i < r.out.size(); i += 4093)
+        ASSERT_EQ(r.out[i], (char)('a' + (i % 4096) % 26)) << "byte " << i;
+}
+
+TEST(WinRun, CommandLineLongerThanWindowsTakesIsRefused)
+{
+    // CreateProcess takes 32767 UTF-16 units; more must fail, not truncate.
+    std::vector<std::string> args;
+    for (int i = 0; i < 40; i++) {
+        args.push_back("out");
+        args.push_back(std::string(1000, 'x'));
+    }
+    Outcome r = RunIt(Child(args));
+    EXPECT_EQ(r.rc, PK_ERR_INVALID);
+    EXPECT_NE(r.error.find("32767"), std::string::npos) << r.error;
+}
+
+TEST(WinRun, ArgvSurvivesQuotingExactly)
+{
+    const std::vector<std::string> args = {"", "a b", "tab\there", "\"", "\\", "a\\\\b", "a\\\"b", "trailing\\",
+                                           "trail ing\\\\", "x\"y z", "&|<>^%", "caf\xc3\xa9"};
+    std::vector<std::string> all = {"argv"};
+    all.insert(all.end(), args.begin(), args.end());
+    Outcome r = RunIt(Child(all));
+    ASSERT_EQ(r.rc, PK_OK) << pk_last_error();
+    std::string want_shell = "shell:" + Hex("argv") + "\n";
+    for (const auto &a : args) {
+        want_shell += "shell:" + Hex(a) + "\n";
+    }
+    // The C runtime parses with the process's ANSI code page, the shell
+    // parser in UTF-16: the crt lines are checked for the ASCII arguments.
+    EXPECT_NE(r.out.find(want_shell), std::string::npos) << r.out;
+    std::string ascii_crt = "crt:" + Hex("argv") + "\n";
+    for (size_t i = 0; i + 1 < args.size(); i++)
+        ascii_crt += "crt:" + Hex(args[i]) + "\n";
+    EXPECT_EQ(r.out.compare(0, ascii_crt.size(), ascii_crt), 0) << r.out;
+}
+
+TEST(WinRun, TimeoutKillsTheTreeAtOnce)
+{
+    pk_command *cmd = Child({"grandchild", "sleep", "600000"});
+    ASSERT_EQ(pk_command_timeout(cmd, 300, 0, 5000), PK_OK);
+    DWORD t0 = GetTickCount();
+    Outcome r = RunIt(cmd);
+    DWORD took = GetTickCount() - t0;
+    ASSERT_EQ(r.rc, PK_OK) << pk_last_error();
+    EXPECT_EQ(r.info.outcome, PK_OUTCOME_TIMED_OUT);
+    // The grace is for CTRL_BREAK only: a plain timeout is the atomic kill.
+    EXPECT_LT(took, 4500u);
+    pkwin::Identity gc = pkwin::Identify((DWORD)strtoul(r.out.c_str(), nullptr, 10));
+    EXPECT_FALSE(pkwin::Alive(gc)) << "grandchild " << r.out << " survived the timeout";
+}
+
+TEST(WinRun, StdinBytesReachTheChild)
+{
+    std::string input;
+    for (int i = 0; i < 20000; i++)
+        input += "line " + std::to_string(i) + "\n";
+    pk_command *cmd = Child({"cat"});
+    ASSERT_EQ(pk_command_stdin_bytes(cmd, input.data(), input.size()), PK_OK);
+    Outcome r = RunIt(cmd);
+    ASSERT_EQ(r.rc, PK_OK) << pk_last_error();
+    EXPECT_EQ(r.out.size(), input.size());
+    EXPECT_TRUE(r.out == input);
+}
+
+TEST(WinRun, InteractiveStdinThroughTheLoop)
+{
+    pk_loop *loop = nullptr;
+    ASSERT_EQ(pk_loop_new(&loop), PK_OK);
+    pk_command *cmd = Child({"cat"});
+    ASSERT_EQ(pk_command_stdin_pipe(cmd), PK_OK);
+    pk_process *p = nullptr;
+    ASSERT_EQ(pk_loop_start(loop, cmd, nullptr, &p), PK_OK) << pk_last_error();
+    EXPECT_EQ(pk_process_write(p, "abc", 3), PK_OK);
+    EXPECT_EQ(pk_process_write(p, "def\n", 4), PK_OK);
+    EXPECT_EQ(pk_process_close_stdin(p), PK_OK);
+    EXPECT_EQ(pk_loop_wait_all(loop, &p, 1, 30000), PK_OK) << pk_last_error();
+    pk_result *r = nullptr;
+    ASSERT_EQ(pk_process_result(p, &r), PK_OK);
+    EXPECT_EQ(Output(r, PK_STREAM_STDOUT), "abcdef\n");
+    pk_result_free(r);
+    pk_process_free(p);
+    pk_command_free(cmd);
+    EXPECT_EQ(pk_loop_free(loop), PK_OK);
+}
+
+TEST(WinRun, ManyRunsOnOneLoop)
+{
+    pk_loop *loop = nullptr;
+    ASSERT_EQ(pk_loop_new(&loop), PK_OK);
+    // 20 runs need more handles than one wait takes (64): the loop rotates.
+    std::vector<pk_process *> procs;
+    for (int i = 0; i < 20; i++) {
+        pk_command *cmd = Child({"sleep", std::to_string(50 * (i % 5)), "out", "run " + std::to_string(i),
+                                 "err", "e", "exit", std::to_string(i)});
+        pk_process *p = nullptr;
+        ASSERT_EQ(pk_loop_start(loop, cmd, nullptr, &p), PK_OK) << pk_last_error();
+        procs.push_back(p);
+        pk_command_free(cmd);
+    }
+    ASSERT_EQ(pk_loop_wait_all(loop, procs.data(), procs.size(), 60000), PK_OK) << pk_last_error();
+    for (int i = 0; i < 20; i++) {
+        pk_result *r = nullptr;
+        ASSERT_EQ(pk_process_result(procs[i], &r), PK_OK);
+        pk_run_info info = PK_RUN_INFO_INIT;
+        pk_result_info(r, &info);
+        EXPECT_EQ(info.exit_code, i);
+        EXPECT_EQ(Output(r, PK_STREAM_STDOUT), "run " + std::to_string(i));
+        pk_result_free(r);
+        pk_process_free(procs[i]);
+    }
+    EXPECT_EQ(pk_loop_free(loop), PK_OK);
+}
+
+TEST(WinRun, CancelFromAnotherThread)
+{
+    pk_cancel *token = nullptr;
+    ASSERT_EQ(pk_cancel_new(&token), PK_OK);
+    pk_command *cmd = Child({"grandchild", "sleep", "600000"});
+    ASSERT_EQ(pk_command_cancel_on(cmd, token), PK_OK);
+    std::thread canceller([token] {
+        Sleep(300);
+        pk_cancel_trigger(token);
+    });
+    Outcome r = RunIt(cmd);
+    canceller.join();
+    ASSERT_EQ(r.rc, PK_OK) << pk_last_error();
+    EXPECT_EQ(r.info.outcome, PK_OUTCOME_CANCELLED);
+    pkwin::Identity gc = pkwin::Identify((DWORD)strtoul(r.out.c_str(), nullptr, 10));
+    EXPECT_FALSE(pkwin::Alive(gc));
+    pk_cancel_free(token);
+}
+
+TEST(WinRun, MergedOutputAndCaps)
+{
+    pk_command *cmd = Child({"out", "1", "err", "2", "out", "3"});
+    ASSERT_EQ(pk_command_output(cmd, PK_STREAM_STDERR, PK_OUTPUT_MERGE, -1), PK_OK);
+    Outcome r = RunIt(cmd);
+    ASSERT_EQ(r.rc, PK_OK) << pk_last_error();
+    EXPECT_EQ(r.out, "123");
+    EXPECT_EQ(r.err, "");
+
+    cmd = Child({"out", "0123456789"});
+    ASSERT_EQ(pk_command_output_limit(cmd, PK_STREAM_STDOUT, 4, PK_OVERFLOW_KEEP_TAIL), PK_OK);
+    r = RunIt(cmd);
+    ASSERT_EQ(r.rc, PK_OK);
+    EXPECT_EQ(r.out, "6789");
+    EXPECT_TRUE(r.info.stdout_truncated);
+}
+
+TEST(WinRun, EnvironmentAndDirectory)
+{
+    char dir[MAX_PATH];
+    GetTempPathA(MAX_PATH, dir);
+    pk_command *cmd = nullptr;
+    ASSERT_EQ(pk_command_new("cmd.exe", &cmd), PK_OK);
+    pk_command_arg(cmd, "/c");
+    pk_command_arg(cmd, "echo %PK_TEST_VAR%& cd");
+    ASSERT_EQ(pk_command_env(cmd, "PK_TEST_VAR", "from-pk"), PK_OK);
+    ASSERT_EQ(pk_command_cwd(cmd, dir), PK_OK);
+    Outcome r = RunIt(cmd);
+    ASSERT_EQ(r.rc, PK_OK) << pk_last_error();
+    EXPECT_NE(r.out.find("from-pk"), std::string::npos) << r.out;
+    std::string d = dir;
+    if (!d.empty() && d.back() == '\\')
+        d.pop_back();
+    EXPECT_NE(r.out.find(d), std::string::npos) << r.out << " vs " << d;
+}
+
+TEST(WinRun, MissingProgramAndPosixOnlyAttributes)
+{
+    pk_command *cmd = nullptr;
+    ASSERT_EQ(pk_command_new("no-such-program-pk", &cmd), PK_OK);
+    pk_result *r = nullptr;
+    EXPECT_EQ(pk_command_run(cmd, &r), PK_ERR_NOT_FOUND);
+    EXPECT_EQ(pk_command_umask(cmd, 022), PK_ERR_UNSUPPORTED);
+    EXPECT_EQ(pk_command_pty(cmd, 24, 80), PK_ERR_UNSUPPORTED);
+    EXPECT_EQ(pk_command_user(cmd, 1, 1, nullptr, 0), PK_ERR_UNSUPPORTED);
+    pk_command_free(cmd);
+    pk_pipeline *pl = nullptr;
+    EXPECT_EQ(pk_pipeline_new(&pl), PK_ERR_UNSUPPORTED);
+    pk_loop *loop = nullptr;
+    ASSERT_EQ(pk_loop_new(&loop), PK_OK);
+    int fd = -1;
+    EXPECT_EQ(pk_loop_fd(loop, &fd), PK_ERR_UNSUPPORTED);
+    pk_loop_free(loop);
+}
+
+TEST(WinRun, SignalsOnARun)
+{
+    pk_loop *loop = nullptr;
+    ASSERT_EQ(pk_loop_new(&loop), PK_OK);
+    pk_command *cmd = Child({"sleep", "600000"});
+    pk_process *p = nullptr;
+    ASSERT_EQ(pk_loop_start(loop, cmd, nullptr, &p), PK_OK);
+    EXPECT_EQ(pk_process_signal(p, 15), PK_ERR_UNSUPPORTED);
+    EXPECT_EQ(pk_process_signal(p, 9), PK_OK) << pk_last_error();
+    EXPECT_EQ(pk_loop_wait_all(loop, &p, 1, 30000), PK_OK);
+    pk_result *r = nullptr;
+    ASSERT_EQ(pk_process_result(p, &r), PK_OK);
+    pk_run_info info = PK_RUN_INFO_INIT;
+    pk_result_info(r, &info);
+    EXPECT_EQ(info.exit_code, 1);
+    pk_result_free(r);
+    pk_process_free(p);
+    pk_command_free(cmd);
+    pk_loop_free(loop);
+}
+
+} // namespace
