@@ -304,8 +304,11 @@ static int stats(void *state, pk_group_stats *out)
     out->live_processes = acct.ActiveProcesses;
     /* 100 ns units, exited members included. */
     out->cpu_time_us = (int64_t)((acct.TotalUserTime.QuadPart + acct.TotalKernelTime.QuadPart) / 10);
+    /* The peak of committed memory. A job that has held a process cannot
+     * have a peak of 0: that is a host that does not keep it (wine). */
     JOBOBJECT_EXTENDED_LIMIT_INFORMATION ext;
-    if (QueryInformationJobObject(s->job, JobObjectExtendedLimitInformation, &ext, sizeof ext, NULL))
+    if (QueryInformationJobObject(s->job, JobObjectExtendedLimitInformation, &ext, sizeof ext, NULL) &&
+        (ext.PeakJobMemoryUsed > 0 || acct.TotalProcesses == 0))
         out->peak_memory_bytes = (int64_t)ext.PeakJobMemoryUsed;
     else
         out->peak_memory_bytes = -1;

@@ -9,9 +9,12 @@
  *   grandchild           start "pk_test_child sleep 600000", print its pid
  *   heartbeat PATH       rewrite PATH with a rising counter every 5 ms, forever
  *   spawn N              try to start N "sleep 600000" children; print how many started
- *   bytes N              write N bytes ('a' to 'z' repeating) to stdout */
+ *   bytes N              write N bytes ('a' to 'z' repeating) to stdout
+ *   handle HEX           print "open" if handle value HEX is valid in this process, else "closed"
+ *   on-break             on CTRL_BREAK print "break" and exit 0 (then go on to the next mode) */
 #include <fcntl.h>
 #include <io.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +58,14 @@ static HANDLE start_self(const char *args)
         return NULL;
     CloseHandle(pi.hThread);
     return pi.hProcess;
+}
+
+static BOOL WINAPI on_break(DWORD event)
+{
+    if (event != CTRL_BREAK_EVENT)
+        return FALSE;
+    fputs("break\n", stdout);
+    ExitProcess(0);
 }
 
 int main(int argc, char **argv)
@@ -106,6 +117,13 @@ int main(int argc, char **argv)
             for (long left = atol(arg); left > 0; left -= (long)sizeof buf)
                 fwrite(buf, 1, left < (long)sizeof buf ? (size_t)left : sizeof buf, stdout);
             i++;
+        } else if (!strcmp(mode, "handle")) {
+            DWORD flags;
+            HANDLE h = (HANDLE)(uintptr_t)strtoull(arg, NULL, 16);
+            puts(GetHandleInformation(h, &flags) ? "open" : "closed");
+            i++;
+        } else if (!strcmp(mode, "on-break")) {
+            SetConsoleCtrlHandler(on_break, TRUE);
         } else if (!strcmp(mode, "heartbeat")) {
             for (unsigned long beat = 0;; beat++) {
                 FILE *f = fopen(arg, "w");

