@@ -32,26 +32,38 @@ typedef struct pk_result_obj {
 struct pk_process_obj;
 
 #ifdef _WIN32
-typedef struct pk_loop_obj {
-    pk_object obj;
-    pthread_mutex_t lock; /* recursive: callbacks may call back into the loop */
-    void *wake_event;     /* auto-reset: another thread asked for attention */
-    struct pk_process_obj **procs; /* runs not yet finished, each referenced */
-    size_t count, cap;
-    size_t rotate;        /* where the next wait starts when handles exceed one wait's 64 */
-    int in_dispatch;
-    int closed;
-} pk_loop_obj;
-
 /* One overlapped pipe end of a run. */
 typedef struct pk_win_stream {
     void *pipe;        /* our end, or NULL */
     void *event;       /* the OVERLAPPED's event */
     void *overlapped;  /* OVERLAPPED, allocated: it must not move while I/O is pending */
-    uint8_t *buf;      /* read buffer (stdout/stderr) */
+    uint8_t *buf;      /* read buffer, or stdin's bytes in flight */
     int pending;       /* an operation is in flight */
-    size_t in_flight;  /* stdin: bytes handed to the pending write */
 } pk_win_stream;
+#else
+/* What an epoll event points at. */
+typedef struct pk_watch {
+    int kind;
+    struct pk_process_obj *proc;
+} pk_watch;
+#endif
+
+typedef struct pk_loop_obj {
+    pk_object obj;
+    pthread_mutex_t lock; /* recursive: callbacks may call back into the loop */
+    struct pk_process_obj **procs; /* runs not yet finished, each referenced */
+    size_t count, cap;
+    int in_dispatch;
+    int closed;
+#ifdef _WIN32
+    void *wake_event;     /* auto-reset: another thread asked for attention */
+    size_t rotate;        /* where the next wait starts when handles exceed one wait's 64 */
+#else
+    int epfd;
+    int wakefd;           /* eventfd: another thread asked for attention */
+    pk_watch wake_watch;
+#endif
+} pk_loop_obj;
 
 typedef struct pk_process_obj {
     pk_object obj;
@@ -62,58 +74,7 @@ typedef struct pk_process_obj {
     pk_child_obj *child; /* referenced */
     int32_t pid;
     int mechanism;
-    pk_win_stream io[3];
-    int merged;
-    void *cancel_event; /* a duplicate of the token's event */
-    pk_capture cap[3];
-    pk_lines lines[3];
-    uint8_t *in_buf;
-    size_t in_len, in_off, in_alloc;
-    int in_close;
-    atomic_int cancel_requested;
-    int exited;
-    atomic_int done;
-    int timed_out;
-    pk_exit_status status;
-    uint64_t start_ns, end_ns;
-    uint64_t timeout_at, grace_at, drain_at;
-    pk_result_obj *result;
-} pk_process_obj;
-#else
-
-/* What an epoll event points at. */
-typedef struct pk_watch {
-    int kind;
-    struct pk_process_obj *proc;
-} pk_watch;
-
-typedef struct pk_loop_obj {
-    pk_object obj;
-    pthread_mutex_t lock; /* recursive: callbacks may call back into the loop */
-    int epfd;
-    int wakefd;           /* eventfd: another thread asked for attention */
-    pk_watch wake_watch;
-    struct pk_process_obj **procs; /* runs not yet finished, each referenced */
-    size_t count, cap;
-    int in_dispatch;
-    int closed;
-} pk_loop_obj;
-
-typedef struct pk_process_obj {
-    pk_object obj;
-    pk_loop_obj *loop; /* referenced */
-    pk_command_plan plan;
-    pk_group_obj *group; /* referenced */
-    int private_group;
-    pk_child_obj *child; /* referenced */
-    pid_t pid;
-    int mechanism;
-    int fd[3];           /* our ends: stdin (write), stdout, stderr (read); -1 = none */
     int merged;          /* stderr shares the stdout pipe */
-    int timer_fd;
-    int cancel_fd;       /* a dup of the token's eventfd: epoll takes each fd once */
-    int pty_master;      /* PTY runs: the master (also fd[1]); -1 otherwise */
-    pk_watch watch[6];
     pk_capture cap[3];
     pk_lines lines[3];
     uint8_t *in_buf;
@@ -127,6 +88,15 @@ typedef struct pk_process_obj {
     uint64_t start_ns, end_ns;
     uint64_t timeout_at, grace_at, drain_at; /* monotonic ns, 0 = unset */
     pk_result_obj *result;
+#ifdef _WIN32
+    pk_win_stream io[3]; /* our ends: stdin (write), stdout, stderr (read) */
+    void *cancel_event;  /* a duplicate of the token's event */
+#else
+    int fd[3];           /* our ends: stdin (write), stdout, stderr (read); -1 = none */
+    int timer_fd;
+    int cancel_fd;       /* a dup of the token's eventfd: epoll takes each fd once */
+    int pty_master;      /* PTY runs: the master (also fd[1]); -1 otherwise */
+    pk_watch watch[6];
     /* A readiness probe in progress (pk_process_wait_for_line). */
     struct {
         int active, matched, stream, use_regex;
@@ -135,9 +105,8 @@ typedef struct pk_process_obj {
     } probe;
     char seen[6][160]; /* the last lines a probe looked at, for its error */
     unsigned seen_count;
-} pk_process_obj;
-
 #endif
+} pk_process_obj;
 
 /* Fds a run takes instead of its command's stdin/stdout (pipelines). */
 typedef struct pk_start_overrides {
@@ -166,6 +135,13 @@ int pk__process_resize(pk_process_obj *proc, uint16_t rows, uint16_t cols);
 int pk__loop_wake_once_on(pk_loop_obj *loop, int fd);
 /* Wakes the loop and cancels this run when token triggers. */
 int pk__process_watch_cancel(pk_process_obj *proc, pk_cancel_obj *token);
+/* The OS-neutral steps of pk__loop_start (run_start.c): snapshot the
+ * command and find the group; spawn with the given stdio; queue stdin bytes;
+ * make room for one more run in the loop's list. */
+int pk__run_prepare(pk_process_obj *p, pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group);
+int pk__run_spawn(pk_process_obj *p, const int32_t slot[3], const struct pk_spawn_extra *extra);
+int pk__run_queue_stdin(pk_process_obj *p, const void *data, size_t len);
+int pk__loop_reserve(pk_loop_obj *loop);
 /* Builds the result object of a finished run (used by pipelines too). */
 pk_result_obj *pk__result_new(pk_process_obj *p);
 void pk__result_destroy(pk_object *obj);

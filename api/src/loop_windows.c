@@ -216,25 +216,6 @@ static void pump_stdin(pk_process_obj *p)
         close_stdin(p);
 }
 
-static int queue_stdin(pk_process_obj *p, const void *data, size_t len)
-{
-    if (len == 0)
-        return PK_OK;
-    if (p->in_len + len > p->in_alloc) {
-        size_t alloc = p->in_alloc ? p->in_alloc : 4096;
-        while (alloc < p->in_len + len)
-            alloc *= 2;
-        uint8_t *grown = realloc(p->in_buf, alloc);
-        if (!grown)
-            return pk__fail(PK_ERR_NOMEM, "out of memory queueing %zu stdin bytes", len);
-        p->in_buf = grown;
-        p->in_alloc = alloc;
-    }
-    memcpy(p->in_buf + p->in_len, data, len);
-    p->in_len += len;
-    return PK_OK;
-}
-
 /* ---- termination ---- */
 
 /* Windows has SIGKILL only: the whole job in a private group, the program
@@ -458,51 +439,15 @@ int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, 
     if (!p)
         return pk__fail(PK_ERR_NOMEM, "pk_loop_start: out of memory");
     pk__object_init(&p->obj, PK_OBJ_PROCESS, process_destroy);
-    atomic_init(&p->done, 0);
-    atomic_init(&p->cancel_requested, 0);
-    p->loop = loop;
-    pk__object_ref(&loop->obj);
-
-    pthread_mutex_lock(&cmd->lock);
-    int rc = pk__command_plan(cmd, &p->plan);
-    pthread_mutex_unlock(&cmd->lock);
+    int rc = pk__run_prepare(p, loop, cmd, group);
     if (rc != PK_OK)
         goto fail;
-    if (p->plan.cancel && pk__cancel_is_triggered(p->plan.cancel)) {
-        rc = pk__fail(PK_ERR_CANCELLED, "%s: cancelled before it started", p->plan.program);
-        goto fail;
-    }
-    for (int s = 1; s <= 2; s++)
-        pk__capture_init(&p->cap[s], p->plan.limit[s], p->plan.policy[s]);
-
-    if (group) {
-        p->group = group;
-        pk__object_ref(&group->obj);
-    } else {
-        rc = pk__group_new(&p->plan.group_opts, &p->group);
-        if (rc != PK_OK)
-            goto fail;
-        p->private_group = 1;
-    }
-    p->mechanism = p->group->mechanism;
 
     int32_t slot[3];
     int child_ends[3] = {-1, -1, -1};
     rc = setup_stdio(p, ov, slot, child_ends);
-    if (rc == PK_OK) {
-        pk_spawn_options so = PK_SPAWN_OPTIONS_INIT;
-        so.program = p->plan.program;
-        so.argv = (const char *const *)p->plan.argv;
-        so.envp = (const char *const *)p->plan.envp;
-        so.cwd = p->plan.cwd;
-        so.flags = (p->plan.flags & PK_COMMAND_NEW_SESSION) ? PK_SPAWN_NEW_SESSION : 0;
-        so.stdin_fd = slot[0];
-        so.stdout_fd = slot[1];
-        so.stderr_fd = slot[2];
-        so.parent_death_signal = p->plan.parent_death_signal;
-        p->start_ns = pk__now_ns();
-        rc = pk__group_spawn_obj(p->group, &so, NULL, &p->child);
-    }
+    if (rc == PK_OK)
+        rc = pk__run_spawn(p, slot, NULL);
     /* Our copies of the child's ends go now, so end of file arrives when the
      * child's tree closes its own. */
     for (int i = 0; i < 3; i++)
@@ -510,26 +455,17 @@ int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, 
             _close(child_ends[i]);
     if (rc != PK_OK)
         goto fail;
-    p->pid = p->child->pid;
 
     if (p->plan.stdin_mode == PK_IN_BYTES && !(ov && ov->stdin_fd >= 0)) {
         p->in_close = 1;
-        rc = queue_stdin(p, p->plan.stdin_data, p->plan.stdin_len);
+        rc = pk__run_queue_stdin(p, p->plan.stdin_data, p->plan.stdin_len);
     }
     if (rc == PK_OK && p->plan.cancel &&
         !DuplicateHandle(GetCurrentProcess(), p->plan.cancel->event, GetCurrentProcess(), &p->cancel_event, 0, FALSE,
                          DUPLICATE_SAME_ACCESS))
         rc = pk__fail_win(PK_ERR_OS, GetLastError(), "duplicating a cancellation event");
-    if (rc == PK_OK && loop->count == loop->cap) {
-        size_t cap = loop->cap ? loop->cap * 2 : 8;
-        pk_process_obj **grown = realloc(loop->procs, cap * sizeof *grown);
-        if (!grown)
-            rc = pk__fail(PK_ERR_NOMEM, "pk_loop_start: out of memory");
-        else {
-            loop->procs = grown;
-            loop->cap = cap;
-        }
-    }
+    if (rc == PK_OK)
+        rc = pk__loop_reserve(loop);
     if (rc != PK_OK) {
         (void)signal_tree(p, SIGKILL);
         (void)pk__child_reap(p->child, -1);
@@ -545,6 +481,7 @@ int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, 
     loop->procs[loop->count++] = p;
     pthread_mutex_unlock(&loop->lock);
     pk__object_ref(&p->obj); /* the loop's reference, dropped when it finishes */
+    wake(loop); /* a thread waiting in the loop must add this run's handles */
     *out = p;
     return PK_OK;
 
@@ -687,9 +624,10 @@ int pk__process_write(pk_process_obj *p, const void *data, size_t len)
         return pk__fail(PK_ERR_STATE, "pk_process_write: stdin is not a pipe (use pk_command_stdin_pipe)");
     if (!p->io[0].pipe || p->in_close)
         return pk__fail(PK_ERR_STATE, "pk_process_write: stdin is closed");
-    int rc = queue_stdin(p, data, len);
+    int rc = pk__run_queue_stdin(p, data, len);
     if (rc == PK_OK)
         pump_stdin(p);
+    wake(p->loop); /* a write started here joins the loop's next wait */
     return rc;
 }
 
@@ -699,6 +637,7 @@ int pk__process_close_stdin(pk_process_obj *p)
         return pk__fail(PK_ERR_STATE, "pk_process_close_stdin: stdin is not a pipe");
     p->in_close = 1;
     pump_stdin(p);
+    wake(p->loop);
     return PK_OK;
 }
 

@@ -1,0 +1,91 @@
+/* Starting a run, the part both loops share: the command's snapshot, the
+ * group (a private one unless the caller gave one), the spawn, the stdin
+ * queue and room in the loop's list. Pipes and what the loop waits on are
+ * each OS's own (loop_linux.c, loop_windows.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "loop.h"
+#include "sys.h"
+
+int pk__run_prepare(pk_process_obj *p, pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group)
+{
+    atomic_init(&p->done, 0);
+    atomic_init(&p->cancel_requested, 0);
+    p->loop = loop;
+    pk__object_ref(&loop->obj);
+
+    pthread_mutex_lock(&cmd->lock);
+    int rc = pk__command_plan(cmd, &p->plan);
+    pthread_mutex_unlock(&cmd->lock);
+    if (rc != PK_OK)
+        return rc;
+    if (p->plan.cancel && pk__cancel_is_triggered(p->plan.cancel))
+        return pk__fail(PK_ERR_CANCELLED, "%s: cancelled before it started", p->plan.program);
+    for (int s = 1; s <= 2; s++)
+        pk__capture_init(&p->cap[s], p->plan.limit[s], p->plan.policy[s]);
+
+    if (group) {
+        p->group = group;
+        pk__object_ref(&group->obj);
+    } else {
+        rc = pk__group_new(&p->plan.group_opts, &p->group);
+        if (rc != PK_OK)
+            return rc;
+        p->private_group = 1;
+    }
+    p->mechanism = p->group->mechanism;
+    return PK_OK;
+}
+
+int pk__run_spawn(pk_process_obj *p, const int32_t slot[3], const pk_spawn_extra *extra)
+{
+    pk_spawn_options so = PK_SPAWN_OPTIONS_INIT;
+    so.program = p->plan.program;
+    so.argv = (const char *const *)p->plan.argv;
+    so.envp = (const char *const *)p->plan.envp;
+    so.cwd = p->plan.cwd;
+    so.flags = (p->plan.flags & PK_COMMAND_NEW_SESSION) ? PK_SPAWN_NEW_SESSION : 0;
+    so.stdin_fd = slot[0];
+    so.stdout_fd = slot[1];
+    so.stderr_fd = slot[2];
+    so.parent_death_signal = p->plan.parent_death_signal;
+    p->start_ns = pk__now_ns();
+    int rc = pk__group_spawn_obj(p->group, &so, extra, &p->child);
+    if (rc == PK_OK)
+        p->pid = p->child->pid;
+    return rc;
+}
+
+int pk__run_queue_stdin(pk_process_obj *p, const void *data, size_t len)
+{
+    if (len == 0)
+        return PK_OK;
+    if (p->in_len + len > p->in_alloc) {
+        size_t alloc = p->in_alloc ? p->in_alloc : 4096;
+        while (alloc < p->in_len + len)
+            alloc *= 2;
+        uint8_t *grown = realloc(p->in_buf, alloc);
+        if (!grown)
+            return pk__fail(PK_ERR_NOMEM, "out of memory queueing %zu stdin bytes", len);
+        p->in_buf = grown;
+        p->in_alloc = alloc;
+    }
+    memcpy(p->in_buf + p->in_len, data, len);
+    p->in_len += len;
+    return PK_OK;
+}
+
+int pk__loop_reserve(pk_loop_obj *loop)
+{
+    if (loop->count < loop->cap)
+        return PK_OK;
+    size_t cap = loop->cap ? loop->cap * 2 : 8;
+    pk_process_obj **grown = realloc(loop->procs, cap * sizeof *grown);
+    if (!grown)
+        return pk__fail(PK_ERR_NOMEM, "pk_loop_start: out of memory");
+    loop->procs = grown;
+    loop->cap = cap;
+    return PK_OK;
+}
