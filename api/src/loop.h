@@ -139,6 +139,16 @@ int pk__process_watch_cancel(pk_process_obj *proc, pk_cancel_obj *token);
  * command and find the group; spawn with the given stdio; queue stdin bytes;
  * make room for one more run in the loop's list. */
 int pk__run_prepare(pk_process_obj *p, pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group);
+/* How an OS makes a run's pipe (our end kept in p, the child's end returned
+ * as an fd to close after the spawn) and opens a stdin file. */
+typedef struct pk_stdio_ops {
+    int (*make_pipe)(pk_process_obj *p, int stream, int *child_end);
+    int (*open_file)(const char *path, int *fd);
+} pk_stdio_ops;
+/* Fills slot[] (what the child's stdin, stdout and stderr are) from the
+ * plan and the overrides; the child's ends to close go in child_ends. */
+int pk__run_stdio(pk_process_obj *p, const pk_start_overrides *ov, int32_t slot[3], int child_ends[3],
+                  const pk_stdio_ops *os);
 int pk__run_spawn(pk_process_obj *p, const int32_t slot[3], const struct pk_spawn_extra *extra);
 int pk__run_queue_stdin(pk_process_obj *p, const void *data, size_t len);
 int pk__loop_reserve(pk_loop_obj *loop);

@@ -424,8 +424,6 @@ static int make_pipe(int fds[2], int our_end)
     return PK_OK;
 }
 
-/* Sets up the child's stdio, leaving our ends in p->fd and the child's ends
- * (to close after the spawn) in child_ends. */
 /* Opens a pseudo-terminal: the master stays ours (non-blocking), the slave
  * becomes the child's terminal. */
 static int open_pty(pk_process_obj *p, int *slave_out)
@@ -460,62 +458,44 @@ static int open_pty(pk_process_obj *p, int *slave_out)
     return PK_OK;
 }
 
+/* A run's pipe: our end non-blocking in p->fd, the child's end returned. */
+static int pipe_for(pk_process_obj *p, int stream, int *child_end)
+{
+    int fds[2];
+    const int ours = stream == 0 ? 1 : 0; /* we write stdin, read the others */
+    int rc = make_pipe(fds, ours);
+    if (rc != PK_OK)
+        return rc;
+    p->fd[stream] = fds[ours];
+    *child_end = fds[1 - ours];
+    return PK_OK;
+}
+
+static int open_stdin_file(const char *path, int *fd)
+{
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0)
+        return pk__fail_errno(errno == ENOENT ? PK_ERR_NOT_FOUND : pk__code_from_errno(errno), errno,
+                              "stdin file %s", path);
+    return PK_OK;
+}
+
+static const pk_stdio_ops linux_stdio = {pipe_for, open_stdin_file};
+
+/* Sets up the child's stdio, leaving our ends in p->fd and the child's ends
+ * (to close after the spawn) in child_ends; a PTY run's slave is child_ends[3]. */
 static int setup_stdio(pk_process_obj *p, const pk_start_overrides *ov, int32_t slot[3], int child_ends[4])
 {
-    const pk_command_plan *plan = &p->plan;
-    int fds[2], rc;
-    if (plan->attrs.pty) {
+    if (p->plan.attrs.pty) {
         int slave = -1;
-        if ((rc = open_pty(p, &slave)) != PK_OK)
+        int rc = open_pty(p, &slave);
+        if (rc != PK_OK)
             return rc;
         slot[0] = slot[1] = slot[2] = slave;
         child_ends[3] = slave;
         return PK_OK;
     }
-    if (ov && ov->stdin_fd >= 0) {
-        slot[0] = ov->stdin_fd;
-    } else switch (plan->stdin_mode) {
-    case PK_IN_NULL: slot[0] = PK_STDIO_NULL; break;
-    case PK_IN_INHERIT: slot[0] = PK_STDIO_INHERIT; break;
-    case PK_IN_FD: slot[0] = plan->stdin_fd; break;
-    case PK_IN_FILE: {
-        int fd = open(plan->stdin_path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            return pk__fail_errno(errno == ENOENT ? PK_ERR_NOT_FOUND : pk__code_from_errno(errno), errno,
-                                  "stdin file %s", plan->stdin_path);
-        slot[0] = child_ends[0] = fd;
-        break;
-    }
-    default: /* bytes or an interactive pipe */
-        if ((rc = make_pipe(fds, 1)) != PK_OK)
-            return rc;
-        p->fd[0] = fds[1];
-        slot[0] = child_ends[0] = fds[0];
-        break;
-    }
-    for (int s = 1; s <= 2; s++) {
-        if (s == 1 && ov && ov->stdout_fd >= 0) {
-            slot[1] = ov->stdout_fd;
-            continue;
-        }
-        switch (plan->out_mode[s]) {
-        case PK_OUTPUT_INHERIT: slot[s] = PK_STDIO_INHERIT; break;
-        case PK_OUTPUT_NULL: slot[s] = PK_STDIO_NULL; break;
-        case PK_OUTPUT_FD: slot[s] = plan->out_fd[s]; break;
-        case PK_OUTPUT_MERGE:
-            /* One pipe, one ordered stream: what stdout gets, stderr gets. */
-            slot[s] = slot[1] == PK_STDIO_INHERIT ? 1 : slot[1];
-            p->merged = 1;
-            break;
-        default:
-            if ((rc = make_pipe(fds, 0)) != PK_OK)
-                return rc;
-            p->fd[s] = fds[0];
-            slot[s] = child_ends[s] = fds[1];
-            break;
-        }
-    }
-    return PK_OK;
+    return pk__run_stdio(p, ov, slot, child_ends, &linux_stdio);
 }
 
 int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, const pk_start_overrides *ov,

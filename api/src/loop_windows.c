@@ -388,49 +388,12 @@ static int open_stdin_file(const char *path, int *fd)
     return PK_OK;
 }
 
-static int setup_stdio(pk_process_obj *p, const pk_start_overrides *ov, int32_t slot[3], int child_ends[3])
+static int pipe_for(pk_process_obj *p, int stream, int *child_end)
 {
-    const pk_command_plan *plan = &p->plan;
-    int rc;
-    if (ov && ov->stdin_fd >= 0) {
-        slot[0] = ov->stdin_fd;
-    } else switch (plan->stdin_mode) {
-    case PK_IN_NULL: slot[0] = PK_STDIO_NULL; break;
-    case PK_IN_INHERIT: slot[0] = PK_STDIO_INHERIT; break;
-    case PK_IN_FD: slot[0] = plan->stdin_fd; break;
-    case PK_IN_FILE:
-        if ((rc = open_stdin_file(plan->stdin_path, &child_ends[0])) != PK_OK)
-            return rc;
-        slot[0] = child_ends[0];
-        break;
-    default: /* bytes or an interactive pipe */
-        if ((rc = make_pipe(&p->io[0], 0, &child_ends[0])) != PK_OK)
-            return rc;
-        slot[0] = child_ends[0];
-        break;
-    }
-    for (int s = 1; s <= 2; s++) {
-        if (s == 1 && ov && ov->stdout_fd >= 0) {
-            slot[1] = ov->stdout_fd;
-            continue;
-        }
-        switch (plan->out_mode[s]) {
-        case PK_OUTPUT_INHERIT: slot[s] = PK_STDIO_INHERIT; break;
-        case PK_OUTPUT_NULL: slot[s] = PK_STDIO_NULL; break;
-        case PK_OUTPUT_FD: slot[s] = plan->out_fd[s]; break;
-        case PK_OUTPUT_MERGE:
-            slot[s] = slot[1] == PK_STDIO_INHERIT ? 1 : slot[1];
-            p->merged = 1;
-            break;
-        default:
-            if ((rc = make_pipe(&p->io[s], 1, &child_ends[s])) != PK_OK)
-                return rc;
-            slot[s] = child_ends[s];
-            break;
-        }
-    }
-    return PK_OK;
+    return make_pipe(&p->io[stream], stream != 0, child_end);
 }
+
+static const pk_stdio_ops windows_stdio = {pipe_for, open_stdin_file};
 
 int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, const pk_start_overrides *ov,
                    pk_process_obj **out)
@@ -445,7 +408,7 @@ int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, 
 
     int32_t slot[3];
     int child_ends[3] = {-1, -1, -1};
-    rc = setup_stdio(p, ov, slot, child_ends);
+    rc = pk__run_stdio(p, ov, slot, child_ends, &windows_stdio);
     if (rc == PK_OK)
         rc = pk__run_spawn(p, slot, NULL);
     /* Our copies of the child's ends go now, so end of file arrives when the

@@ -1,6 +1,6 @@
 /* Starting a run, the part both loops share: the command's snapshot, the
- * group (a private one unless the caller gave one), the spawn, the stdin
- * queue and room in the loop's list. Pipes and what the loop waits on are
+ * group (a private one unless the caller gave one), where each stdio stream
+ * comes from, the spawn, the stdin queue and room in the loop's list. Pipes and what the loop waits on are
  * each OS's own (loop_linux.c, loop_windows.c). */
 #include <stdlib.h>
 #include <string.h>
@@ -87,5 +87,51 @@ int pk__loop_reserve(pk_loop_obj *loop)
         return pk__fail(PK_ERR_NOMEM, "pk_loop_start: out of memory");
     loop->procs = grown;
     loop->cap = cap;
+    return PK_OK;
+}
+
+int pk__run_stdio(pk_process_obj *p, const pk_start_overrides *ov, int32_t slot[3], int child_ends[3],
+                  const pk_stdio_ops *os)
+{
+    const pk_command_plan *plan = &p->plan;
+    int rc;
+    if (ov && ov->stdin_fd >= 0) {
+        slot[0] = ov->stdin_fd;
+    } else switch (plan->stdin_mode) {
+    case PK_IN_NULL: slot[0] = PK_STDIO_NULL; break;
+    case PK_IN_INHERIT: slot[0] = PK_STDIO_INHERIT; break;
+    case PK_IN_FD: slot[0] = plan->stdin_fd; break;
+    case PK_IN_FILE:
+        if ((rc = os->open_file(plan->stdin_path, &child_ends[0])) != PK_OK)
+            return rc;
+        slot[0] = child_ends[0];
+        break;
+    default: /* bytes or an interactive pipe */
+        if ((rc = os->make_pipe(p, 0, &child_ends[0])) != PK_OK)
+            return rc;
+        slot[0] = child_ends[0];
+        break;
+    }
+    for (int s = 1; s <= 2; s++) {
+        if (s == 1 && ov && ov->stdout_fd >= 0) {
+            slot[1] = ov->stdout_fd;
+            continue;
+        }
+        switch (plan->out_mode[s]) {
+        case PK_OUTPUT_INHERIT: slot[s] = PK_STDIO_INHERIT; break;
+        case PK_OUTPUT_NULL: slot[s] = PK_STDIO_NULL; break;
+        case PK_OUTPUT_FD: slot[s] = plan->out_fd[s]; break;
+        case PK_OUTPUT_MERGE:
+            /* One pipe, one ordered stream: what stdout gets, stderr gets. */
+            slot[s] = slot[1] == PK_STDIO_INHERIT ? 1 : slot[1];
+            p->merged = 1;
+            break;
+        default:
+            if ((rc = os->make_pipe(p, s, &child_ends[s])) != PK_OK)
+                return rc;
+            slot[s] = child_ends[s];
+            break;
+        }
+    }
     return PK_OK;
 }
