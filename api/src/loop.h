@@ -152,6 +152,8 @@ int pk__run_stdio(pk_process_obj *p, const pk_start_overrides *ov, int32_t slot[
 int pk__run_spawn(pk_process_obj *p, const int32_t slot[3], const struct pk_spawn_extra *extra);
 int pk__run_queue_stdin(pk_process_obj *p, const void *data, size_t len);
 int pk__loop_reserve(pk_loop_obj *loop);
+/* Frees what every run holds, the OS's handles already closed, and p. */
+void pk__run_release(pk_process_obj *p);
 /* Builds the result object of a finished run (used by pipelines too). */
 pk_result_obj *pk__result_new(pk_process_obj *p);
 void pk__result_destroy(pk_object *obj);

@@ -33,12 +33,9 @@ enum watch_kind { W_STDIN, W_STDOUT, W_STDERR, W_PID, W_TIMER, W_CANCEL, W_WAKE 
 static void process_destroy(pk_object *obj)
 {
     pk_process_obj *p = (pk_process_obj *)obj;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 3; i++)
         if (p->fd[i] >= 0)
             close(p->fd[i]);
-        pk__capture_free(&p->cap[i]);
-        pk__lines_free(&p->lines[i]);
-    }
     if (p->timer_fd >= 0)
         close(p->timer_fd);
     if (p->cancel_fd >= 0)
@@ -47,17 +44,7 @@ static void process_destroy(pk_object *obj)
         close(p->pty_master);
     if (p->probe.use_regex)
         regfree(&p->probe.regex);
-    free(p->in_buf);
-    if (p->result)
-        pk__object_unref(&p->result->obj);
-    if (p->child)
-        pk__object_unref(&p->child->obj);
-    if (p->group)
-        pk__object_unref(&p->group->obj);
-    pk__command_plan_free(&p->plan);
-    if (p->loop)
-        pk__object_unref(&p->loop->obj);
-    free(p);
+    pk__run_release(p);
 }
 
 static void loop_destroy(pk_object *obj)

@@ -49,24 +49,11 @@ static void stream_close(pk_win_stream *st)
 static void process_destroy(pk_object *obj)
 {
     pk_process_obj *p = (pk_process_obj *)obj;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 3; i++)
         stream_close(&p->io[i]);
-        pk__capture_free(&p->cap[i]);
-        pk__lines_free(&p->lines[i]);
-    }
     if (p->cancel_event)
         CloseHandle(p->cancel_event);
-    free(p->in_buf);
-    if (p->result)
-        pk__object_unref(&p->result->obj);
-    if (p->child)
-        pk__object_unref(&p->child->obj);
-    if (p->group)
-        pk__object_unref(&p->group->obj);
-    pk__command_plan_free(&p->plan);
-    if (p->loop)
-        pk__object_unref(&p->loop->obj);
-    free(p);
+    pk__run_release(p);
 }
 
 static void loop_destroy(pk_object *obj)

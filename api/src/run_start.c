@@ -135,3 +135,22 @@ int pk__run_stdio(pk_process_obj *p, const pk_start_overrides *ov, int32_t slot[
     }
     return PK_OK;
 }
+
+void pk__run_release(pk_process_obj *p)
+{
+    for (int i = 0; i < 3; i++) {
+        pk__capture_free(&p->cap[i]);
+        pk__lines_free(&p->lines[i]);
+    }
+    free(p->in_buf);
+    if (p->result)
+        pk__object_unref(&p->result->obj);
+    if (p->child)
+        pk__object_unref(&p->child->obj);
+    if (p->group)
+        pk__object_unref(&p->group->obj);
+    pk__command_plan_free(&p->plan);
+    if (p->loop)
+        pk__object_unref(&p->loop->obj);
+    free(p);
+}

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "processkit.h"
+#include "support/proc_util.h"
 #include "win_test_util.h"
 
 namespace {
@@ -78,10 +79,10 @@ TEST(DllExports, AGroupThroughFunctionPointersAlone)
     ASSERT_EQ(spawn(g, &so, &c), PK_OK) << last_error();
     int32_t pid = 0;
     ASSERT_EQ(pid_of(c, &pid), PK_OK);
-    pkwin::Identity id = pkwin::Identify((DWORD)pid);
-    EXPECT_TRUE(pkwin::Alive(id));
+    pktest::ProcId id = pktest::Identify((DWORD)pid);
+    EXPECT_TRUE(pktest::Alive(id));
     EXPECT_EQ(free_group(g), PK_OK);
-    EXPECT_TRUE(pkwin::WaitGone(id, 10000));
+    EXPECT_TRUE(pktest::WaitDead(id, 10000));
     EXPECT_EQ(free_child(c), PK_OK);
     // A bad handle is an error through the DLL too, not a crash.
     EXPECT_EQ(free_group(g), PK_ERR_HANDLE);

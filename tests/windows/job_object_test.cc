@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "processkit.h"
+#include "support/proc_util.h"
 #include "win_test_util.h"
 
 extern "C" {
@@ -24,10 +25,10 @@ extern "C" {
 int pk__group_create_with_ops(const pk_backend_ops *ops, const pk_group_options *opts, pk_group **out);
 }
 
-using pkwin::Alive;
-using pkwin::Identify;
-using pkwin::Identity;
-using pkwin::WaitGone;
+using pktest::Alive;
+using pktest::Identify;
+using pktest::WaitDead;
+using Identity = pktest::ProcId;
 
 namespace {
 
@@ -129,8 +130,8 @@ TEST(JobGroup, FreeKillsChildAndGrandchild)
     ASSERT_TRUE(Alive(grandchild)) << "grandchild pid line: " << s.first_line;
 
     EXPECT_EQ(pk_group_free(g), PK_OK) << pk_last_error();
-    EXPECT_TRUE(WaitGone(s.self, 10000));
-    EXPECT_TRUE(WaitGone(grandchild, 10000));
+    EXPECT_TRUE(WaitDead(s.self, 10000));
+    EXPECT_TRUE(WaitDead(grandchild, 10000));
     pk_exit_status st = PK_EXIT_STATUS_INIT;
     EXPECT_EQ(pk_child_wait(s.child, 0, &st), PK_OK);
     EXPECT_EQ(st.kind, PK_EXIT_CODE);
@@ -174,8 +175,8 @@ TEST(JobGroup, OwnerKilledHardTakesTheTreeDown)
     WaitForSingleObject(pi.hProcess, 10000);
     CloseHandle(pi.hThread);
     CloseHandle(pi.hProcess);
-    EXPECT_TRUE(WaitGone(child, 10000));
-    EXPECT_TRUE(WaitGone(grandchild, 10000));
+    EXPECT_TRUE(WaitDead(child, 10000));
+    EXPECT_TRUE(WaitDead(grandchild, 10000));
 }
 
 // A backend that refuses every child, to prove the core kills a child it
@@ -186,7 +187,7 @@ Identity refused;
 int RefuseTrack(void *state, pid_t pid, pk_proc_ref proc, int new_session)
 {
     (void)state, (void)proc, (void)new_session;
-    refused = Identify((DWORD)pid);
+    refused = Identify(pid);
     return PK_ERR_OS;
 }
 
@@ -203,8 +204,8 @@ TEST(JobGroup, AssignmentFailureKillsTheChild)
     // Had it run a single instruction it would have created the marker.
     EXPECT_EQ(Spawn(g, {"heartbeat", marker}, &s), PK_ERR_OS);
     EXPECT_EQ(s.child, nullptr);
-    ASSERT_NE(refused.pid, 0u) << "the backend never saw the child";
-    EXPECT_TRUE(WaitGone(refused, 10000));
+    ASSERT_NE(refused.pid, 0) << "the backend never saw the child";
+    EXPECT_TRUE(WaitDead(refused, 10000));
     Sleep(100);
     EXPECT_EQ(GetFileAttributesA(marker.c_str()), INVALID_FILE_ATTRIBUTES) << "the refused child ran";
     EXPECT_EQ(pk_group_free(g), PK_OK);
@@ -232,7 +233,7 @@ TEST(JobGroup, ProcessLimitRefusesAnAssignmentAndKillsTheChild)
     EXPECT_TRUE(Alive(first.self));
     pk_child_free(first.child);
     EXPECT_EQ(pk_group_free(g), PK_OK);
-    EXPECT_TRUE(WaitGone(first.self, 10000));
+    EXPECT_TRUE(WaitDead(first.self, 10000));
 }
 
 TEST(JobGroup, MembersListsEveryProcessInTheJob)
@@ -269,7 +270,7 @@ TEST(JobGroup, StatsCountLiveProcessesAndCpuTime)
     else
         EXPECT_GT(st.peak_memory_bytes, 0);
     ASSERT_EQ(pk_group_kill(g), PK_OK);
-    EXPECT_TRUE(WaitGone(s.self, 10000));
+    EXPECT_TRUE(WaitDead(s.self, 10000));
     for (int i = 0; i < 1000; i++) {
         ASSERT_EQ(pk_group_stats_get(g, &st), PK_OK);
         if (st.live_processes == 0)
@@ -325,7 +326,7 @@ TEST(JobGroup, SuspendStopsEveryThreadAndResumeRestartsThem)
     EXPECT_GT(after, frozen + 2) << "the heartbeat did not resume";
     pk_child_free(s.child);
     EXPECT_EQ(pk_group_free(g), PK_OK);
-    EXPECT_TRUE(WaitGone(s.self, 10000));
+    EXPECT_TRUE(WaitDead(s.self, 10000));
     DeleteFileA(beat.c_str());
 }
 
@@ -345,7 +346,7 @@ TEST(JobGroup, SuspendLeavesAThreadSuspendedBySomeoneElseSuspended)
     THREADENTRY32 e;
     e.dwSize = sizeof e;
     for (BOOL ok = Thread32First(snap, &e); ok; ok = Thread32Next(snap, &e))
-        if (e.th32OwnerProcessID == s.self.pid) {
+        if (e.th32OwnerProcessID == (DWORD)s.self.pid) {
             HANDLE t = OpenThread(THREAD_SUSPEND_RESUME, FALSE, e.th32ThreadID);
             if (t && SuspendThread(t) != (DWORD)-1)
                 theirs.push_back(t);
@@ -448,7 +449,7 @@ TEST(JobGroup, AdoptTakesAChildAndRefusesStrangers)
     EXPECT_EQ(pk_group_adopt(g, 4), PK_ERR_NO_PROCESS) << pk_last_error();
 
     EXPECT_EQ(pk_group_free(g), PK_OK);
-    EXPECT_TRUE(WaitGone(adopted, 10000));
+    EXPECT_TRUE(WaitDead(adopted, 10000));
     CloseHandle(pi.hThread);
     CloseHandle(pi.hProcess);
 }
@@ -474,8 +475,8 @@ TEST(JobGroup, WorksInsideAJobTheCallerAlreadyRunsIn)
     Identity grandchild = Identify((DWORD)strtoul(s.first_line.c_str(), nullptr, 10));
     EXPECT_TRUE(Alive(grandchild));
     EXPECT_EQ(pk_group_free(g), PK_OK);
-    EXPECT_TRUE(WaitGone(s.self, 10000));
-    EXPECT_TRUE(WaitGone(grandchild, 10000));
+    EXPECT_TRUE(WaitDead(s.self, 10000));
+    EXPECT_TRUE(WaitDead(grandchild, 10000));
     pk_child_free(s.child);
     CloseHandle(outer); // no kill-on-close on the outer job: the test lives on
 }
@@ -517,8 +518,8 @@ TEST(JobGroup, GracefulShutdownIsTheAtomicKill)
     EXPECT_EQ(rep.members_after, 0u);
     EXPECT_TRUE(rep.drained);
     EXPECT_FALSE(rep.escalated);
-    EXPECT_TRUE(WaitGone(s.self, 10000));
-    EXPECT_TRUE(WaitGone(grandchild, 10000));
+    EXPECT_TRUE(WaitDead(s.self, 10000));
+    EXPECT_TRUE(WaitDead(grandchild, 10000));
     pk_child_free(s.child);
     EXPECT_EQ(pk_group_free(g), PK_OK);
 }

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "support/proc_util.h"
 #include "win_test_util.h"
 
 namespace {
@@ -35,8 +36,8 @@ TEST(PkExe, TimeoutIs124AndKillsTheTree)
     DWORD t0 = GetTickCount();
     EXPECT_EQ(Pk("run --timeout 300ms -- " + ChildQ() + " grandchild sleep 600000", &out), 124);
     EXPECT_LT(GetTickCount() - t0, 10000u);
-    pkwin::Identity gc = pkwin::Identify((DWORD)strtoul(out.c_str(), nullptr, 10));
-    EXPECT_FALSE(pkwin::Alive(gc)) << out;
+    pktest::ProcId gc = pktest::Identify((DWORD)strtoul(out.c_str(), nullptr, 10));
+    EXPECT_FALSE(pktest::Alive(gc)) << out;
 }
 
 TEST(PkExe, NotFoundIs127AndPkErrorsAre125)

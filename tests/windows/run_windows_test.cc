@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "processkit.h"
+#include "support/proc_util.h"
 #include "win_test_util.h"
 
 namespace {
@@ -135,8 +136,8 @@ TEST(WinRun, TimeoutKillsTheTreeAtOnce)
     EXPECT_EQ(r.info.outcome, PK_OUTCOME_TIMED_OUT);
     // The grace is for CTRL_BREAK only: a plain timeout is the atomic kill.
     EXPECT_LT(took, 4500u);
-    pkwin::Identity gc = pkwin::Identify((DWORD)strtoul(r.out.c_str(), nullptr, 10));
-    EXPECT_FALSE(pkwin::Alive(gc)) << "grandchild " << r.out << " survived the timeout";
+    pktest::ProcId gc = pktest::Identify((DWORD)strtoul(r.out.c_str(), nullptr, 10));
+    EXPECT_FALSE(pktest::Alive(gc)) << "grandchild " << r.out << " survived the timeout";
 }
 
 TEST(WinRun, OnlyTheStdioHandlesAreInherited)
@@ -251,8 +252,8 @@ TEST(WinRun, CancelFromAnotherThread)
     canceller.join();
     ASSERT_EQ(r.rc, PK_OK) << pk_last_error();
     EXPECT_EQ(r.info.outcome, PK_OUTCOME_CANCELLED);
-    pkwin::Identity gc = pkwin::Identify((DWORD)strtoul(r.out.c_str(), nullptr, 10));
-    EXPECT_FALSE(pkwin::Alive(gc));
+    pktest::ProcId gc = pktest::Identify((DWORD)strtoul(r.out.c_str(), nullptr, 10));
+    EXPECT_FALSE(pktest::Alive(gc));
     pk_cancel_free(token);
 }
 

@@ -6,51 +6,6 @@
 
 namespace pkwin {
 
-static ULONGLONG CreationTime(HANDLE h)
-{
-    FILETIME created, exited, kernel, user;
-    if (!GetProcessTimes(h, &created, &exited, &kernel, &user))
-        return 0;
-    return ((ULONGLONG)created.dwHighDateTime << 32) | created.dwLowDateTime;
-}
-
-Identity Identify(DWORD pid)
-{
-    Identity id;
-    HANDLE h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE, FALSE, pid);
-    if (!h)
-        return id;
-    if (WaitForSingleObject(h, 0) == WAIT_TIMEOUT) {
-        id.pid = pid;
-        id.created = CreationTime(h);
-    }
-    CloseHandle(h);
-    return id;
-}
-
-bool Alive(const Identity &id)
-{
-    if (!id.pid)
-        return false;
-    HANDLE h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION | SYNCHRONIZE, FALSE, id.pid);
-    if (!h)
-        return false;
-    bool alive = WaitForSingleObject(h, 0) == WAIT_TIMEOUT && CreationTime(h) == id.created;
-    CloseHandle(h);
-    return alive;
-}
-
-bool WaitGone(const Identity &id, int timeout_ms)
-{
-    for (int waited = 0;; waited += 10) {
-        if (!Alive(id))
-            return true;
-        if (waited >= timeout_ms)
-            return false;
-        Sleep(10);
-    }
-}
-
 static std::string Runfile(const char *rel)
 {
     char full[MAX_PATH];
