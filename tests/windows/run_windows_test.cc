@@ -214,9 +214,10 @@ TEST(WinRun, ManyRunsOnOneLoop)
 {
     pk_loop *loop = nullptr;
     ASSERT_EQ(pk_loop_new(&loop), PK_OK);
-    // 20 runs need more handles than one wait takes (64): the loop rotates.
+    // 30 runs hold about 90 handles (two pipes and the process each), more
+    // than one wait takes (64): the loop waits on a rotating window.
     std::vector<pk_process *> procs;
-    for (int i = 0; i < 20; i++) {
+    for (int i = 0; i < 30; i++) {
         pk_command *cmd = Child({"sleep", std::to_string(50 * (i % 5)), "out", "run " + std::to_string(i),
                                  "err", "e", "exit", std::to_string(i)});
         pk_process *p = nullptr;
@@ -225,7 +226,7 @@ TEST(WinRun, ManyRunsOnOneLoop)
         pk_command_free(cmd);
     }
     ASSERT_EQ(pk_loop_wait_all(loop, procs.data(), procs.size(), 60000), PK_OK) << pk_last_error();
-    for (int i = 0; i < 20; i++) {
+    for (int i = 0; i < 30; i++) {
         pk_result *r = nullptr;
         ASSERT_EQ(pk_process_result(procs[i], &r), PK_OK);
         pk_run_info info = PK_RUN_INFO_INIT;
