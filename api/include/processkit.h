@@ -263,13 +263,14 @@ PK_API int pk_group_spawn(pk_group *group, const pk_spawn_options *opts, pk_chil
  */
 PK_API int pk_group_adopt(pk_group *group, int32_t pid);
 
-/** Send signal @p sig to every process in the group (SIGKILL takes the atomic kill path). */
+/** Send signal @p sig to every process in the group (SIGKILL takes the atomic kill path).
+ *  A job object (Windows) has no other signal: ::PK_ERR_UNSUPPORTED. */
 PK_API int pk_group_signal(pk_group *group, int32_t sig);
 
 /** SIGKILL the whole tree. Idempotent; the group stays usable. */
 PK_API int pk_group_kill(pk_group *group);
 
-/** Stop every process in the group (cgroup freeze, or SIGSTOP). */
+/** Stop every process in the group (cgroup freeze, SIGSTOP, or every thread suspended on Windows). */
 PK_API int pk_group_suspend(pk_group *group);
 
 /** Undo pk_group_suspend(). */
@@ -351,6 +352,7 @@ PK_API int pk_child_pid(pk_child *child, int32_t *pid);
 /**
  * An fd that becomes readable when the child exits (its pidfd on Linux), for
  * poll/epoll or a host event loop. It belongs to the handle: do not close it.
+ * Windows has no such fd: ::PK_ERR_UNSUPPORTED (use pk_child_wait()).
  */
 PK_API int pk_child_pollfd(pk_child *child, int *fd);
 
@@ -490,7 +492,8 @@ PK_API int pk_loop_new(pk_loop **out);
 /** Kill and reap everything still running on the loop, then free it. Not from inside a callback. */
 PK_API int pk_loop_free(pk_loop *loop);
 /** An fd that polls readable when pk_loop_run_once() has work (for libuv,
- *  tokio's AsyncFd, Go's netpoll, asyncio's add_reader...). */
+ *  tokio's AsyncFd, Go's netpoll, asyncio's add_reader...). Linux only: a
+ *  Windows loop waits on handles, so there it is ::PK_ERR_UNSUPPORTED. */
 PK_API int pk_loop_fd(pk_loop *loop, int *fd);
 /** Wait up to @p timeout_ms (-1 forever, 0 not at all) for events and handle them. */
 PK_API int pk_loop_run_once(pk_loop *loop, int32_t timeout_ms);
@@ -510,7 +513,9 @@ PK_API int pk_process_pid(pk_process *proc, int32_t *pid);
 PK_API int pk_process_write(pk_process *proc, const void *data, size_t len);
 /** Close the stdin pipe once the queued bytes are written. */
 PK_API int pk_process_close_stdin(pk_process *proc);
-/** Send @p sig to the process's tree (its private group), or to the process alone in a shared group. */
+/** Send @p sig to the process's tree (its private group), or to the process alone in a shared group.
+ *  Windows: SIGKILL (9) kills; SIGBREAK (21) sends CTRL_BREAK to a run started with
+ *  ::PK_COMMAND_NEW_SESSION; anything else is ::PK_ERR_UNSUPPORTED. */
 PK_API int pk_process_signal(pk_process *proc, int32_t sig);
 /** Kill the tree and end the run as cancelled. Any thread. */
 PK_API int pk_process_cancel(pk_process *proc);
