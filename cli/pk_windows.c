@@ -1,7 +1,7 @@
 /* pk.exe: `pk run` and `pk probe` on Windows, with the options and exit
  * statuses of the Linux pk where Windows can honour them (docs/windows.md).
- * The run is one blocking pk_command_run; Ctrl-C, Ctrl-Break and console
- * close cancel it, which kills the run's whole job. */
+ * The run is one blocking pk_command_run; Ctrl-C, Ctrl-Break and closing
+ * the console cancel it, which kills the run's whole job. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,13 +14,20 @@
  * matching Linux signal number, for the 128+N exit status). */
 static pk_cancel *console_token;
 static volatile LONG console_signal;
+/* Set once the run is over and reported. */
+static HANDLE run_over;
 
 static BOOL WINAPI on_console_event(DWORD event)
 {
     LONG sig = event == CTRL_C_EVENT ? 2 : event == CTRL_BREAK_EVENT ? 21 : 1;
     InterlockedCompareExchange(&console_signal, sig, 0);
     pk_cancel_trigger(console_token);
-    return TRUE; /* pk exits by itself once the job is gone */
+    /* Ctrl-C and Ctrl-Break: pk goes on and exits by itself once the job is
+     * gone. Close, logoff and shutdown: Windows ends pk as soon as this
+     * returns (and gives it about 5 s), so wait here for the teardown. */
+    if (event != CTRL_C_EVENT && event != CTRL_BREAK_EVENT)
+        WaitForSingleObject(run_over, 4500);
+    return TRUE;
 }
 
 void pkcli_usage(FILE *out)
@@ -87,6 +94,7 @@ static int cmd_run(int argc, char **argv)
             status = pkcli_die("%s", pk_last_error());
     }
     if (status == 0) {
+        run_over = CreateEventW(NULL, TRUE, FALSE, NULL);
         SetConsoleCtrlHandler(on_console_event, TRUE);
         pk_result *result = NULL;
         rc = pk_command_run(cmd, &result);
@@ -107,6 +115,8 @@ static int cmd_run(int argc, char **argv)
             status = pkcli_exit_status(&info, (int)console_signal);
             pk_result_free(result);
         }
+        if (run_over)
+            SetEvent(run_over);
     }
     pk_command_free(cmd);
     if (console_token)

@@ -138,18 +138,19 @@ int pk__proc_open_child(int32_t pid, pk_proc_ref *out)
                    ? pk__fail(PK_ERR_NO_PROCESS, "pk_group_adopt: no process has pid %d", (int)pid)
                    : pk__fail_win(pk__code_from_win(err), err, "pk_group_adopt: OpenProcess(%d)", (int)pid);
     }
+    if (WaitForSingleObject(h, 0) == WAIT_OBJECT_0) {
+        CloseHandle(h);
+        return 0; /* exited: nothing left to contain */
+    }
     /* Windows recycles pids, and a parent pid can name a dead parent's
-     * successor. A process whose recorded parent is us and that was created
-     * after us can only be our own child: the proof a pid alone lacks. */
+     * successor. A process that records us as its parent and was created
+     * after us is one we created (or one created on our behalf, with
+     * PROC_THREAD_ATTRIBUTE_PARENT_PROCESS, by someone with rights over us). */
     ULONGLONG mine = 0, theirs = 0;
     if (parent_of((DWORD)pid) != GetCurrentProcessId() || !creation_time(GetCurrentProcess(), &mine) ||
         !creation_time(h, &theirs) || theirs < mine) {
         CloseHandle(h);
         return pk__fail(PK_ERR_NO_PROCESS, "pk_group_adopt: pid %d is not a child of this process", (int)pid);
-    }
-    if (WaitForSingleObject(h, 0) == WAIT_OBJECT_0) {
-        CloseHandle(h);
-        return 0; /* exited: nothing left to contain */
     }
     *out = h;
     return 1;

@@ -39,6 +39,7 @@ typedef struct pk_win_stream {
     void *overlapped;  /* OVERLAPPED, allocated: it must not move while I/O is pending */
     uint8_t *buf;      /* read buffer, or stdin's bytes in flight */
     int pending;       /* an operation is in flight */
+    int closing;       /* stdin: close once the loop's current wait is over */
 } pk_win_stream;
 #else
 /* What an epoll event points at. */
@@ -57,6 +58,7 @@ typedef struct pk_loop_obj {
     int closed;
 #ifdef _WIN32
     void *wake_event;     /* auto-reset: another thread asked for attention */
+    int waiting;          /* a thread is inside WaitForMultipleObjects on the handles */
     size_t rotate;        /* where the next wait starts when handles exceed one wait's 64 */
 #else
     int epfd;

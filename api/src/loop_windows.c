@@ -3,6 +3,7 @@
  * on their events, the process handles and the cancellation events with
  * WaitForMultipleObjects, and checks every run after each wakeup. Timeouts
  * are deadlines folded into the wait's timeout. */
+#define _CRT_RAND_S /* rand_s, from the C runtime's system random source */
 #include <fcntl.h>
 #include <io.h>
 #include <stdio.h>
@@ -28,6 +29,14 @@
 #endif
 
 static volatile LONG pipe_serial;
+static unsigned pipe_salt;
+static pthread_once_t pipe_salt_once = PTHREAD_ONCE_INIT;
+
+static void pick_pipe_salt(void)
+{
+    if (rand_s(&pipe_salt) != 0)
+        pipe_salt = (unsigned)GetTickCount() ^ (unsigned)GetCurrentProcessId();
+}
 
 static void stream_close(pk_win_stream *st)
 {
@@ -156,8 +165,16 @@ static void pump_read(pk_process_obj *p, int stream)
 
 /* ---- stdin ---- */
 
+/* Another thread (pk_process_write) may get here while the loop waits on
+ * this stream's event; closing it then would pull a handle out from under
+ * the wait, so the loop closes it after the wait instead. */
 static void close_stdin(pk_process_obj *p)
 {
+    if (p->loop->waiting) {
+        p->io[0].closing = 1;
+        wake(p->loop);
+        return;
+    }
     stream_close(&p->io[0]);
 }
 
@@ -252,6 +269,12 @@ static void on_timers(pk_process_obj *p, uint64_t now)
                 p->grace_at = now + (uint64_t)p->plan.grace_ms * 1000000u;
             else
                 (void)signal_tree(p, SIGKILL);
+            pk__clear_error(); /* a failed break is handled here, not the caller's error */
+        } else {
+            /* The program is gone but something holds its pipes: the
+             * timeout also ends the wait for them, as on Linux. */
+            close_stream(p, 1);
+            close_stream(p, 2);
         }
     }
     if (p->grace_at && now >= p->grace_at) {
@@ -323,8 +346,11 @@ static int stream_init(pk_win_stream *st, HANDLE pipe)
  * child's end into an inheritable handle only for that child. */
 static int make_pipe(pk_win_stream *st, int we_read, int *child_fd)
 {
+    /* A random part, so another local process cannot squat the names a run
+     * will ask for (the first-instance flag would then fail the run). */
+    pthread_once(&pipe_salt_once, pick_pipe_salt);
     wchar_t name[96];
-    swprintf(name, 96, L"\\\\.\\pipe\\processkit-%lu-%ld", (unsigned long)GetCurrentProcessId(),
+    swprintf(name, 96, L"\\\\.\\pipe\\processkit-%lu-%08x-%ld", (unsigned long)GetCurrentProcessId(), pipe_salt,
              (long)InterlockedIncrement(&pipe_serial));
     HANDLE ours = CreateNamedPipeW(name,
                                    (we_read ? PIPE_ACCESS_INBOUND : PIPE_ACCESS_OUTBOUND) | FILE_FLAG_OVERLAPPED |
@@ -446,6 +472,8 @@ fail:
 
 static void dispatch(pk_process_obj *p, uint64_t now)
 {
+    if (p->io[0].closing)
+        stream_close(&p->io[0]); /* deferred by close_stdin during the wait */
     if (atomic_load(&p->done))
         return;
     pump_read(p, 1);
@@ -538,13 +566,18 @@ int pk__loop_run_once(pk_loop_obj *loop, int timeout_ms)
             ms = 10;
     }
     free(all);
+    loop->waiting = 1;
     pthread_mutex_unlock(&loop->lock);
 
     DWORD w = WaitForMultipleObjects(wn, window, FALSE, ms);
-    if (w == WAIT_FAILED)
-        return pk__fail_win(PK_ERR_OS, GetLastError(), "WaitForMultipleObjects");
+    DWORD err = GetLastError();
 
     pthread_mutex_lock(&loop->lock);
+    loop->waiting = 0;
+    if (w == WAIT_FAILED) {
+        pthread_mutex_unlock(&loop->lock);
+        return pk__fail_win(PK_ERR_OS, err, "WaitForMultipleObjects");
+    }
     loop->in_dispatch++;
     uint64_t now = pk__now_ns();
     for (size_t i = 0; i < loop->count; i++)

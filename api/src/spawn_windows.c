@@ -16,14 +16,15 @@ static int has_separator(const char *s)
     return strchr(s, '\\') || strchr(s, '/') || strchr(s, ':');
 }
 
-/* The value of PATH in envp, or the caller's own PATH; malloc'd UTF-16. */
+/* The value of PATH in envp, else the caller's own PATH; malloc'd UTF-16. */
 static wchar_t *path_for(const char *const *envp)
 {
     if (envp) {
         for (size_t i = 0; envp[i]; i++)
             if (_strnicmp(envp[i], "PATH=", 5) == 0)
                 return pk__utf16(envp[i] + 5);
-        return NULL;
+        /* An environment without PATH searches the caller's, as the Linux
+         * spawn falls back to a default path. */
     }
     DWORD n = GetEnvironmentVariableW(L"PATH", NULL, 0);
     if (n == 0)
@@ -53,10 +54,25 @@ static int resolve_program(const pk_spawn_request *req, const char *program, wch
     DWORD n = path ? SearchPathW(path, name, L".exe", MAX_PATH * 2, found, NULL) : 0;
     free(path);
     free(name);
-    if (n == 0 || n >= MAX_PATH * 2)
+    if (n >= MAX_PATH * 2)
+        return pk__fail(PK_ERR_INVALID, "pk_group_spawn: the path of %s is longer than %d characters", program,
+                        MAX_PATH * 2 - 1);
+    if (n == 0)
         return pk__fail(PK_ERR_NOT_FOUND, "pk_group_spawn: %s was not found in PATH", program);
     *out = _wcsdup(found);
     return *out ? PK_OK : pk__fail(PK_ERR_NOMEM, "pk_group_spawn: out of memory");
+}
+
+/* CreateProcess runs a .bat or .cmd file through cmd.exe, which splits the
+ * command line by its own rules (& | % ^ ...), not the C runtime's that
+ * win_cmdline.c quotes for: an argument could run commands. Refused; a
+ * caller who wants cmd.exe names it and owns its quoting. */
+static int is_batch_file(const wchar_t *app)
+{
+    size_t n = wcslen(app);
+    while (n > 0 && (app[n - 1] == L'.' || app[n - 1] == L' '))
+        n--; /* Windows ignores trailing dots and spaces in a file name */
+    return n >= 4 && (_wcsnicmp(app + n - 4, L".bat", 4) == 0 || _wcsnicmp(app + n - 4, L".cmd", 4) == 0);
 }
 
 /* A UTF-16 environment block ("K=V\0...\0\0") from envp. */
@@ -105,9 +121,10 @@ static int stdio_handle(int fd, int i, HANDLE *out)
             return PK_OK;
         }
     } else {
-        src = (HANDLE)_get_osfhandle(fd);
-        if (src == INVALID_HANDLE_VALUE)
+        intptr_t os = _get_osfhandle(fd);
+        if (os == -1 || os == -2) /* -2: a standard fd with no stream behind it */
             return pk__fail(PK_ERR_INVALID, "pk_group_spawn: fd %d is not open", fd);
+        src = (HANDLE)os;
     }
     if (!DuplicateHandle(GetCurrentProcess(), src, GetCurrentProcess(), out, 0, TRUE, DUPLICATE_SAME_ACCESS))
         return pk__fail_win(PK_ERR_OS, GetLastError(), "pk_group_spawn: duplicating the handle of stream %d", i);
@@ -137,8 +154,14 @@ int pk__child_spawn(const pk_spawn_request *req, pk_child_obj **out)
         rc = resolve_program(req, program, &app);
     if (rc == PK_OK && !(cmdline = pk__utf16(line8)))
         rc = pk__fail(PK_ERR_INVALID, "pk_group_spawn: an argument is not valid UTF-8 (or out of memory)");
-    if (rc == PK_OK && wcslen(cmdline) > 32767)
-        rc = pk__fail(PK_ERR_INVALID, "pk_group_spawn: the command line is %zu UTF-16 units; Windows takes 32767",
+    if (rc == PK_OK && is_batch_file(app))
+        rc = pk__fail(PK_ERR_INVALID, "pk_group_spawn: %s is a batch file, which cmd.exe would run with its own "
+                                      "argument rules; run cmd.exe /c with arguments quoted for it instead",
+                      program);
+    /* 32767 UTF-16 units, the terminating NUL included. */
+    if (rc == PK_OK && wcslen(cmdline) >= 32767)
+        rc = pk__fail(PK_ERR_INVALID,
+                      "pk_group_spawn: the command line is %zu UTF-16 units; Windows takes fewer than 32767",
                       wcslen(cmdline));
     if (rc == PK_OK)
         rc = env_block(req->envp, &env);

@@ -26,7 +26,10 @@ uint64_t pk__now_ns(void)
 
 int pk__fd_is_open(int fd)
 {
-    return fd >= 0 && _get_osfhandle(fd) != -1;
+    if (fd < 0)
+        return 0;
+    intptr_t h = _get_osfhandle(fd);
+    return h != -1 && h != -2; /* -2: a standard fd with no stream behind it */
 }
 
 int32_t pk__self_pid(void)
@@ -71,10 +74,14 @@ int pk__fail_win(int code, DWORD err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(head, sizeof head, fmt, ap);
     va_end(ap);
-    char text[128] = "";
-    DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, err, 0, text,
-                             sizeof text, NULL);
-    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == '.'))
-        text[--n] = '\0';
-    return pk__fail(code, "%s: %s (Win32 error %lu)", head, n ? text : "unknown error", (unsigned long)err);
+    /* Wide, then UTF-8: the ANSI variant would give the console code page. */
+    wchar_t wide[512];
+    DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, err, 0, wide,
+                             sizeof wide / sizeof wide[0], NULL);
+    while (n > 0 && (wide[n - 1] == L'\n' || wide[n - 1] == L'\r' || wide[n - 1] == L'.'))
+        wide[--n] = L'\0';
+    char text[1024] = "";
+    if (n > 0 && WideCharToMultiByte(CP_UTF8, 0, wide, -1, text, sizeof text, NULL, NULL) <= 0)
+        text[0] = '\0';
+    return pk__fail(code, "%s: %s (Win32 error %lu)", head, text[0] ? text : "unknown error", (unsigned long)err);
 }

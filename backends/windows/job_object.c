@@ -110,13 +110,17 @@ static void destroy(void *state, int spare)
 {
     job_state *s = state;
     thaw(s);
+    int close_job = 1;
     if (spare) {
-        /* Survivors must outlive the handle: lift kill-on-close first. */
+        /* Survivors must outlive the handle: lift kill-on-close first. If
+         * that fails, closing would kill them, so the handle is left open
+         * for the life of the process instead. */
         JOBOBJECT_EXTENDED_LIMIT_INFORMATION info;
         memset(&info, 0, sizeof info);
-        SetInformationJobObject(s->job, JobObjectExtendedLimitInformation, &info, sizeof info);
+        close_job = SetInformationJobObject(s->job, JobObjectExtendedLimitInformation, &info, sizeof info) != 0;
     }
-    CloseHandle(s->job);
+    if (close_job)
+        CloseHandle(s->job);
     free(s->frozen);
     free(s->frozen_tids);
     free(s);
@@ -223,6 +227,18 @@ static int remember(job_state *s, HANDLE thread, DWORD tid)
     return PK_OK;
 }
 
+static int thread_in_job(job_state *s, HANDLE thread)
+{
+    DWORD pid = GetProcessIdOfThread(thread);
+    HANDLE proc = pid ? OpenProcess(PROCESS_QUERY_INFORMATION, FALSE, pid) : NULL;
+    if (!proc)
+        return 0;
+    BOOL in = FALSE;
+    int ok = IsProcessInJob(proc, s->job, &in) && in;
+    CloseHandle(proc);
+    return ok;
+}
+
 /* One pass over every thread of every member; returns how many threads it
  * newly suspended. */
 static int suspend_pass(job_state *s, size_t *newly)
@@ -245,13 +261,22 @@ static int suspend_pass(job_state *s, size_t *newly)
             member = (DWORD)pids.pids[i] == e.th32OwnerProcessID;
         if (!member || already_frozen(s, e.th32ThreadID))
             continue;
-        HANDLE t = OpenThread(THREAD_SUSPEND_RESUME, FALSE, e.th32ThreadID);
+        HANDLE t = OpenThread(THREAD_SUSPEND_RESUME | THREAD_QUERY_LIMITED_INFORMATION | THREAD_GET_CONTEXT, FALSE,
+                              e.th32ThreadID);
         if (!t)
             continue; /* it exited since the snapshot */
-        if (SuspendThread(t) == (DWORD)-1) {
+        /* The tid may have been reused since the snapshot: suspend only a
+         * thread whose process is in our job now (the open thread handle
+         * keeps that thread, and so its process, from going away). */
+        if (!thread_in_job(s, t) || SuspendThread(t) == (DWORD)-1) {
             CloseHandle(t);
             continue;
         }
+        /* SuspendThread is asynchronous; reading the context waits until the
+         * thread has really stopped, so the next pass sees what it started. */
+        CONTEXT ctx;
+        ctx.ContextFlags = CONTEXT_CONTROL;
+        (void)GetThreadContext(t, &ctx);
         rc = remember(s, t, e.th32ThreadID);
         if (rc != PK_OK) {
             ResumeThread(t);

@@ -210,6 +210,57 @@ TEST(WinRun, InteractiveStdinThroughTheLoop)
     EXPECT_EQ(pk_loop_free(loop), PK_OK);
 }
 
+TEST(WinRun, StdinFromAnotherThreadWhileTheLoopWaits)
+{
+    // The loop thread sits in its wait while this thread writes and closes
+    // stdin: the close must not pull a handle out from under that wait.
+    pk_loop *loop = nullptr;
+    ASSERT_EQ(pk_loop_new(&loop), PK_OK);
+    pk_command *cmd = Child({"cat"});
+    ASSERT_EQ(pk_command_stdin_pipe(cmd), PK_OK);
+    pk_process *p = nullptr;
+    ASSERT_EQ(pk_loop_start(loop, cmd, nullptr, &p), PK_OK) << pk_last_error();
+    int wait_rc = -999;
+    std::thread driver([&] { wait_rc = pk_loop_wait_all(loop, &p, 1, 30000); });
+    std::string want;
+    for (int i = 0; i < 200; i++) {
+        std::string line = "line " + std::to_string(i) + "\n";
+        want += line;
+        ASSERT_EQ(pk_process_write(p, line.data(), line.size()), PK_OK) << pk_last_error();
+        if (i % 50 == 0)
+            Sleep(20);
+    }
+    ASSERT_EQ(pk_process_close_stdin(p), PK_OK);
+    driver.join();
+    EXPECT_EQ(wait_rc, PK_OK);
+    pk_result *r = nullptr;
+    ASSERT_EQ(pk_process_result(p, &r), PK_OK);
+    EXPECT_EQ(Output(r, PK_STREAM_STDOUT), want);
+    pk_result_free(r);
+    pk_process_free(p);
+    pk_command_free(cmd);
+    EXPECT_EQ(pk_loop_free(loop), PK_OK);
+}
+
+TEST(WinRun, BatchFilesAreRefused)
+{
+    // cmd.exe would parse their command line with its own rules.
+    std::string bat = pkwin::TempPath("script") + ".bat";
+    FILE *f = fopen(bat.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    fputs("@echo hello\r\n", f);
+    fclose(f);
+    for (const std::string &name : {bat, bat + ". ", bat.substr(0, bat.size() - 4) + ".CmD"}) {
+        pk_command *cmd = nullptr;
+        ASSERT_EQ(pk_command_new(name.c_str(), &cmd), PK_OK);
+        pk_command_arg(cmd, "&whoami");
+        Outcome r = RunIt(cmd);
+        EXPECT_EQ(r.rc, PK_ERR_INVALID) << name;
+        EXPECT_NE(r.error.find("batch file"), std::string::npos) << r.error;
+    }
+    DeleteFileA(bat.c_str());
+}
+
 TEST(WinRun, ManyRunsOnOneLoop)
 {
     pk_loop *loop = nullptr;
