@@ -359,8 +359,8 @@ static int make_pipe(pk_win_stream *st, int we_read, int *child_fd)
                                    READ_CHUNK, READ_CHUNK, 0, NULL);
     if (ours == INVALID_HANDLE_VALUE)
         return pk__fail_win(PK_ERR_OS, GetLastError(), "CreateNamedPipe");
-    HANDLE theirs = CreateFileW(name, we_read ? GENERIC_WRITE | FILE_READ_ATTRIBUTES : GENERIC_READ | FILE_WRITE_ATTRIBUTES,
-                                0, NULL, OPEN_EXISTING, 0, NULL);
+    const DWORD access = we_read ? GENERIC_WRITE | FILE_READ_ATTRIBUTES : GENERIC_READ | FILE_WRITE_ATTRIBUTES;
+    HANDLE theirs = CreateFileW(name, access, 0, NULL, OPEN_EXISTING, 0, NULL);
     if (theirs == INVALID_HANDLE_VALUE) {
         DWORD err = GetLastError();
         CloseHandle(ours);
