@@ -502,6 +502,24 @@ TEST(JobGroup, LimitsAreSetOrRefusedWithLimitError)
         EXPECT_EQ(pk_group_free(g), PK_OK);
 }
 
+TEST(JobGroup, MemoryLimitRefusesACommitPastIt)
+{
+    pk_group_options o = PK_GROUP_OPTIONS_INIT;
+    o.memory_max = 64u << 20;
+    pk_group *g = NewGroup(&o);
+    Spawned s;
+    ASSERT_EQ(Spawn(g, {"commit", "256", "sleep", "600000"}, &s, true), PK_OK) << pk_last_error();
+    if (s.first_line == "committed") {
+        pk_child_free(s.child);
+        pk_group_free(g);
+        GTEST_SKIP() << "wine does not enforce JOB_OBJECT_LIMIT_JOB_MEMORY (Windows refuses a commit past the "
+                        "job's limit)";
+    }
+    EXPECT_EQ(s.first_line, "refused");
+    pk_child_free(s.child);
+    EXPECT_EQ(pk_group_free(g), PK_OK);
+}
+
 TEST(JobGroup, GracefulShutdownIsTheAtomicKill)
 {
     pk_group *g = NewGroup();

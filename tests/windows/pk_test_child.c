@@ -11,7 +11,8 @@
  *   spawn N              try to start N "sleep 600000" children; print how many started
  *   bytes N              write N bytes ('a' to 'z' repeating) to stdout
  *   handle HEX           print "open" if handle value HEX is valid in this process, else "closed"
- *   on-break             on CTRL_BREAK print "break" and exit 0 (then go on to the next mode) */
+ *   on-break             on CTRL_BREAK print "break" and exit 0 (then go on to the next mode)
+ *   commit MB            commit MB megabytes; print "committed" or "refused" */
 #include <fcntl.h>
 #include <io.h>
 #include <stdint.h>
@@ -121,6 +122,11 @@ int main(int argc, char **argv)
             DWORD flags;
             HANDLE h = (HANDLE)(uintptr_t)strtoull(arg, NULL, 16);
             puts(GetHandleInformation(h, &flags) ? "open" : "closed");
+            i++;
+        } else if (!strcmp(mode, "commit")) {
+            SIZE_T bytes = (SIZE_T)atol(arg) << 20;
+            void *p = VirtualAlloc(NULL, bytes, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+            puts(p ? "committed" : "refused");
             i++;
         } else if (!strcmp(mode, "on-break")) {
             SetConsoleCtrlHandler(on_break, TRUE);
