@@ -203,8 +203,9 @@ int pk__group_new(const pk_group_options *opts, pk_group_obj **out)
 
 #ifdef _WIN32
     if (o.backend == PK_BACKEND_CGROUP_V2 || o.backend == PK_BACKEND_PROCESS_GROUP)
-        return pk__fail(PK_ERR_UNAVAILABLE, "pk_group_create: %s exists only on Linux and POSIX systems",
-                        o.backend == PK_BACKEND_CGROUP_V2 ? "cgroup-v2" : "process-group");
+        return pk__fail(PK_ERR_UNAVAILABLE, "pk_group_create: %s",
+                        o.backend == PK_BACKEND_CGROUP_V2 ? "cgroup-v2 exists only on Linux"
+                                                          : "process groups exist only on POSIX systems");
     (void)want_limits; /* a job enforces every limit, or create fails with PK_ERR_LIMIT */
     rc = check_minimum(&o, PK_MECHANISM_JOB_OBJECT, "");
     return rc != PK_OK ? rc : create_on(&pk__backend_job_object, &o, &limits, "", out);

@@ -24,8 +24,9 @@ int pk_host_probe(int32_t backend, pk_containment *out)
         c.features = job.features;
     } else {
         c.mechanism = PK_MECHANISM_NONE;
-        pk__format(c.reason, sizeof c.reason, "%s exists only on Linux and POSIX systems",
-                   backend == PK_BACKEND_CGROUP_V2 ? "cgroup-v2" : "process-group");
+        pk__format(c.reason, sizeof c.reason, "%s",
+                   backend == PK_BACKEND_CGROUP_V2 ? "cgroup-v2 exists only on Linux"
+                                                   : "process groups exist only on POSIX systems");
     }
 #else
     pk_backend_probe cg;
