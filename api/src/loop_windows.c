@@ -595,6 +595,14 @@ void pk__loop_close(pk_loop_obj *loop)
         pk__process_cancel(loop->procs[i]);
     while (loop->count > 0 && pk__loop_run_once(loop, 1000) == PK_OK) {
     }
+    /* A failed wait leaves runs behind: finish them here so none leaks. */
+    for (size_t i = 0; i < loop->count; i++) {
+        pk_process_obj *p = loop->procs[i];
+        if (!atomic_load(&p->done))
+            finish(p);
+        pk__object_unref(&p->obj);
+    }
+    loop->count = 0;
     loop->closed = 1;
     pthread_mutex_unlock(&loop->lock);
 }

@@ -167,8 +167,17 @@ int pk__child_spawn(const pk_spawn_request *req, pk_child_obj **out)
         rc = env_block(req->envp, &env);
     if (rc == PK_OK && req->cwd && !(cwd = pk__utf16(req->cwd)))
         rc = pk__fail(PK_ERR_INVALID, "pk_group_spawn: the directory is not valid UTF-8 (or out of memory)");
-    for (int i = 0; i < 3 && rc == PK_OK; i++)
+    for (int i = 0; i < 3 && rc == PK_OK; i++) {
+        /* stderr merged into an inherited stdout arrives as fd 1; give it
+         * stdout's own handle, which a GUI host's fd 1 need not be. */
+        if (i == 2 && req->stdio[2] == 1 && req->stdio[1] == PK_STDIO_INHERIT && std[1]) {
+            if (!DuplicateHandle(GetCurrentProcess(), std[1], GetCurrentProcess(), &std[2], 0, TRUE,
+                                 DUPLICATE_SAME_ACCESS))
+                rc = pk__fail_win(PK_ERR_OS, GetLastError(), "pk_group_spawn: duplicating stdout for stderr");
+            continue;
+        }
         rc = stdio_handle(req->stdio[i], i, &std[i]);
+    }
 
     /* Only the stdio handles cross into the child, whatever else the host
      * left inheritable: Windows' counterpart of close-on-exec hygiene. */
