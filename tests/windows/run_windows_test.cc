@@ -2,6 +2,8 @@
 // and process handles, timeouts, stdin, cancellation and argv quoting.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <io.h>
 #include <windows.h>
 
 #include <cstdio>
@@ -259,6 +261,54 @@ TEST(WinRun, BatchFilesAreRefused)
         EXPECT_NE(r.error.find("batch file"), std::string::npos) << r.error;
     }
     DeleteFileA(bat.c_str());
+}
+
+TEST(WinRun, StdioFromFilesFdsAndNull)
+{
+    std::string in_path = pkwin::TempPath("stdin"), out_path = pkwin::TempPath("stdout");
+    FILE *f = fopen(in_path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    fputs("from a file\n", f);
+    fclose(f);
+
+    pk_command *cmd = Child({"cat"});
+    ASSERT_EQ(pk_command_stdin_file(cmd, in_path.c_str()), PK_OK);
+    Outcome r = RunIt(cmd);
+    ASSERT_EQ(r.rc, PK_OK) << r.error;
+    EXPECT_EQ(r.out, "from a file\n");
+
+    cmd = Child({"cat"});
+    ASSERT_EQ(pk_command_stdin_null(cmd), PK_OK);
+    r = RunIt(cmd);
+    ASSERT_EQ(r.rc, PK_OK) << r.error;
+    EXPECT_EQ(r.out, "");
+
+    cmd = Child({"cat"});
+    ASSERT_EQ(pk_command_stdin_file(cmd, (in_path + ".missing").c_str()), PK_OK);
+    r = RunIt(cmd);
+    EXPECT_EQ(r.rc, PK_ERR_NOT_FOUND) << r.error;
+
+    // stdout into a caller's fd, stderr to null.
+    int fd = _open(out_path.c_str(), _O_WRONLY | _O_CREAT | _O_TRUNC | _O_BINARY, 0600);
+    ASSERT_GE(fd, 0);
+    cmd = Child({"out", "to the fd", "err", "dropped"});
+    ASSERT_EQ(pk_command_output(cmd, PK_STREAM_STDOUT, PK_OUTPUT_FD, fd), PK_OK);
+    ASSERT_EQ(pk_command_output(cmd, PK_STREAM_STDERR, PK_OUTPUT_NULL, -1), PK_OK);
+    r = RunIt(cmd);
+    _close(fd);
+    ASSERT_EQ(r.rc, PK_OK) << r.error;
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err, "");
+    std::string written;
+    f = fopen(out_path.c_str(), "rb");
+    ASSERT_NE(f, nullptr);
+    char buf[64];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    written.assign(buf, n);
+    EXPECT_EQ(written, "to the fd");
+    DeleteFileA(in_path.c_str());
+    DeleteFileA(out_path.c_str());
 }
 
 TEST(WinRun, ManyRunsOnOneLoop)
