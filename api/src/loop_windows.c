@@ -503,17 +503,20 @@ static void sweep(pk_loop_obj *loop)
     loop->count = kept;
 }
 
-static void add_handle(HANDLE **hs, size_t *n, size_t *cap, HANDLE h)
+/* Returns 0 when out of memory: the handle is then not waited on, and the
+ * caller caps its wait so the run is still looked at soon. */
+static int add_handle(HANDLE **hs, size_t *n, size_t *cap, HANDLE h)
 {
     if (*n == *cap) {
         size_t grown_cap = *cap ? *cap * 2 : 64;
         HANDLE *grown = realloc(*hs, grown_cap * sizeof *grown);
         if (!grown)
-            return; /* the wait is capped below anyway; a missed handle is re-checked */
+            return 0;
         *hs = grown;
         *cap = grown_cap;
     }
     (*hs)[(*n)++] = h;
+    return 1;
 }
 
 /* Milliseconds until the nearest deadline of any run, capped by limit. */
@@ -540,18 +543,21 @@ int pk__loop_run_once(pk_loop_obj *loop, int timeout_ms)
         return pk__fail(PK_ERR_STATE, "pk_loop_run_once: the loop is closed");
     HANDLE *all = NULL;
     size_t n = 0, cap = 0;
+    int complete = 1;
     pthread_mutex_lock(&loop->lock);
     for (size_t i = 0; i < loop->count; i++) {
         pk_process_obj *p = loop->procs[i];
         for (int s = 0; s < 3; s++)
             if (p->io[s].pipe && p->io[s].pending)
-                add_handle(&all, &n, &cap, p->io[s].event);
+                complete &= add_handle(&all, &n, &cap, p->io[s].event);
         if (p->cancel_event)
-            add_handle(&all, &n, &cap, p->cancel_event);
+            complete &= add_handle(&all, &n, &cap, p->cancel_event);
         if (!p->exited)
-            add_handle(&all, &n, &cap, p->child->proc);
+            complete &= add_handle(&all, &n, &cap, p->child->proc);
     }
     DWORD ms = next_deadline_ms(loop, pk__now_ns(), timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms);
+    if (!complete && ms > 10)
+        ms = 10;
     /* One wait takes 64 handles. Past that, wait on a rotating window and
      * come back within 10 ms to look at the rest. */
     HANDLE window[MAXIMUM_WAIT_OBJECTS];
