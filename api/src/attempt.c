@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <math.h>
-#include <poll.h>
 #include <signal.h>
+#ifndef _WIN32
+#include <poll.h>
+#endif
 
 #include "error.h"
 #include "sys.h"
@@ -35,12 +37,14 @@ int pk__attempt_wait(pk_attempt *a, pk_cancel_obj *stop, uint32_t grace_ms, int 
         if (stop && !stopping && pk__cancel_is_triggered(stop)) {
             stopping = 1;
             int sig = p->plan.timeout_signal > 0 ? p->plan.timeout_signal : SIGTERM;
-            if (sig == SIGKILL) {
+            if (sig != SIGKILL && pk__process_signal(p, sig) == PK_OK) {
+                kill_at = pk__now_ns() + (uint64_t)grace_ms * 1000000u;
+            } else {
+                /* SIGKILL asked for, or no polite signal here (Windows):
+                 * the graceful stop is the kill. */
+                pk__clear_error();
                 pk__process_cancel(p);
                 killed = 1;
-            } else {
-                pk__process_signal(p, sig);
-                kill_at = pk__now_ns() + (uint64_t)grace_ms * 1000000u;
             }
             continue;
         }
@@ -57,6 +61,10 @@ int pk__attempt_wait(pk_attempt *a, pk_cancel_obj *stop, uint32_t grace_ms, int 
             }
             rc = pk__loop_run_once(a->loop, timeout);
         } else if (stop) {
+#ifdef _WIN32
+            /* The loop waits on the stop token's event with its own. */
+            rc = pk__loop_run_once_watching(a->loop, -1, stop->event);
+#else
             /* The token's eventfd is not in the loop's epoll set (which
              * holds only the loop's own watches): poll both. */
             struct pollfd fds[2] = {{.fd = a->loop->epfd, .events = POLLIN}, {.fd = stop->fd, .events = POLLIN}};
@@ -65,6 +73,7 @@ int pk__attempt_wait(pk_attempt *a, pk_cancel_obj *stop, uint32_t grace_ms, int 
                 rc = pk__fail_errno(PK_ERR_OS, errno, "poll");
             else if (n > 0 && fds[0].revents)
                 rc = pk__loop_run_once(a->loop, 0);
+#endif
         } else {
             rc = pk__loop_run_once(a->loop, -1);
         }

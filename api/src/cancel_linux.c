@@ -1,6 +1,7 @@
 /* A token's waitable object on Linux: an eventfd. */
 #include <errno.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -24,4 +25,27 @@ void pk__cancel_os_signal(pk_cancel_obj *token)
 void pk__cancel_os_close(pk_cancel_obj *token)
 {
     close(token->fd);
+}
+
+pk_wait_ref pk__cancel_wait_any(pk_cancel_obj *a, pk_cancel_obj *b, pk_cancel_wait *storage)
+{
+    storage->epfd = -1;
+    if (!a || !b)
+        return a ? a->fd : b ? b->fd : PK_WAIT_NONE;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN};
+    if (ep >= 0 && (epoll_ctl(ep, EPOLL_CTL_ADD, a->fd, &ev) < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, b->fd, &ev) < 0)) {
+        close(ep);
+        ep = -1;
+    }
+    storage->epfd = ep;
+    /* Without the set, the first token alone still ends the wait. */
+    return ep >= 0 ? ep : a->fd;
+}
+
+void pk__cancel_wait_release(pk_cancel_wait *storage)
+{
+    if (storage->epfd >= 0)
+        close(storage->epfd);
+    storage->epfd = -1;
 }

@@ -18,3 +18,18 @@ void pk__cancel_os_close(pk_cancel_obj *token)
 {
     CloseHandle(token->event);
 }
+
+pk_wait_ref pk__cancel_wait_any(pk_cancel_obj *a, pk_cancel_obj *b, pk_cancel_wait *storage)
+{
+    storage->set.count = 0;
+    if (a)
+        storage->set.handles[storage->set.count++] = a->event;
+    if (b)
+        storage->set.handles[storage->set.count++] = b->event;
+    return storage->set.count ? &storage->set : PK_WAIT_NONE;
+}
+
+void pk__cancel_wait_release(pk_cancel_wait *storage)
+{
+    storage->set.count = 0; /* the events stay the tokens' */
+}

@@ -1,12 +1,18 @@
 /* The real clock behind the seam in clock.h, and the test substitution. */
-#include "clock.h"
-
+#ifdef _WIN32
+#define _CRT_RAND_S /* rand_s, from the C runtime's system random source */
+#include <stdlib.h>
+#include <windows.h>
+#else
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <sys/random.h>
 #include <unistd.h>
+#endif
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "clock.h"
 
 #include "sys.h"
 
@@ -25,7 +31,7 @@ static uint64_t real_now_ms(void)
     return pk__now_ns() / 1000000u;
 }
 
-static void real_sleep_ms(uint64_t ms, int cancel_fd)
+static void real_sleep_ms(uint64_t ms, pk_wait_ref cancel)
 {
     const uint64_t max_ms = UINT64_MAX / 4000000u; /* about 146 years */
     if (ms > max_ms)
@@ -37,12 +43,22 @@ static void real_sleep_ms(uint64_t ms, int cancel_fd)
             return;
         uint64_t left = (deadline - now + 999999u) / 1000000u;
         int timeout = left > 1000000000u ? 1000000000 : (int)left;
-        struct pollfd pfd = {.fd = cancel_fd, .events = POLLIN};
-        int n = poll(&pfd, cancel_fd >= 0 ? 1 : 0, timeout);
+#ifdef _WIN32
+        if (!cancel) {
+            Sleep((DWORD)timeout);
+            continue;
+        }
+        DWORD w = WaitForMultipleObjects(cancel->count, cancel->handles, FALSE, (DWORD)timeout);
+        if (w != WAIT_TIMEOUT)
+            return; /* a token triggered (or the wait broke): stop waiting either way */
+#else
+        struct pollfd pfd = {.fd = cancel, .events = POLLIN};
+        int n = poll(&pfd, cancel >= 0 ? 1 : 0, timeout);
         if (n > 0)
             return; /* the fd is readable (or broken): stop waiting either way */
         if (n < 0 && errno != EINTR)
             return;
+#endif
     }
 }
 
@@ -56,8 +72,15 @@ static uint64_t mix(uint64_t z)
 static void rng_seed(void)
 {
     uint64_t seed = 0;
+#ifdef _WIN32
+    unsigned lo, hi;
+    if (rand_s(&lo) == 0 && rand_s(&hi) == 0)
+        seed = ((uint64_t)hi << 32) | lo;
+    else
+#else
     if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
-        seed = mix(pk__now_ns() ^ ((uint64_t)getpid() << 32));
+#endif
+        seed = mix(pk__now_ns() ^ ((uint64_t)(uint32_t)pk__self_pid() << 32));
     atomic_store(&rng_state, seed);
 }
 
@@ -75,13 +98,13 @@ uint64_t pk__clock_now_ms(void)
     return ops && ops->now_ms ? ops->now_ms(ops->ctx) : real_now_ms();
 }
 
-void pk__clock_sleep_ms(uint64_t ms, int cancel_fd)
+void pk__clock_sleep_ms(uint64_t ms, pk_wait_ref cancel)
 {
     const pk_clock_ops *ops = atomic_load(&fake_ops);
     if (ops && ops->sleep_ms)
-        ops->sleep_ms(ops->ctx, ms, cancel_fd);
+        ops->sleep_ms(ops->ctx, ms, cancel);
     else
-        real_sleep_ms(ms, cancel_fd);
+        real_sleep_ms(ms, cancel);
 }
 
 double pk__clock_random(void)

@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+#include "platform.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -14,7 +16,7 @@ extern "C" {
 /* A substitute clock. Any member may be NULL: that one stays real. */
 typedef struct pk_clock_ops {
     uint64_t (*now_ms)(void *ctx);                        /* monotonic milliseconds */
-    void (*sleep_ms)(void *ctx, uint64_t ms, int cancel_fd); /* may return early when cancel_fd is readable */
+    void (*sleep_ms)(void *ctx, uint64_t ms, pk_wait_ref cancel); /* may return early when cancel is ready */
     double (*random)(void *ctx);                          /* uniform in [0, 1) */
     void *ctx;
 } pk_clock_ops;
@@ -22,12 +24,12 @@ typedef struct pk_clock_ops {
 /* Monotonic milliseconds (an arbitrary origin). */
 uint64_t pk__clock_now_ms(void);
 
-/* Sleeps @ms, returning early as soon as @cancel_fd (when >= 0) polls
- * readable: a cancellation token's eventfd, or an epoll set of several. */
-void pk__clock_sleep_ms(uint64_t ms, int cancel_fd);
+/* Sleeps @ms, returning early as soon as @cancel (unless PK_WAIT_NONE) is
+ * ready: see pk__cancel_wait_any. */
+void pk__clock_sleep_ms(uint64_t ms, pk_wait_ref cancel);
 
 /* Uniform in [0, 1) from a per-process generator (splitmix64 over an atomic
- * counter seeded once from getrandom, else the clock and pid): thread-safe
+ * counter seeded once from the OS's random source, else the clock and pid): thread-safe
  * and lock-free. Not for cryptography. */
 double pk__clock_random(void);
 

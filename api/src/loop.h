@@ -122,6 +122,10 @@ void pk__loop_close(pk_loop_obj *loop);
 int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, const pk_start_overrides *ov,
                    pk_process_obj **out);
 int pk__loop_run_once(pk_loop_obj *loop, int timeout_ms);
+#ifdef _WIN32
+/* pk__loop_run_once that also returns when @extra (an event) is signalled. */
+int pk__loop_run_once_watching(pk_loop_obj *loop, int timeout_ms, void *extra);
+#endif
 void pk__process_cancel(pk_process_obj *proc);
 /* Signals the run's tree (or the program alone in a shared group). */
 int pk__process_signal(pk_process_obj *proc, int sig);

@@ -537,7 +537,19 @@ static DWORD next_deadline_ms(pk_loop_obj *loop, uint64_t now, DWORD limit)
     return ms;
 }
 
+static int run_once(pk_loop_obj *loop, int timeout_ms, HANDLE extra);
+
 int pk__loop_run_once(pk_loop_obj *loop, int timeout_ms)
+{
+    return run_once(loop, timeout_ms, NULL);
+}
+
+int pk__loop_run_once_watching(pk_loop_obj *loop, int timeout_ms, void *extra)
+{
+    return run_once(loop, timeout_ms, extra);
+}
+
+static int run_once(pk_loop_obj *loop, int timeout_ms, HANDLE extra)
 {
     if (loop->closed)
         return pk__fail(PK_ERR_STATE, "pk_loop_run_once: the loop is closed");
@@ -563,11 +575,14 @@ int pk__loop_run_once(pk_loop_obj *loop, int timeout_ms)
     HANDLE window[MAXIMUM_WAIT_OBJECTS];
     DWORD wn = 0;
     window[wn++] = loop->wake_event;
-    size_t start = n > MAXIMUM_WAIT_OBJECTS - 1 ? loop->rotate % n : 0;
+    if (extra)
+        window[wn++] = extra;
+    const size_t room = MAXIMUM_WAIT_OBJECTS - wn;
+    size_t start = n > room ? loop->rotate % n : 0;
     for (size_t k = 0; k < n && wn < MAXIMUM_WAIT_OBJECTS; k++)
         window[wn++] = all[(start + k) % n];
-    if (n > MAXIMUM_WAIT_OBJECTS - 1) {
-        loop->rotate += MAXIMUM_WAIT_OBJECTS - 1;
+    if (n > room) {
+        loop->rotate += room;
         if (ms > 10)
             ms = 10;
     }

@@ -55,6 +55,21 @@ typedef uid_t pk_uid_t;
 typedef gid_t pk_gid_t;
 #endif
 
+/* What an interruptible sleep watches: on Linux an fd that polls readable
+ * (a token's eventfd, or an epoll set of several), -1 for none; on Windows
+ * a set of up to two handles, NULL for none. */
+#ifdef _WIN32
+typedef struct pk_wait_set {
+    void *handles[2];
+    unsigned count;
+} pk_wait_set;
+typedef const pk_wait_set *pk_wait_ref;
+#define PK_WAIT_NONE ((pk_wait_ref)0)
+#else
+typedef int pk_wait_ref;
+#define PK_WAIT_NONE (-1)
+#endif
+
 /* Non-zero when fd is an open descriptor of the caller's (a C runtime fd on
  * Windows). */
 int pk__fd_is_open(int fd);

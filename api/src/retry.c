@@ -35,8 +35,11 @@ static int back_off(pk_command_obj *cmd, uint64_t delay_ms, uint32_t attempt)
 {
     pk_cancel_obj *token = pk__attempt_cancel_token(cmd);
     int rc = PK_OK;
-    if (!token || !pk__cancel_is_triggered(token))
-        pk__clock_sleep_ms(delay_ms, token ? token->fd : -1);
+    if (!token || !pk__cancel_is_triggered(token)) {
+        pk_cancel_wait wait;
+        pk__clock_sleep_ms(delay_ms, pk__cancel_wait_any(token, NULL, &wait));
+        pk__cancel_wait_release(&wait);
+    }
     if (token && pk__cancel_is_triggered(token))
         rc = pk__fail(PK_ERR_CANCELLED, "%s: cancelled while waiting to retry after attempt %u", cmd->program,
                       (unsigned)attempt);

@@ -3,8 +3,6 @@
  * predicate and a stop token that ends the current run gracefully. */
 #include <math.h>
 #include <stdlib.h>
-#include <sys/epoll.h>
-#include <unistd.h>
 
 #include "abi_struct.h"
 #include "attempt.h"
@@ -67,26 +65,14 @@ static int cmd_cancelled(pk_command_obj *cmd)
 }
 
 /* Sleeps, waking early when the stop token or the command's own token
- * triggers (an epoll set of both when there are two). */
+ * triggers. */
 static void sleep_watching(uint64_t ms, pk_cancel_obj *stop, pk_command_obj *cmd)
 {
     pk_cancel_obj *token = pk__attempt_cancel_token(cmd);
-    if (triggered(stop) || triggered(token)) {
-        /* nothing to wait for */
-    } else if (!stop || !token) {
-        pk__clock_sleep_ms(ms, stop ? stop->fd : token ? token->fd : -1);
-    } else {
-        int ep = epoll_create1(EPOLL_CLOEXEC);
-        struct epoll_event ev = {.events = EPOLLIN};
-        if (ep >= 0 && (epoll_ctl(ep, EPOLL_CTL_ADD, stop->fd, &ev) < 0 ||
-                        epoll_ctl(ep, EPOLL_CTL_ADD, token->fd, &ev) < 0)) {
-            close(ep);
-            ep = -1;
-        }
-        /* Without the set, the stop token alone still ends the wait. */
-        pk__clock_sleep_ms(ms, ep >= 0 ? ep : stop->fd);
-        if (ep >= 0)
-            close(ep);
+    if (!triggered(stop) && !triggered(token)) {
+        pk_cancel_wait wait;
+        pk__clock_sleep_ms(ms, pk__cancel_wait_any(stop, token, &wait));
+        pk__cancel_wait_release(&wait);
     }
     if (token)
         pk__object_unref(&token->obj);

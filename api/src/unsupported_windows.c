@@ -1,6 +1,6 @@
-/* Entry points whose layers are built on the Linux loop only so far. They
- * exist on Windows so the DLL exports the same ABI, and say plainly that
- * the platform lacks them instead of pretending. */
+/* Pipelines, built on the Linux loop only so far. The entry points exist on
+ * Windows so the DLL exports the same ABI, and say plainly that the
+ * platform lacks them instead of pretending. */
 #include "error.h"
 #include "processkit.h"
 
@@ -53,20 +53,4 @@ int pk_pipeline_run(pk_pipeline *pipeline, pk_result **out)
     pk__clear_error();
     (void)pipeline, (void)out;
     return NOT_ON_WINDOWS("pk_pipeline_run");
-}
-
-int pk_command_run_retry(pk_command *cmd, const pk_retry_options *opts, pk_retry_fn classify, void *user,
-                         pk_result **out)
-{
-    pk__clear_error();
-    (void)cmd, (void)opts, (void)classify, (void)user, (void)out;
-    return NOT_ON_WINDOWS("pk_command_run_retry");
-}
-
-int pk_supervise(pk_command *cmd, const pk_supervise_options *opts, pk_supervise_fn on_event, pk_stop_when_fn stop_when,
-                 void *user, pk_cancel *stop, pk_supervise_report *report)
-{
-    pk__clear_error();
-    (void)cmd, (void)opts, (void)on_event, (void)stop_when, (void)user, (void)stop, (void)report;
-    return NOT_ON_WINDOWS("pk_supervise");
 }

@@ -12,7 +12,8 @@
  *   bytes N              write N bytes ('a' to 'z' repeating) to stdout
  *   handle HEX           print "open" if handle value HEX is valid in this process, else "closed"
  *   on-break             on CTRL_BREAK print "break" and exit 0 (then go on to the next mode)
- *   commit MB            commit MB megabytes; print "committed" or "refused" */
+ *   commit MB            commit MB megabytes; print "committed" or "refused"
+ *   count PATH N         add one to the number in PATH; exit 1 until it reaches N, then 0 */
 #include <fcntl.h>
 #include <io.h>
 #include <stdint.h>
@@ -128,6 +129,20 @@ int main(int argc, char **argv)
             void *p = VirtualAlloc(NULL, bytes, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
             puts(p ? "committed" : "refused");
             i++;
+        } else if (!strcmp(mode, "count")) {
+            long n = 0;
+            FILE *f = fopen(arg, "r");
+            if (f) {
+                if (fscanf(f, "%ld", &n) != 1)
+                    n = 0;
+                fclose(f);
+            }
+            f = fopen(arg, "w");
+            if (!f)
+                return 98;
+            fprintf(f, "%ld\n", ++n);
+            fclose(f);
+            return n >= atol(i + 2 < argc ? argv[i + 2] : "1") ? 0 : 1;
         } else if (!strcmp(mode, "on-break")) {
             SetConsoleCtrlHandler(on_break, TRUE);
         } else if (!strcmp(mode, "heartbeat")) {
