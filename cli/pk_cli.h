@@ -56,6 +56,19 @@ typedef struct pkcli_options {
     int prog;
 } pkcli_options;
 
+/* Triggers a cancellation token when pk is asked to stop: SIGINT, SIGTERM
+ * or SIGHUP on POSIX (pk_posix.c), a console event on Windows
+ * (pk_windows.c). */
+typedef struct pkcli_stop_trigger {
+    pk_cancel *token;
+    int sigfd;       /* POSIX */
+    void *watch;     /* POSIX: the signal thread */
+} pkcli_stop_trigger;
+int pkcli_stop_trigger_start(pkcli_stop_trigger *t, pk_cancel *token);
+/* Stops watching; returns the signal that triggered the token (the Linux
+ * number of the console event on Windows), 0 if none did. */
+int pkcli_stop_trigger_end(pkcli_stop_trigger *t);
+
 /* "pk: " + the message + newline on stderr; returns EXIT_PK_ERROR. */
 #ifdef __MINGW32__
 int pkcli_die(const char *fmt, ...) __attribute__((format(gnu_printf, 1, 2)));
@@ -64,8 +77,9 @@ int pkcli_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #endif
 /* The usage text (pk.c). */
 void pkcli_usage(FILE *out);
-/* `pk probe` (pk_probe.c). */
+/* `pk probe` (pk_probe.c) and `pk supervise` (pk_supervise.c). */
 int pkcli_cmd_probe(int argc, char **argv);
+int pkcli_cmd_supervise(int argc, char **argv);
 
 /* Defaults for a subcommand, then argv[2..] up to the program. Returns 0,
  * or an exit status after printing the error (--help prints the usage and
@@ -88,6 +102,16 @@ int pkcli_start_failure(int rc);
 const char *pkcli_outcome_name(int outcome);
 /* "exited with code 3", "killed by signal 9 (KILL)", "timed out", "cancelled". */
 void pkcli_describe(const pk_run_info *info, char *buf, size_t len);
+
+/* `--retry`: the options it means, and the classifier that says so on
+ * stderr before each retry ("pk: attempt 1 of 3 exited with code 1;
+ * retrying") and counts the attempts. */
+typedef struct pkcli_retry_state {
+    uint32_t max_attempts;
+    uint32_t attempts; /* attempts made so far that are known to have ended */
+} pkcli_retry_state;
+void pkcli_retry_setup(const pkcli_options *o, pk_retry_options *opts, pkcli_retry_state *st);
+int pkcli_retry_classify(void *user, pk_result *result, uint32_t attempt); /* a pk_retry_fn */
 
 /* The run report's fields, "{" included but not the closing "}". */
 void pkcli_json_open(FILE *out, pk_result *result, const pk_run_info *info, int capture);
@@ -150,7 +174,6 @@ void pkcli_watch_stop(pkcli_watch *w);
 
 /* Subcommands. */
 int pkcli_cmd_pipe(int argc, char **argv);
-int pkcli_cmd_supervise(int argc, char **argv);
 /* `pk run --retry`: cmd is configured; pt is the pass-through (or unused). */
 int pkcli_run_retry(pk_command *cmd, const pkcli_options *o, pkcli_passthrough *pt, int sigfd);
 #endif

@@ -131,3 +131,28 @@ uint64_t pkcli_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 #endif
 }
+
+void pkcli_retry_setup(const pkcli_options *o, pk_retry_options *opts, pkcli_retry_state *st)
+{
+    const pk_retry_options defaults = PK_RETRY_OPTIONS_INIT;
+    *opts = defaults;
+    opts->max_attempts = o->retry;
+    opts->initial_delay_ms = o->retry_backoff_ms;
+    opts->max_delay_ms = 30000;
+    opts->multiplier = 2.0;
+    opts->jitter = 1;
+    st->max_attempts = o->retry;
+    st->attempts = 1;
+}
+
+int pkcli_retry_classify(void *user, pk_result *result, uint32_t attempt)
+{
+    pkcli_retry_state *st = user;
+    st->attempts = attempt + 1;
+    pk_run_info info = PK_RUN_INFO_INIT;
+    char what[128] = "failed";
+    if (pk_result_info(result, &info) == PK_OK)
+        pkcli_describe(&info, what, sizeof what);
+    fprintf(stderr, "pk: attempt %u of %u %s; retrying\n", (unsigned)attempt, (unsigned)st->max_attempts, what);
+    return 1;
+}

@@ -184,3 +184,43 @@ void pkcli_watch_stop(pkcli_watch *w)
     w->stop_fd = -1;
     w->started = 0;
 }
+
+/* ------------------------------------------------------------ stop trigger */
+
+static void trigger_token(void *user, int sig)
+{
+    (void)sig;
+    pk_cancel_trigger(user);
+}
+
+int pkcli_stop_trigger_start(pkcli_stop_trigger *t, pk_cancel *token)
+{
+    t->token = token;
+    t->sigfd = pkcli_signals_block(0);
+    pkcli_watch *w = calloc(1, sizeof *w);
+    if (!w)
+        return pkcli_die("out of memory");
+    *w = (pkcli_watch){.sigfd = t->sigfd, .on_signal = trigger_token, .user = token};
+    if (pkcli_watch_start(w) != 0) {
+        free(w);
+        return EXIT_PK_ERROR;
+    }
+    t->watch = w;
+    return 0;
+}
+
+int pkcli_stop_trigger_end(pkcli_stop_trigger *t)
+{
+    pkcli_watch *w = t->watch;
+    int forwarded = 0;
+    if (w) {
+        pkcli_watch_stop(w);
+        forwarded = w->forwarded;
+        free(w);
+        t->watch = NULL;
+    }
+    if (t->sigfd >= 0)
+        close(t->sigfd);
+    t->sigfd = -1;
+    return forwarded;
+}

@@ -7,24 +7,6 @@
 
 #include "pk_cli.h"
 
-typedef struct retry_state {
-    uint32_t max_attempts;
-    uint32_t attempts; /* attempts made so far that are known to have ended */
-} retry_state;
-
-/* Called after a failed attempt that has a successor: say so, and retry. */
-static int classify(void *user, pk_result *result, uint32_t attempt)
-{
-    retry_state *st = user;
-    st->attempts = attempt + 1;
-    pk_run_info info = PK_RUN_INFO_INIT;
-    char what[128] = "failed";
-    if (pk_result_info(result, &info) == PK_OK)
-        pkcli_describe(&info, what, sizeof what);
-    fprintf(stderr, "pk: attempt %u of %u %s; retrying\n", (unsigned)attempt, (unsigned)st->max_attempts, what);
-    return 1;
-}
-
 static void trigger(void *user, int sig)
 {
     (void)sig;
@@ -44,15 +26,11 @@ int pkcli_run_retry(pk_command *cmd, const pkcli_options *o, pkcli_passthrough *
         pk_cancel_free(token);
         return EXIT_PK_ERROR;
     }
-    pk_retry_options opts = PK_RETRY_OPTIONS_INIT;
-    opts.max_attempts = o->retry;
-    opts.initial_delay_ms = o->retry_backoff_ms;
-    opts.max_delay_ms = 30000;
-    opts.multiplier = 2.0;
-    opts.jitter = 1;
-    retry_state st = {.max_attempts = o->retry, .attempts = 1};
+    pk_retry_options opts;
+    pkcli_retry_state st;
+    pkcli_retry_setup(o, &opts, &st);
     pk_result *result = NULL;
-    int rc = pk_command_run_retry(cmd, &opts, classify, &st, &result);
+    int rc = pk_command_run_retry(cmd, &opts, pkcli_retry_classify, &st, &result);
     char msg[1024];
     snprintf(msg, sizeof msg, "%s", pk_last_error());
 

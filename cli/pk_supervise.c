@@ -2,11 +2,11 @@
  * program running under a restart policy and reports its lifecycle on
  * stderr ("pk: started (run 1)", "pk: exited with code 1", "pk: restarting
  * in 200 ms", "pk: gave up after 3 restarts"). Output is pk's own. pk's
- * SIGINT/SIGTERM/SIGHUP trigger the stop token: the current run's tree gets
- * --signal (default TERM) and SIGKILL 2 s later, nothing restarts, and pk
- * exits 128+N. Otherwise pk exits with the last run's status. */
+ * SIGINT/SIGTERM/SIGHUP (console events on Windows) trigger the stop token:
+ * the current run's tree gets --signal (default TERM) and SIGKILL 2 s later
+ * (on Windows the kill at once), nothing restarts, and pk exits 128+N.
+ * Otherwise pk exits with the last run's status. */
 #include <string.h>
-#include <unistd.h>
 
 #include "pk_cli.h"
 
@@ -39,12 +39,6 @@ static void on_event(void *user, int32_t event, uint32_t restarts, uint32_t dela
     case PK_SUPERVISE_STOPPED: fputs("pk: stopped\n", stderr); break;
     default: break;
     }
-}
-
-static void trigger(void *user, int sig)
-{
-    (void)sig;
-    pk_cancel_trigger(user);
 }
 
 int pkcli_cmd_supervise(int argc, char **argv)
@@ -82,10 +76,9 @@ int pkcli_cmd_supervise(int argc, char **argv)
         opts.max_restarts = o.max_restarts;
     }
 
-    int sigfd = pkcli_signals_block(0);
-    pkcli_watch w = {.sigfd = sigfd, .on_signal = trigger, .user = stop};
+    pkcli_stop_trigger trig;
     int status;
-    if (pkcli_watch_start(&w) != 0) {
+    if (pkcli_stop_trigger_start(&trig, stop) != 0) {
         status = EXIT_PK_ERROR;
     } else {
         supervise_state st = {0};
@@ -93,9 +86,9 @@ int pkcli_cmd_supervise(int argc, char **argv)
         rc = pk_supervise(cmd, &opts, on_event, NULL, &st, stop, &report);
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", pk_last_error());
-        pkcli_watch_stop(&w);
-        if (w.forwarded)
-            status = 128 + w.forwarded;
+        int forwarded = pkcli_stop_trigger_end(&trig);
+        if (forwarded)
+            status = 128 + forwarded;
         else if (rc != PK_OK) {
             fprintf(stderr, "pk: %s\n", msg);
             status = pkcli_start_failure(rc);
@@ -104,8 +97,6 @@ int pkcli_cmd_supervise(int argc, char **argv)
         else
             status = pkcli_die("supervision ended without a run");
     }
-    if (sigfd >= 0)
-        close(sigfd);
     pk_cancel_free(stop);
     pk_command_free(cmd);
     pkcli_options_free(&o);

@@ -4,6 +4,7 @@
 
 #include <windows.h>
 
+#include <cstdio>
 #include <string>
 
 #include "support/proc_util.h"
@@ -47,6 +48,7 @@ TEST(PkExe, NotFoundIs127AndPkErrorsAre125)
     EXPECT_EQ(Pk("run --pty -- " + ChildQ(), &out), 125);
     EXPECT_EQ(Pk("run --timeout nonsense -- " + ChildQ(), &out), 125);
     EXPECT_EQ(Pk("pipe -- a '|' b", &out), 125);
+    EXPECT_EQ(Pk("run --ready-line x -- " + ChildQ(), &out), 125);
     EXPECT_EQ(Pk("frobnicate", &out), 125);
 }
 
@@ -59,6 +61,35 @@ TEST(PkExe, JsonReport)
     EXPECT_NE(out.find("\"mechanism\":\"job-object\""), std::string::npos) << out;
     EXPECT_NE(out.find("\"stdout\":\"a \\\"q\\\"\""), std::string::npos) << out;
     EXPECT_NE(out.find("\"stderr\":\"e\""), std::string::npos) << out;
+}
+
+TEST(PkExe, RetryRunsAgainAndCountsAttempts)
+{
+    std::string counter = pkwin::TempPath("count");
+    std::string out;
+    EXPECT_EQ(Pk("run --retry 3 --retry-backoff 10ms --json -- " + ChildQ() + " count \"" + counter + "\" 2", &out), 0);
+    EXPECT_NE(out.find("\"attempts\":2"), std::string::npos) << out;
+    DeleteFileA(counter.c_str());
+    out.clear();
+    // Out of attempts: the last attempt's status.
+    EXPECT_EQ(Pk("run --retry 2 --retry-backoff 10ms -- " + ChildQ() + " exit 4", &out), 4);
+}
+
+TEST(PkExe, SuperviseRestartsThenGivesUpWithTheLastStatus)
+{
+    std::string counter = pkwin::TempPath("count");
+    std::string out;
+    EXPECT_EQ(Pk("supervise --max-restarts 2 --backoff 10ms -- " + ChildQ() + " count \"" + counter + "\" 100", &out),
+              1);
+    FILE *f = fopen(counter.c_str(), "r");
+    long runs = 0;
+    if (f) {
+        if (fscanf(f, "%ld", &runs) != 1)
+            runs = 0;
+        fclose(f);
+    }
+    EXPECT_EQ(runs, 3) << "one run and two restarts";
+    DeleteFileA(counter.c_str());
 }
 
 TEST(PkExe, Probe)
