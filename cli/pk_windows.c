@@ -81,7 +81,7 @@ static int refuse_posix_only(const pkcli_options *o)
     if (o->pty)
         return pkcli_die("--pty: pseudo-terminals are POSIX-only");
     if (o->ready_line || o->ready_port || o->ready_timeout_set)
-        return pkcli_die("--ready-line, --ready-port and --ready-timeout are not built for Windows yet");
+        return pkcli_die("--ready-line, --ready-port and --ready-timeout are not built into pk.exe yet");
     return 0;
 }
 

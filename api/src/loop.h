@@ -90,6 +90,16 @@ typedef struct pk_process_obj {
     uint64_t start_ns, end_ns;
     uint64_t timeout_at, grace_at, drain_at; /* monotonic ns, 0 = unset */
     pk_result_obj *result;
+    /* A readiness probe in progress (pk_process_wait_for_line). */
+    struct {
+        int active, matched, stream, use_regex;
+        const char *substring;
+#ifndef _WIN32
+        regex_t regex;
+#endif
+    } probe;
+    char seen[6][160]; /* the last lines a probe looked at, for its error */
+    unsigned seen_count;
 #ifdef _WIN32
     pk_win_stream io[3]; /* our ends: stdin (write), stdout, stderr (read) */
     void *cancel_event;  /* a duplicate of the token's event */
@@ -99,14 +109,6 @@ typedef struct pk_process_obj {
     int cancel_fd;       /* a dup of the token's eventfd: epoll takes each fd once */
     int pty_master;      /* PTY runs: the master (also fd[1]); -1 otherwise */
     pk_watch watch[6];
-    /* A readiness probe in progress (pk_process_wait_for_line). */
-    struct {
-        int active, matched, stream, use_regex;
-        const char *substring;
-        regex_t regex;
-    } probe;
-    char seen[6][160]; /* the last lines a probe looked at, for its error */
-    unsigned seen_count;
 #endif
 } pk_process_obj;
 
@@ -160,6 +162,12 @@ int pk__run_queue_stdin(pk_process_obj *p, const void *data, size_t len);
 int pk__loop_reserve(pk_loop_obj *loop);
 /* Frees what every run holds, the OS's handles already closed, and p. */
 void pk__run_release(pk_process_obj *p);
+/* A completed line of a run's output: to the probe, then the callbacks
+ * (a pk_emit_fn); and whether anyone wants the lines of a stream. */
+void pk__run_emit_line(void *ctx, int stream, const char *line, size_t len);
+int pk__run_wants_lines(pk_process_obj *p, int stream);
+/* Records a line for a probe's error message and tests it (readiness.c). */
+void pk__probe_line(pk_process_obj *p, int stream, const char *line, size_t len);
 /* Builds the result object of a finished run (used by pipelines too). */
 pk_result_obj *pk__result_new(pk_process_obj *p);
 void pk__result_destroy(pk_object *obj);

@@ -10,10 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -110,43 +108,6 @@ static void unwatch_fd(pk_process_obj *p, int fd)
 
 /* ---- output ---- */
 
-/* A probe looks at each line: remember it for the error, and test it. */
-static void probe_line(pk_process_obj *p, int stream, const char *line, size_t len)
-{
-    char *slot = p->seen[p->seen_count++ % 6];
-    size_t n = len < 159 ? len : 159;
-    memcpy(slot, line, n);
-    slot[n] = '\0';
-    if (p->probe.matched || (p->probe.stream && p->probe.stream != stream))
-        return;
-    if (p->probe.use_regex) {
-        /* regexec wants a C string; a NUL inside the line ends the match. */
-        char buf[4096];
-        size_t m = len < sizeof buf - 1 ? len : sizeof buf - 1;
-        memcpy(buf, line, m);
-        buf[m] = '\0';
-        p->probe.matched = regexec(&p->probe.regex, buf, 0, NULL, 0) == 0;
-    } else {
-        p->probe.matched = memmem(line, len, p->probe.substring, strlen(p->probe.substring)) != NULL;
-    }
-}
-
-static void emit_line(void *ctx, int stream, const char *line, size_t len)
-{
-    pk_process_obj *p = ctx;
-    if (p->probe.active)
-        probe_line(p, stream, line, len);
-    if (p->plan.line_fn[stream])
-        p->plan.line_fn[stream](p->plan.line_user[stream], stream, line, len);
-    if (p->plan.event_fn)
-        p->plan.event_fn(p->plan.event_user, stream, line, len);
-}
-
-static int wants_lines(pk_process_obj *p, int stream)
-{
-    return p->plan.line_fn[stream] || p->plan.event_fn || p->probe.active;
-}
-
 static void close_stream(pk_process_obj *p, int stream)
 {
     if (p->fd[stream] < 0)
@@ -163,8 +124,8 @@ static void close_stream(pk_process_obj *p, int stream)
         close(p->fd[stream]);
         p->fd[stream] = -1;
     }
-    if (wants_lines(p, stream))
-        pk__lines_flush(&p->lines[stream], stream, emit_line, p);
+    if (pk__run_wants_lines(p, stream))
+        pk__lines_flush(&p->lines[stream], stream, pk__run_emit_line, p);
 }
 
 static void read_stream(pk_process_obj *p, int stream)
@@ -195,8 +156,8 @@ static void read_stream(pk_process_obj *p, int stream)
             pk__capture_commit(&p->cap[stream], (size_t)n);
         else
             (void)pk__capture_append(&p->cap[stream], dst, (size_t)n);
-        if (wants_lines(p, stream))
-            pk__lines_feed(&p->lines[stream], dst, (size_t)n, stream, emit_line, p);
+        if (pk__run_wants_lines(p, stream))
+            pk__lines_feed(&p->lines[stream], dst, (size_t)n, stream, pk__run_emit_line, p);
         if ((size_t)n < avail)
             return; /* the pipe is drained for now */
     }
@@ -698,179 +659,6 @@ int pk__process_signal(pk_process_obj *p, int sig)
 {
     signal_tree(p, sig);
     return PK_OK;
-}
-
-/* ---- readiness probes ---- */
-
-static int ms_until(uint64_t deadline)
-{
-    if (deadline == UINT64_MAX)
-        return -1;
-    uint64_t now = pk__now_ns();
-    return now >= deadline ? 0 : (int)((deadline - now + 999999u) / 1000000u);
-}
-
-/* The "not ready" error, with what the probe saw. */
-static int not_ready(pk_process_obj *p, const char *what, int timeout_ms)
-{
-    char seen[6 * 170] = "";
-    size_t used = 0;
-    unsigned n = p->seen_count < 6 ? p->seen_count : 6;
-    for (unsigned i = 0; i < n; i++) {
-        const char *line = p->seen[(p->seen_count - n + i) % 6];
-        int w = snprintf(seen + used, sizeof seen - used, "%s%s", i ? " | " : "", line);
-        if (w < 0 || (size_t)w >= sizeof seen - used)
-            break;
-        used += (size_t)w;
-    }
-    const char *why = atomic_load(&p->done) ? "the run ended" : "no match";
-    return pk__fail(PK_ERR_NOT_READY, "%s: not ready (%s) after %d ms waiting for %s; last lines seen: %s",
-                    p->plan.program, why, timeout_ms, what, n ? seen : "(none)");
-}
-
-/* Lines that came before the probe: the complete ones in the capture are
- * tested; a trailing partial one primes the splitter so it is completed. */
-static void probe_backlog(pk_process_obj *p)
-{
-    for (int s = 1; s <= 2 && !p->probe.matched; s++) {
-        pk_capture *c = &p->cap[s];
-        if (!c->buf || c->head) /* a wrapped tail ring: its start is not a line start */
-            continue;
-        size_t start = 0;
-        for (size_t i = 0; i < c->len; i++) {
-            if (c->buf[i] == '\n') {
-                probe_line(p, s, (const char *)c->buf + start, i - start);
-                start = i + 1;
-            }
-        }
-        int splitter_in_use = p->plan.line_fn[s] || p->plan.event_fn;
-        if (!splitter_in_use && start < c->len && p->lines[s].len == 0)
-            pk__lines_feed(&p->lines[s], c->buf + start, c->len - start, s, emit_line, p);
-    }
-}
-
-static int probe_finished(pk_process_obj *p, int *matched)
-{
-    pthread_mutex_lock(&p->loop->lock);
-    *matched = p->probe.matched;
-    int over = *matched || atomic_load(&p->done);
-    pthread_mutex_unlock(&p->loop->lock);
-    return over;
-}
-
-int pk__process_wait_for_line(pk_process_obj *p, int stream, const char *pattern, uint32_t flags, int timeout_ms)
-{
-    pthread_mutex_lock(&p->loop->lock);
-    if (p->probe.active) {
-        pthread_mutex_unlock(&p->loop->lock);
-        return pk__fail(PK_ERR_STATE, "pk_process_wait_for_line: another probe is running on this process");
-    }
-    memset(&p->probe, 0, sizeof p->probe);
-    if (flags & PK_MATCH_REGEX) {
-        int err = regcomp(&p->probe.regex, pattern, REG_EXTENDED | REG_NOSUB);
-        if (err != 0) {
-            char msg[128];
-            regerror(err, &p->probe.regex, msg, sizeof msg);
-            pthread_mutex_unlock(&p->loop->lock);
-            return pk__fail(PK_ERR_INVALID, "pk_process_wait_for_line: bad regex '%s': %s", pattern, msg);
-        }
-        p->probe.use_regex = 1;
-    }
-    p->probe.substring = pattern;
-    p->probe.stream = stream;
-    p->probe.active = 1;
-    p->seen_count = 0;
-    probe_backlog(p);
-    pthread_mutex_unlock(&p->loop->lock);
-
-    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : pk__now_ns() + (uint64_t)timeout_ms * 1000000u;
-    int rc = PK_OK, matched = 0;
-    while (!probe_finished(p, &matched)) {
-        int left = ms_until(deadline);
-        if (left == 0)
-            break;
-        rc = pk__loop_run_once(p->loop, left);
-        if (rc != PK_OK)
-            break;
-    }
-    pthread_mutex_lock(&p->loop->lock);
-    matched = p->probe.matched;
-    p->probe.active = 0;
-    /* Without callbacks nobody feeds the splitter once the probe is gone:
-     * drop its partial line, which the next probe re-reads from the capture. */
-    for (int s = 1; s <= 2; s++)
-        if (!p->plan.line_fn[s] && !p->plan.event_fn)
-            p->lines[s].len = 0;
-    if (p->probe.use_regex)
-        regfree(&p->probe.regex);
-    p->probe.use_regex = 0;
-    if (rc == PK_OK && !matched) {
-        char what[200];
-        pk__format(what, sizeof what, "a line %s '%s'", (flags & PK_MATCH_REGEX) ? "matching" : "containing",
-                   pattern);
-        rc = not_ready(p, what, timeout_ms);
-    }
-    pthread_mutex_unlock(&p->loop->lock);
-    return rc;
-}
-
-/* One connection attempt to 127.0.0.1:port, bounded by wait_ms. */
-static int port_open(uint16_t port, int wait_ms)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return 0;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int ok = connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
-    if (!ok && errno == EINPROGRESS) {
-        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-        int err = 0;
-        socklen_t len = sizeof err;
-        ok = poll(&pfd, 1, wait_ms) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
-    }
-    close(fd);
-    return ok;
-}
-
-/* Between attempts the loop keeps running, so the program's output is read
- * (and it cannot block on a full pipe) while we wait. */
-#define PROBE_RETRY_MS 50
-
-int pk__process_wait_for_port(pk_process_obj *p, uint16_t port, int timeout_ms)
-{
-    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : pk__now_ns() + (uint64_t)timeout_ms * 1000000u;
-    for (;;) {
-        int left = ms_until(deadline);
-        if (port_open(port, left < 0 || left > 1000 ? 1000 : left))
-            return PK_OK;
-        left = ms_until(deadline);
-        if (left == 0 || atomic_load(&p->done))
-            break;
-        int rc = pk__loop_run_once(p->loop, left < 0 || left > PROBE_RETRY_MS ? PROBE_RETRY_MS : left);
-        if (rc != PK_OK)
-            return rc;
-    }
-    char what[64];
-    pk__format(what, sizeof what, "127.0.0.1:%u to accept a connection", (unsigned)port);
-    return not_ready(p, what, timeout_ms);
-}
-
-int pk__process_wait_for(pk_process_obj *p, pk_ready_fn ready, void *user, uint32_t interval_ms, int timeout_ms)
-{
-    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : pk__now_ns() + (uint64_t)timeout_ms * 1000000u;
-    int every = interval_ms ? (int)(interval_ms > 60000 ? 60000 : interval_ms) : PROBE_RETRY_MS;
-    for (;;) {
-        if (ready(user))
-            return PK_OK;
-        int left = ms_until(deadline);
-        if (left == 0 || atomic_load(&p->done))
-            break;
-        int rc = pk__loop_run_once(p->loop, left < 0 || left > every ? every : left);
-        if (rc != PK_OK)
-            return rc;
-    }
-    return not_ready(p, "the caller's readiness check", timeout_ms);
 }
 
 int pk__process_resize(pk_process_obj *p, uint16_t rows, uint16_t cols)

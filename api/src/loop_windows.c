@@ -102,27 +102,13 @@ static void wake(pk_loop_obj *loop)
 
 /* ---- output ---- */
 
-static void emit_line(void *ctx, int stream, const char *line, size_t len)
-{
-    pk_process_obj *p = ctx;
-    if (p->plan.line_fn[stream])
-        p->plan.line_fn[stream](p->plan.line_user[stream], stream, line, len);
-    if (p->plan.event_fn)
-        p->plan.event_fn(p->plan.event_user, stream, line, len);
-}
-
-static int wants_lines(pk_process_obj *p, int stream)
-{
-    return p->plan.line_fn[stream] || p->plan.event_fn;
-}
-
 static void close_stream(pk_process_obj *p, int stream)
 {
     if (!p->io[stream].pipe)
         return;
     stream_close(&p->io[stream]);
-    if (stream > 0 && wants_lines(p, stream))
-        pk__lines_flush(&p->lines[stream], stream, emit_line, p);
+    if (stream > 0 && pk__run_wants_lines(p, stream))
+        pk__lines_flush(&p->lines[stream], stream, pk__run_emit_line, p);
 }
 
 static void start_read(pk_process_obj *p, int stream)
@@ -156,8 +142,8 @@ static void pump_read(pk_process_obj *p, int stream)
         st->pending = 0;
         if (n) {
             (void)pk__capture_append(&p->cap[stream], st->buf, n);
-            if (wants_lines(p, stream))
-                pk__lines_feed(&p->lines[stream], st->buf, n, stream, emit_line, p);
+            if (pk__run_wants_lines(p, stream))
+                pk__lines_feed(&p->lines[stream], st->buf, n, stream, pk__run_emit_line, p);
         }
         start_read(p, stream);
     }
@@ -664,25 +650,7 @@ int pk__process_signal(pk_process_obj *p, int sig)
     return signal_tree(p, sig);
 }
 
-/* ---- not built on Windows yet ---- */
-
-int pk__process_wait_for_line(pk_process_obj *p, int stream, const char *pattern, uint32_t flags, int timeout_ms)
-{
-    (void)p, (void)stream, (void)pattern, (void)flags, (void)timeout_ms;
-    return pk__fail(PK_ERR_UNSUPPORTED, "pk_process_wait_for_line: readiness probes are not built for Windows yet");
-}
-
-int pk__process_wait_for_port(pk_process_obj *p, uint16_t port, int timeout_ms)
-{
-    (void)p, (void)port, (void)timeout_ms;
-    return pk__fail(PK_ERR_UNSUPPORTED, "pk_process_wait_for_port: readiness probes are not built for Windows yet");
-}
-
-int pk__process_wait_for(pk_process_obj *p, pk_ready_fn ready, void *user, uint32_t interval_ms, int timeout_ms)
-{
-    (void)p, (void)ready, (void)user, (void)interval_ms, (void)timeout_ms;
-    return pk__fail(PK_ERR_UNSUPPORTED, "pk_process_wait_for: readiness probes are not built for Windows yet");
-}
+/* ---- POSIX only ---- */
 
 int pk__process_resize(pk_process_obj *p, uint16_t rows, uint16_t cols)
 {

@@ -154,3 +154,19 @@ void pk__run_release(pk_process_obj *p)
         pk__object_unref(&p->loop->obj);
     free(p);
 }
+
+void pk__run_emit_line(void *ctx, int stream, const char *line, size_t len)
+{
+    pk_process_obj *p = ctx;
+    if (p->probe.active)
+        pk__probe_line(p, stream, line, len);
+    if (p->plan.line_fn[stream])
+        p->plan.line_fn[stream](p->plan.line_user[stream], stream, line, len);
+    if (p->plan.event_fn)
+        p->plan.event_fn(p->plan.event_user, stream, line, len);
+}
+
+int pk__run_wants_lines(pk_process_obj *p, int stream)
+{
+    return p->plan.line_fn[stream] || p->plan.event_fn || p->probe.active;
+}

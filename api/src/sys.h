@@ -10,6 +10,9 @@
 int pk__pidfd_open(pid_t pid);
 int pk__pidfd_send_signal(int pidfd, int sig);
 
+/* 1 when a TCP connection to 127.0.0.1:port succeeds within wait_ms. */
+int pk__tcp_port_open(uint16_t port, int wait_ms);
+
 /* Monotonic time. */
 uint64_t pk__now_ns(void);
 

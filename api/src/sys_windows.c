@@ -1,7 +1,10 @@
 /* Windows versions of the portable helpers in sys.h, plus sys_windows.h. */
+#include <winsock2.h> /* before windows.h (via sys_windows.h) */
+
 #include "sys_windows.h"
 
 #include <io.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,4 +87,44 @@ int pk__fail_win(int code, DWORD err, const char *fmt, ...)
     if (n > 0 && WideCharToMultiByte(CP_UTF8, 0, wide, -1, text, sizeof text, NULL, NULL) <= 0)
         text[0] = '\0';
     return pk__fail(code, "%s: %s (Win32 error %lu)", head, text[0] ? text : "unknown error", (unsigned long)err);
+}
+
+static int winsock_ready;
+static pthread_once_t winsock_once = PTHREAD_ONCE_INIT;
+
+static void winsock_start(void)
+{
+    WSADATA data;
+    winsock_ready = WSAStartup(MAKEWORD(2, 2), &data) == 0; /* kept for the process's life */
+}
+
+int pk__tcp_port_open(uint16_t port, int wait_ms)
+{
+    pthread_once(&winsock_once, winsock_start);
+    if (!winsock_ready)
+        return 0;
+    SOCKET s = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_NO_HANDLE_INHERIT);
+    if (s == INVALID_SOCKET)
+        return 0;
+    u_long nonblocking = 1;
+    ioctlsocket(s, FIONBIO, &nonblocking);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = connect(s, (struct sockaddr *)&addr, sizeof addr) == 0;
+    if (!ok && WSAGetLastError() == WSAEWOULDBLOCK) {
+        fd_set writable, failed;
+        FD_ZERO(&writable);
+        FD_ZERO(&failed);
+        FD_SET(s, &writable);
+        FD_SET(s, &failed);
+        struct timeval tv = {wait_ms / 1000, (wait_ms % 1000) * 1000};
+        int err = 0, len = sizeof err;
+        ok = select(0, NULL, &writable, &failed, wait_ms < 0 ? NULL : &tv) == 1 && FD_ISSET(s, &writable) &&
+             getsockopt(s, SOL_SOCKET, SO_ERROR, (char *)&err, &len) == 0 && err == 0;
+    }
+    closesocket(s);
+    return ok;
 }

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <io.h>
+#include <winsock2.h>
 #include <windows.h>
 
 #include <cstdio>
@@ -163,6 +164,75 @@ TEST(WinSupervise, StopTokenEndsTheRunAndItsTree)
     pk_command_free(cmd);
     pk_cancel_free(stop);
     DeleteFileA(marker.c_str());
+}
+
+struct ReadyRun {
+    pk_loop *loop = nullptr;
+    pk_command *cmd = nullptr;
+    pk_process *proc = nullptr;
+    ~ReadyRun()
+    {
+        if (proc) {
+            pk_process_cancel(proc);
+            pk_loop_wait_all(loop, &proc, 1, 30000);
+            pk_process_free(proc);
+        }
+        pk_command_free(cmd);
+        pk_loop_free(loop);
+    }
+};
+
+void StartReady(ReadyRun *r, const std::vector<std::string> &args)
+{
+    ASSERT_EQ(pk_loop_new(&r->loop), PK_OK);
+    r->cmd = Child(args);
+    ASSERT_EQ(pk_loop_start(r->loop, r->cmd, nullptr, &r->proc), PK_OK) << pk_last_error();
+}
+
+TEST(WinReadiness, WaitsForALine)
+{
+    ReadyRun r;
+    StartReady(&r, {"out", "starting\n", "sleep", "300", "err", "server ready on 8080\n", "sleep", "600000"});
+    EXPECT_EQ(pk_process_wait_for_line(r.proc, 0, "ready on", 0, 20000), PK_OK) << pk_last_error();
+    int32_t done = 1;
+    EXPECT_EQ(pk_process_done(r.proc, &done), PK_OK);
+    EXPECT_EQ(done, 0) << "a probe never kills";
+}
+
+TEST(WinReadiness, NotReadyQuotesTheLastLines)
+{
+    ReadyRun r;
+    StartReady(&r, {"out", "booting\n", "sleep", "600000"});
+    EXPECT_EQ(pk_process_wait_for_line(r.proc, PK_STREAM_STDOUT, "never printed", 0, 400), PK_ERR_NOT_READY);
+    std::string msg = pk_last_error();
+    EXPECT_NE(msg.find("booting"), std::string::npos) << msg;
+    EXPECT_EQ(pk_process_wait_for_line(r.proc, 0, "boot.*", PK_MATCH_REGEX, 100), PK_ERR_UNSUPPORTED);
+}
+
+TEST(WinReadiness, WaitsForAPortAndForAPredicate)
+{
+    // A free loopback port: bind to 0, read it back, let it go.
+    WSADATA wsa;
+    ASSERT_EQ(WSAStartup(MAKEWORD(2, 2), &wsa), 0);
+    SOCKET s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    sockaddr_in addr = {};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(bind(s, (sockaddr *)&addr, sizeof addr), 0);
+    int len = sizeof addr;
+    ASSERT_EQ(getsockname(s, (sockaddr *)&addr, &len), 0);
+    uint16_t port = ntohs(addr.sin_port);
+    closesocket(s);
+
+    ReadyRun r;
+    StartReady(&r, {"sleep", "300", "listen", std::to_string(port), "sleep", "600000"});
+    EXPECT_EQ(pk_process_wait_for_port(r.proc, port, 20000), PK_OK) << pk_last_error();
+
+    int calls = 0;
+    auto third_time = [](void *user) -> int { return ++*static_cast<int *>(user) >= 3; };
+    EXPECT_EQ(pk_process_wait_for(r.proc, third_time, &calls, 20, 5000), PK_OK) << pk_last_error();
+    EXPECT_EQ(calls, 3);
+    WSACleanup();
 }
 
 } // namespace

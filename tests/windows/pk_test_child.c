@@ -13,13 +13,15 @@
  *   handle HEX           print "open" if handle value HEX is valid in this process, else "closed"
  *   on-break             on CTRL_BREAK print "break" and exit 0 (then go on to the next mode)
  *   commit MB            commit MB megabytes; print "committed" or "refused"
- *   count PATH N         add one to the number in PATH; exit 1 until it reaches N, then 0 */
+ *   count PATH N         add one to the number in PATH; exit 1 until it reaches N, then 0
+ *   listen PORT          accept TCP connections on 127.0.0.1:PORT (and go on to the next mode) */
 #include <fcntl.h>
 #include <io.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <winsock2.h>
 #include <windows.h>
 
 #include <shellapi.h>
@@ -143,6 +145,19 @@ int main(int argc, char **argv)
             fprintf(f, "%ld\n", ++n);
             fclose(f);
             return n >= atol(i + 2 < argc ? argv[i + 2] : "1") ? 0 : 1;
+        } else if (!strcmp(mode, "listen")) {
+            WSADATA wsa;
+            if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0)
+                return 97;
+            SOCKET s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+            struct sockaddr_in addr;
+            memset(&addr, 0, sizeof addr);
+            addr.sin_family = AF_INET;
+            addr.sin_port = htons((u_short)atoi(arg));
+            addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            if (s == INVALID_SOCKET || bind(s, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(s, 8) != 0)
+                return 96;
+            i++;
         } else if (!strcmp(mode, "on-break")) {
             SetConsoleCtrlHandler(on_break, TRUE);
         } else if (!strcmp(mode, "heartbeat")) {
