@@ -184,7 +184,7 @@ static int apply_valued(const char *name, const char *value, pkcli_options *o)
             return pkcli_die("--unset: bad variable name '%s'", value);
         return push_env_op(o, 'U', value);
     } else if (strcmp(name, "--ready-line") == 0) {
-#ifndef _WIN32 /* readiness is POSIX-only; pk.exe refuses the option */
+#ifndef _WIN32 /* no POSIX regex on Windows; pk.exe refuses the option */
         regex_t re;
         int err_code = regcomp(&re, value, REG_EXTENDED | REG_NOSUB);
         if (err_code != 0) {
@@ -337,6 +337,12 @@ int pkcli_command_new(char *const *words, int count, const pkcli_options *o, pk_
     }
     if (rc == PK_OK)
         rc = pk_command_group_options(cmd, &o->group);
+#ifdef _WIN32
+    /* CTRL_BREAK, the one polite signal, reaches only a console group of the
+     * program's own. */
+    if (rc == PK_OK && o->signal == 21)
+        rc = pk_command_flags(cmd, PK_COMMAND_NEW_SESSION);
+#endif
     if (rc != PK_OK) {
         int status = pkcli_die("%s", pk_last_error());
         pk_command_free(cmd);

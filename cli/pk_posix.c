@@ -196,14 +196,21 @@ static void trigger_token(void *user, int sig)
 int pkcli_stop_trigger_start(pkcli_stop_trigger *t, pk_cancel *token)
 {
     t->token = token;
+    t->watch = NULL;
     t->sigfd = pkcli_signals_block(0);
     pkcli_watch *w = calloc(1, sizeof *w);
-    if (!w)
-        return pkcli_die("out of memory");
-    *w = (pkcli_watch){.sigfd = t->sigfd, .on_signal = trigger_token, .user = token};
-    if (pkcli_watch_start(w) != 0) {
+    int status = w ? 0 : pkcli_die("out of memory");
+    if (w) {
+        *w = (pkcli_watch){.sigfd = t->sigfd, .on_signal = trigger_token, .user = token};
+        if (pkcli_watch_start(w) != 0)
+            status = EXIT_PK_ERROR;
+    }
+    if (status != 0) {
         free(w);
-        return EXIT_PK_ERROR;
+        if (t->sigfd >= 0)
+            close(t->sigfd);
+        t->sigfd = -1;
+        return status;
     }
     t->watch = w;
     return 0;

@@ -4,7 +4,8 @@
  * in 200 ms", "pk: gave up after 3 restarts"). Output is pk's own. pk's
  * SIGINT/SIGTERM/SIGHUP (console events on Windows) trigger the stop token:
  * the current run's tree gets --signal (default TERM) and SIGKILL 2 s later
- * (on Windows the kill at once), nothing restarts, and pk exits 128+N.
+ * (on Windows the kill at once, or CTRL_BREAK first with --signal BREAK),
+ * nothing restarts, and pk exits 128+N.
  * Otherwise pk exits with the last run's status. */
 #include <string.h>
 

@@ -26,7 +26,8 @@ static BOOL WINAPI on_console_event(DWORD event)
         pk_cancel_trigger(token);
     /* Ctrl-C and Ctrl-Break: pk goes on and exits by itself once the job is
      * gone. Close, logoff and shutdown: Windows ends pk as soon as this
-     * returns (and gives it about 5 s), so wait here for the teardown. */
+     * returns (and gives it about 5 s), so wait here until main has reported
+     * and is about to return. */
     if (event != CTRL_C_EVENT && event != CTRL_BREAK_EVENT)
         WaitForSingleObject(run_over, 4500);
     return TRUE;
@@ -35,12 +36,8 @@ static BOOL WINAPI on_console_event(DWORD event)
 int pkcli_stop_trigger_start(pkcli_stop_trigger *t, pk_cancel *token)
 {
     t->token = token;
-    /* One event for pk's life: a handler thread may still be leaving its
-     * wait on it when the next run starts. */
-    if (!run_over)
+    if (!run_over) /* set once by main, on its way out */
         run_over = CreateEventW(NULL, TRUE, FALSE, NULL);
-    else
-        ResetEvent(run_over);
     console_signal = 0;
     console_token = token;
     SetConsoleCtrlHandler(on_console_event, TRUE);
@@ -50,8 +47,6 @@ int pkcli_stop_trigger_start(pkcli_stop_trigger *t, pk_cancel *token)
 int pkcli_stop_trigger_end(pkcli_stop_trigger *t)
 {
     (void)t;
-    if (run_over)
-        SetEvent(run_over);
     SetConsoleCtrlHandler(on_console_event, FALSE);
     console_token = NULL;
     return (int)console_signal;
@@ -103,10 +98,7 @@ static int cmd_run(int argc, char **argv)
         status = pkcli_command_stdin(cmd, &o);
     int rc = PK_OK;
     if (status == 0) {
-        /* BREAK needs the program in a console group of its own. */
-        if (o.signal == 21)
-            rc = pk_command_flags(cmd, PK_COMMAND_NEW_SESSION);
-        if (rc == PK_OK && o.timeout_ms)
+        if (o.timeout_ms)
             rc = pk_command_timeout(cmd, o.timeout_ms, o.signal, o.grace_ms);
         for (int s = PK_STREAM_STDOUT; rc == PK_OK && o.capture && s <= PK_STREAM_STDERR; s++) {
             rc = pk_command_output(cmd, s, PK_OUTPUT_CAPTURE, -1);
@@ -162,7 +154,17 @@ static int cmd_run(int argc, char **argv)
     return status;
 }
 
+static int dispatch(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+    int status = dispatch(argc, argv);
+    if (run_over)
+        SetEvent(run_over); /* everything is reported: a console handler may let Windows end pk */
+    return status;
+}
+
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2) {
         pkcli_usage(stderr);

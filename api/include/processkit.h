@@ -603,7 +603,7 @@ PK_API int pk_result_stage_info(pk_result *result, uint32_t index, pk_run_info *
 /** Bits of pk_process_wait_for_line()'s @p flags. */
 enum pk_match_flag {
     PK_MATCH_SUBSTRING = 0,     /**< The line contains the pattern (default). */
-    PK_MATCH_REGEX = 1u << 0    /**< The pattern is a POSIX extended regular expression. */
+    PK_MATCH_REGEX = 1u << 0    /**< The pattern is a POSIX extended regular expression (not on Windows: ::PK_ERR_UNSUPPORTED). */
 };
 
 /** Wait until a line of @p stream (stdout, stderr, or 0 for either) matches,
@@ -704,7 +704,8 @@ typedef struct pk_supervise_report {
 
 /** Keep @p cmd running per @p opts until the policy is satisfied, the stop
  *  predicate says so, or @p stop is triggered (which also stops the current
- *  run's tree gracefully: its timeout signal, then SIGKILL after 2 s).
+ *  run's tree gracefully: its timeout signal, then SIGKILL after 2 s; on
+ *  Windows the kill at once unless that signal is SIGBREAK, see docs/windows.md).
  *  Blocking; @p opts, the callbacks, @p stop and @p report may be NULL. */
 PK_API int pk_supervise(pk_command *cmd, const pk_supervise_options *opts, pk_supervise_fn on_event,
                         pk_stop_when_fn stop_when, void *user, pk_cancel *stop, pk_supervise_report *report);

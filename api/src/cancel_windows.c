@@ -24,7 +24,7 @@ pk_wait_ref pk__cancel_wait_any(pk_cancel_obj *a, pk_cancel_obj *b, pk_cancel_wa
     storage->set.count = 0;
     if (a)
         storage->set.handles[storage->set.count++] = a->event;
-    if (b)
+    if (b && !(a && a->event == b->event)) /* a wait may not name one handle twice */
         storage->set.handles[storage->set.count++] = b->event;
     return storage->set.count ? &storage->set : PK_WAIT_NONE;
 }

@@ -168,13 +168,21 @@ int pk__process_wait_for_line(pk_process_obj *p, int stream, const char *pattern
 /* Between attempts the loop keeps running, so the program's output is read
  * (and it cannot block on a full pipe) while we wait. */
 #define PROBE_RETRY_MS 50
+/* How long one connection attempt may take. Windows answers a refused
+ * loopback connect only after retrying the SYN for about 2 s, so there an
+ * attempt is kept as short as the loop's turn; Linux refuses at once. */
+#ifdef _WIN32
+#define PORT_ATTEMPT_MS PROBE_RETRY_MS
+#else
+#define PORT_ATTEMPT_MS 1000
+#endif
 
 int pk__process_wait_for_port(pk_process_obj *p, uint16_t port, int timeout_ms)
 {
     uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : pk__now_ns() + (uint64_t)timeout_ms * 1000000u;
     for (;;) {
         int left = ms_until(deadline);
-        if (pk__tcp_port_open(port, left < 0 || left > 1000 ? 1000 : left))
+        if (pk__tcp_port_open(port, left < 0 || left > PORT_ATTEMPT_MS ? PORT_ATTEMPT_MS : left))
             return PK_OK;
         left = ms_until(deadline);
         if (left == 0 || atomic_load(&p->done))
