@@ -639,16 +639,25 @@ void pk__command_plan_free(pk_command_plan *plan)
     plan->attrs.cwd_fd = -1;
 }
 
+/* pk__command_get for the POSIX process attributes (user, umask, rlimit,
+ * cwd fd, fd map, PTY), which Windows has no equivalent of: there the
+ * lookup itself refuses, releasing the command. */
+static int get_posix_attr(pk_command *handle, const char *fn, pk_command_obj **out)
+{
+    int rc = pk__command_get(handle, fn, out);
+#ifdef _WIN32
+    if (rc == PK_OK)
+        rc = done(*out, pk__fail(PK_ERR_UNSUPPORTED, "%s: a POSIX process attribute, with no Windows equivalent", fn));
+#endif
+    return rc;
+}
+
 int pk_command_user(pk_command *handle, uint32_t uid, uint32_t gid, const uint32_t *groups, size_t count)
 {
     pk_command_obj *cmd;
-    int rc = pk__command_get(handle, "pk_command_user", &cmd);
+    int rc = get_posix_attr(handle, "pk_command_user", &cmd);
     if (rc != PK_OK)
         return rc;
-#ifdef _WIN32
-    return done(cmd, pk__fail(PK_ERR_UNSUPPORTED, "pk_command_user: a POSIX process attribute, with no Windows "
-                                                  "equivalent"));
-#endif
     if (count && !groups)
         return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_user: groups is NULL with count %zu", count));
     if (count > 65536)
@@ -675,13 +684,9 @@ int pk_command_user(pk_command *handle, uint32_t uid, uint32_t gid, const uint32
 int pk_command_umask(pk_command *handle, uint32_t mask)
 {
     pk_command_obj *cmd;
-    int rc = pk__command_get(handle, "pk_command_umask", &cmd);
+    int rc = get_posix_attr(handle, "pk_command_umask", &cmd);
     if (rc != PK_OK)
         return rc;
-#ifdef _WIN32
-    return done(cmd, pk__fail(PK_ERR_UNSUPPORTED, "pk_command_umask: a POSIX process attribute, with no Windows "
-                                                  "equivalent"));
-#endif
     if (mask > 0777)
         return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_umask: %o is not a permission mask", (unsigned)mask));
     cmd->attrs.set_umask = 1;
@@ -692,14 +697,10 @@ int pk_command_umask(pk_command *handle, uint32_t mask)
 int pk_command_rlimit(pk_command *handle, int32_t resource, uint64_t soft, uint64_t hard)
 {
     pk_command_obj *cmd;
-    int rc = pk__command_get(handle, "pk_command_rlimit", &cmd);
+    int rc = get_posix_attr(handle, "pk_command_rlimit", &cmd);
     if (rc != PK_OK)
         return rc;
-#ifdef _WIN32
-    return done(cmd, pk__fail(PK_ERR_UNSUPPORTED, "pk_command_rlimit: a POSIX process attribute, with no Windows "
-                                                  "equivalent"));
-#endif
-#ifndef _WIN32
+#ifndef _WIN32 /* unreachable there: get_posix_attr refused */
     if (resource < 0 || resource >= RLIM_NLIMITS)
         return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_rlimit: %d is not an RLIMIT_* resource", (int)resource));
 #endif
@@ -723,13 +724,9 @@ int pk_command_rlimit(pk_command *handle, int32_t resource, uint64_t soft, uint6
 int pk_command_cwd_fd(pk_command *handle, int dir_fd)
 {
     pk_command_obj *cmd;
-    int rc = pk__command_get(handle, "pk_command_cwd_fd", &cmd);
+    int rc = get_posix_attr(handle, "pk_command_cwd_fd", &cmd);
     if (rc != PK_OK)
         return rc;
-#ifdef _WIN32
-    return done(cmd, pk__fail(PK_ERR_UNSUPPORTED, "pk_command_cwd_fd: a POSIX process attribute, with no Windows "
-                                                  "equivalent"));
-#endif
     if (dir_fd < -1 || (dir_fd >= 0 && !pk__fd_is_open(dir_fd)))
         return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_cwd_fd: %d is not an open fd (-1 clears)", dir_fd));
     cmd->attrs.cwd_fd = dir_fd;
@@ -739,13 +736,9 @@ int pk_command_cwd_fd(pk_command *handle, int dir_fd)
 int pk_command_map_fd(pk_command *handle, int child_fd, int parent_fd)
 {
     pk_command_obj *cmd;
-    int rc = pk__command_get(handle, "pk_command_map_fd", &cmd);
+    int rc = get_posix_attr(handle, "pk_command_map_fd", &cmd);
     if (rc != PK_OK)
         return rc;
-#ifdef _WIN32
-    return done(cmd, pk__fail(PK_ERR_UNSUPPORTED, "pk_command_map_fd: a POSIX process attribute, with no Windows "
-                                                  "equivalent"));
-#endif
     if (child_fd < 3 || child_fd > 65535)
         return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_map_fd: child fd %d (use 3..65535; 0-2 are stdio)",
                                   child_fd));
@@ -773,13 +766,9 @@ int pk_command_map_fd(pk_command *handle, int child_fd, int parent_fd)
 int pk_command_pty(pk_command *handle, uint16_t rows, uint16_t cols)
 {
     pk_command_obj *cmd;
-    int rc = pk__command_get(handle, "pk_command_pty", &cmd);
+    int rc = get_posix_attr(handle, "pk_command_pty", &cmd);
     if (rc != PK_OK)
         return rc;
-#ifdef _WIN32
-    return done(cmd, pk__fail(PK_ERR_UNSUPPORTED, "pk_command_pty: a POSIX process attribute, with no Windows "
-                                                  "equivalent"));
-#endif
     if (!rows || !cols)
         return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_pty: a terminal needs at least one row and column"));
     cmd->attrs.pty = 1;

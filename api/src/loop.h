@@ -162,6 +162,16 @@ int pk__run_queue_stdin(pk_process_obj *p, const void *data, size_t len);
 int pk__loop_reserve(pk_loop_obj *loop);
 /* Frees what every run holds, the OS's handles already closed, and p. */
 void pk__run_release(pk_process_obj *p);
+/* The program has exited (0 if it has not yet): reaps and records it, kills
+ * the rest of a private tree, and starts the clock on draining the pipes. */
+int pk__run_exited(pk_process_obj *p);
+/* The run is over, its OS handles closed: the private group goes, the
+ * result is built, and done is set. */
+void pk__run_complete(pk_process_obj *p);
+/* With the loop's lock held: cancels every run, drives the loop until they
+ * are finished (finishing with @finish any a failed wait left), and marks
+ * the loop closed. */
+void pk__loop_wind_down(pk_loop_obj *loop, void (*finish)(pk_process_obj *p));
 /* A completed line of a run's output: to the probe, then the callbacks
  * (a pk_emit_fn); and whether anyone wants the lines of a stream. */
 void pk__run_emit_line(void *ctx, int stream, const char *line, size_t len);

@@ -21,9 +21,6 @@
 
 enum watch_kind { W_STDIN, W_STDOUT, W_STDERR, W_PID, W_TIMER, W_CANCEL, W_WAKE };
 
-/* How long output pipes may stay open after the program exits, held by a
- * descendant the run cannot kill, before they are abandoned. */
-#define DRAIN_AFTER_EXIT_MS 2000
 /* Reads per stream per wakeup, so one flooding child cannot starve others. */
 #define READS_PER_WAKEUP 16
 #define READ_CHUNK (64 * 1024)
@@ -306,23 +303,13 @@ static void on_timer(pk_process_obj *p)
 
 static void on_exit_event(pk_process_obj *p)
 {
-    if (pk__child_reap(p->child, 0) != 1)
+    if (!pk__run_exited(p))
         return;
-    p->exited = 1;
-    p->status = p->child->status;
     if (p->pty_master >= 0 && p->fd[1] != p->pty_master) {
         close(p->pty_master); /* held past its end of file; the program is gone now */
         p->pty_master = -1;
     }
     unwatch_fd(p, p->child->proc);
-    p->grace_at = 0;
-    /* The run owns its tree: what the program left behind dies with it, so
-     * no descendant can hold the output pipes open. A descendant the kill
-     * cannot reach (a setsid escaper of a process group, or anything in a
-     * shared group) gets a bounded drain before its pipes are abandoned. */
-    if (p->private_group)
-        (void)pk__group_kill_if_populated(p->group);
-    p->drain_at = pk__now_ns() + (uint64_t)DRAIN_AFTER_EXIT_MS * 1000000u;
     arm_timer(p);
 }
 
@@ -343,12 +330,7 @@ static void finish(pk_process_obj *p)
         close(p->cancel_fd);
         p->cancel_fd = -1;
     }
-    if (p->private_group)
-        (void)pk__group_teardown(p->group);
-    p->end_ns = pk__now_ns();
-
-    p->result = pk__result_new(p);
-    atomic_store(&p->done, 1);
+    pk__run_complete(p);
 }
 
 static void check_done(pk_process_obj *p)
@@ -613,19 +595,7 @@ int pk__loop_run_once(pk_loop_obj *loop, int timeout_ms)
 void pk__loop_close(pk_loop_obj *loop)
 {
     pthread_mutex_lock(&loop->lock);
-    for (size_t i = 0; i < loop->count; i++)
-        pk__process_cancel(loop->procs[i]);
-    while (loop->count > 0 && pk__loop_run_once(loop, 1000) == PK_OK) {
-    }
-    /* A failed wait leaves runs behind: finish them here so none leaks. */
-    for (size_t i = 0; i < loop->count; i++) {
-        pk_process_obj *p = loop->procs[i];
-        if (!atomic_load(&p->done))
-            finish(p);
-        pk__object_unref(&p->obj);
-    }
-    loop->count = 0;
-    loop->closed = 1;
+    pk__loop_wind_down(loop, finish);
     close(loop->epfd);
     close(loop->wakefd);
     loop->epfd = loop->wakefd = -1;

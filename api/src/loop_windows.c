@@ -15,9 +15,6 @@
 #include "sys.h"
 #include "sys_windows.h"
 
-/* As on Linux: how long output pipes may stay open after the program
- * exits, held by something the run cannot kill, before they are abandoned. */
-#define DRAIN_AFTER_EXIT_MS 2000
 #define READ_CHUNK (64 * 1024)
 /* Completed reads handled per stream per wakeup, so one flooding child
  * cannot starve the others. */
@@ -275,19 +272,6 @@ static void on_timers(pk_process_obj *p, uint64_t now)
     }
 }
 
-static void on_exit_event(pk_process_obj *p)
-{
-    if (pk__child_reap(p->child, 0) != 1)
-        return;
-    p->exited = 1;
-    p->status = p->child->status;
-    p->grace_at = 0;
-    /* The run owns its tree: what the program left behind dies with it. */
-    if (p->private_group)
-        (void)pk__group_kill_if_populated(p->group);
-    p->drain_at = pk__now_ns() + (uint64_t)DRAIN_AFTER_EXIT_MS * 1000000u;
-}
-
 static void finish(pk_process_obj *p)
 {
     close_stdin(p);
@@ -297,11 +281,7 @@ static void finish(pk_process_obj *p)
         CloseHandle(p->cancel_event);
         p->cancel_event = NULL;
     }
-    if (p->private_group)
-        (void)pk__group_teardown(p->group);
-    p->end_ns = pk__now_ns();
-    p->result = pk__result_new(p);
-    atomic_store(&p->done, 1);
+    pk__run_complete(p);
 }
 
 static void check_done(pk_process_obj *p)
@@ -471,7 +451,7 @@ static void dispatch(pk_process_obj *p, uint64_t now)
         pk__process_cancel(p);
     }
     if (!p->exited && WaitForSingleObject(p->child->proc, 0) == WAIT_OBJECT_0)
-        on_exit_event(p);
+        (void)pk__run_exited(p);
     on_timers(p, now);
     check_done(p);
 }
@@ -598,19 +578,7 @@ static int run_once(pk_loop_obj *loop, int timeout_ms, HANDLE extra)
 void pk__loop_close(pk_loop_obj *loop)
 {
     pthread_mutex_lock(&loop->lock);
-    for (size_t i = 0; i < loop->count; i++)
-        pk__process_cancel(loop->procs[i]);
-    while (loop->count > 0 && pk__loop_run_once(loop, 1000) == PK_OK) {
-    }
-    /* A failed wait leaves runs behind: finish them here so none leaks. */
-    for (size_t i = 0; i < loop->count; i++) {
-        pk_process_obj *p = loop->procs[i];
-        if (!atomic_load(&p->done))
-            finish(p);
-        pk__object_unref(&p->obj);
-    }
-    loop->count = 0;
-    loop->closed = 1;
+    pk__loop_wind_down(loop, finish);
     pthread_mutex_unlock(&loop->lock);
 }
 

@@ -1,6 +1,7 @@
-/* Starting a run, the part both loops share: the command's snapshot, the
+/* The part of a run's life both loops share: the command's snapshot, the
  * group (a private one unless the caller gave one), where each stdio stream
- * comes from, the spawn, the stdin queue and room in the loop's list. Pipes and what the loop waits on are
+ * comes from, the spawn, the stdin queue, room in the loop's list, the
+ * program's exit, the result, and closing the loop. Pipes and what the loop waits on are
  * each OS's own (loop_linux.c, loop_windows.c). */
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,10 @@
 #include "error.h"
 #include "loop.h"
 #include "sys.h"
+
+/* How long output pipes may stay open after the program exits, held by a
+ * descendant the run cannot kill, before they are abandoned. */
+#define DRAIN_AFTER_EXIT_MS 2000
 
 int pk__run_prepare(pk_process_obj *p, pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group)
 {
@@ -169,4 +174,47 @@ void pk__run_emit_line(void *ctx, int stream, const char *line, size_t len)
 int pk__run_wants_lines(pk_process_obj *p, int stream)
 {
     return p->plan.line_fn[stream] || p->plan.event_fn || p->probe.active;
+}
+
+int pk__run_exited(pk_process_obj *p)
+{
+    if (pk__child_reap(p->child, 0) != 1)
+        return 0;
+    p->exited = 1;
+    p->status = p->child->status;
+    p->grace_at = 0;
+    /* The run owns its tree: what the program left behind dies with it, so
+     * no descendant can hold the output pipes open. A descendant the kill
+     * cannot reach (a setsid escaper of a process group, or anything in a
+     * shared group) gets a bounded drain before its pipes are abandoned. */
+    if (p->private_group)
+        (void)pk__group_kill_if_populated(p->group);
+    p->drain_at = pk__now_ns() + (uint64_t)DRAIN_AFTER_EXIT_MS * 1000000u;
+    return 1;
+}
+
+void pk__run_complete(pk_process_obj *p)
+{
+    if (p->private_group)
+        (void)pk__group_teardown(p->group);
+    p->end_ns = pk__now_ns();
+    p->result = pk__result_new(p);
+    atomic_store(&p->done, 1);
+}
+
+void pk__loop_wind_down(pk_loop_obj *loop, void (*finish)(pk_process_obj *p))
+{
+    for (size_t i = 0; i < loop->count; i++)
+        pk__process_cancel(loop->procs[i]);
+    while (loop->count > 0 && pk__loop_run_once(loop, 1000) == PK_OK) {
+    }
+    /* A failed wait leaves runs behind: finish them here so none leaks. */
+    for (size_t i = 0; i < loop->count; i++) {
+        pk_process_obj *p = loop->procs[i];
+        if (!atomic_load(&p->done))
+            finish(p);
+        pk__object_unref(&p->obj);
+    }
+    loop->count = 0;
+    loop->closed = 1;
 }

@@ -1,7 +1,6 @@
 /* Starting a child on Windows: CreateProcessW, suspended, with exactly the
  * three stdio handles inherited and nothing else. The group places it in
  * its job before pk__child_start lets its first thread run. */
-#include <io.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,10 +120,9 @@ static int stdio_handle(int fd, int i, HANDLE *out)
             return PK_OK;
         }
     } else {
-        intptr_t os = _get_osfhandle(fd);
-        if (os == -1 || os == -2) /* -2: a standard fd with no stream behind it */
+        src = pk__fd_handle(fd);
+        if (!src)
             return pk__fail(PK_ERR_INVALID, "pk_group_spawn: fd %d is not open", fd);
-        src = (HANDLE)os;
     }
     if (!DuplicateHandle(GetCurrentProcess(), src, GetCurrentProcess(), out, 0, TRUE, DUPLICATE_SAME_ACCESS))
         return pk__fail_win(PK_ERR_OS, GetLastError(), "pk_group_spawn: duplicating the handle of stream %d", i);
@@ -183,13 +181,9 @@ int pk__child_spawn(const pk_spawn_request *req, pk_child_obj **out)
      * left inheritable: Windows' counterpart of close-on-exec hygiene. */
     HANDLE inherit[3];
     DWORD inherit_count = 0;
-    for (int i = 0; i < 3; i++) {
-        int dup = 0;
-        for (DWORD j = 0; j < inherit_count; j++)
-            dup |= inherit[j] == std[i];
-        if (std[i] && !dup)
+    for (int i = 0; i < 3; i++)
+        if (std[i]) /* each a duplicate of its own, so never listed twice */
             inherit[inherit_count++] = std[i];
-    }
     if (rc == PK_OK) {
         SIZE_T size = 0;
         InitializeProcThreadAttributeList(NULL, 1, 0, &size);

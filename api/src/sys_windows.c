@@ -27,12 +27,17 @@ uint64_t pk__now_ns(void)
     return (uint64_t)((double)now.QuadPart * 1e9 / (double)freq.QuadPart);
 }
 
-int pk__fd_is_open(int fd)
+HANDLE pk__fd_handle(int fd)
 {
     if (fd < 0)
-        return 0;
+        return NULL;
     intptr_t h = _get_osfhandle(fd);
-    return h != -1 && h != -2; /* -2: a standard fd with no stream behind it */
+    return h == -1 || h == -2 ? NULL : (HANDLE)h; /* -2: a standard fd with no stream behind it */
+}
+
+int pk__fd_is_open(int fd)
+{
+    return pk__fd_handle(fd) != NULL;
 }
 
 int32_t pk__self_pid(void)

@@ -7,6 +7,9 @@
 
 #include "error.h"
 
+/* The Win32 handle behind a C runtime fd, or NULL when the fd is not open. */
+HANDLE pk__fd_handle(int fd);
+
 /* A malloc'd UTF-16 copy of a UTF-8 string, or NULL (out of memory, or not
  * valid UTF-8). */
 wchar_t *pk__utf16(const char *utf8);

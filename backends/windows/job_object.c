@@ -17,13 +17,17 @@
 
 #define KILLED_EXIT_CODE 1
 
+typedef struct frozen_thread {
+    HANDLE thread;
+    DWORD tid;
+} frozen_thread;
+
 typedef struct job_state {
     HANDLE job;
     /* Threads we suspended, each once, so resume undoes exactly our part and
      * a thread someone else suspended stays suspended. */
-    HANDLE *frozen;
+    frozen_thread *frozen;
     size_t frozen_len, frozen_cap;
-    DWORD *frozen_tids;
     int suspended;
 } job_state;
 
@@ -99,8 +103,8 @@ static int create(const pk_limits *limits, void **state)
 static void thaw(job_state *s)
 {
     for (size_t i = 0; i < s->frozen_len; i++) {
-        ResumeThread(s->frozen[i]);
-        CloseHandle(s->frozen[i]);
+        ResumeThread(s->frozen[i].thread);
+        CloseHandle(s->frozen[i].thread);
     }
     s->frozen_len = 0;
     s->suspended = 0;
@@ -122,7 +126,6 @@ static void destroy(void *state, int spare)
     if (close_job)
         CloseHandle(s->job);
     free(s->frozen);
-    free(s->frozen_tids);
     free(s);
 }
 
@@ -203,7 +206,7 @@ static int members(void *state, pk_pid_list *out)
 static int already_frozen(job_state *s, DWORD tid)
 {
     for (size_t i = 0; i < s->frozen_len; i++)
-        if (s->frozen_tids[i] == tid)
+        if (s->frozen[i].tid == tid)
             return 1;
     return 0;
 }
@@ -212,18 +215,13 @@ static int remember(job_state *s, HANDLE thread, DWORD tid)
 {
     if (s->frozen_len == s->frozen_cap) {
         size_t cap = s->frozen_cap ? s->frozen_cap * 2 : 32;
-        HANDLE *h = realloc(s->frozen, cap * sizeof *h);
-        if (h)
-            s->frozen = h;
-        DWORD *t = realloc(s->frozen_tids, cap * sizeof *t);
-        if (t)
-            s->frozen_tids = t;
-        if (!h || !t)
+        frozen_thread *grown = realloc(s->frozen, cap * sizeof *grown);
+        if (!grown)
             return pk__fail(PK_ERR_NOMEM, "pk_group_suspend: out of memory");
+        s->frozen = grown;
         s->frozen_cap = cap;
     }
-    s->frozen[s->frozen_len] = thread;
-    s->frozen_tids[s->frozen_len++] = tid;
+    s->frozen[s->frozen_len++] = (frozen_thread){thread, tid};
     return PK_OK;
 }
 
