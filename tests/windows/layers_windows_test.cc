@@ -18,26 +18,8 @@
 
 namespace {
 
-pk_command *Child(const std::vector<std::string> &args)
-{
-    pk_command *cmd = nullptr;
-    EXPECT_EQ(pk_command_new(pkwin::TestChild().c_str(), &cmd), PK_OK) << pk_last_error();
-    for (const auto &a : args)
-        EXPECT_EQ(pk_command_arg(cmd, a.c_str()), PK_OK);
-    return cmd;
-}
-
-long ReadCount(const std::string &path)
-{
-    long n = -1;
-    FILE *f = fopen(path.c_str(), "r");
-    if (f) {
-        if (fscanf(f, "%ld", &n) != 1)
-            n = -1;
-        fclose(f);
-    }
-    return n;
-}
+using pkwin::Child;
+using pkwin::ReadCount;
 
 TEST(WinRetry, RunsAgainUntilItSucceeds)
 {

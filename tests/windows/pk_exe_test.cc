@@ -81,14 +81,7 @@ TEST(PkExe, SuperviseRestartsThenGivesUpWithTheLastStatus)
     std::string out;
     EXPECT_EQ(Pk("supervise --max-restarts 2 --backoff 10ms -- " + ChildQ() + " count \"" + counter + "\" 100", &out),
               1);
-    FILE *f = fopen(counter.c_str(), "r");
-    long runs = 0;
-    if (f) {
-        if (fscanf(f, "%ld", &runs) != 1)
-            runs = 0;
-        fclose(f);
-    }
-    EXPECT_EQ(runs, 3) << "one run and two restarts";
+    EXPECT_EQ(pkwin::ReadCount(counter), 3) << "one run and two restarts";
     DeleteFileA(counter.c_str());
 }
 

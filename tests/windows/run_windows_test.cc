@@ -18,14 +18,7 @@
 
 namespace {
 
-pk_command *Child(const std::vector<std::string> &args)
-{
-    pk_command *cmd = nullptr;
-    EXPECT_EQ(pk_command_new(pkwin::TestChild().c_str(), &cmd), PK_OK) << pk_last_error();
-    for (const auto &a : args)
-        EXPECT_EQ(pk_command_arg(cmd, a.c_str()), PK_OK);
-    return cmd;
-}
+using pkwin::Child;
 
 std::string Output(pk_result *r, int stream)
 {

@@ -28,6 +28,18 @@ std::string PkExe()
     return Runfile("cli\\windows\\pk.exe");
 }
 
+long ReadCount(const std::string &path)
+{
+    long n = -1;
+    FILE *f = fopen(path.c_str(), "r");
+    if (f) {
+        if (fscanf(f, "%ld", &n) != 1)
+            n = -1;
+        fclose(f);
+    }
+    return n;
+}
+
 std::string TempPath(const char *name)
 {
     const char *dir = getenv("TEST_TMPDIR");
