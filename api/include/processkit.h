@@ -14,12 +14,16 @@
  * - Results come back through out-parameters, which are written only on
  *   success.
  * - Handles are opaque. A NULL, freed or wrong-type handle yields
- *   ::PK_ERR_HANDLE, never a crash.
+ *   ::PK_ERR_HANDLE, never a crash. A handle value is never issued twice
+ *   (a slot has 2^44 generations on 64-bit hosts and is retired, not reused,
+ *   when they run out), so a freed handle can never act on a later object.
  * - Every struct that crosses the ABI starts with `uint32_t size`, which the
  *   caller sets to the `sizeof` it was compiled with (the `..._INIT` macros do
  *   this). A smaller size (an older caller) is accepted and the missing fields
  *   take their defaults; a larger size (a newer caller) is accepted only when
  *   every byte this library does not know is zero, else ::PK_ERR_VERSION.
+ *   A size more than 1024 bytes past this library's struct is refused with
+ *   ::PK_ERR_VERSION before any of it is read.
  *   Output structs are written up to the caller's size.
  *
  * Thread safety: unless a function says otherwise, every function may be

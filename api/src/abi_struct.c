@@ -10,6 +10,14 @@ static int check_size(const pk_struct_layout *layout, uint32_t size, const char 
     if (size < sizeof(uint32_t))
         return pk__fail(PK_ERR_INVALID, "%s: size %u is smaller than the size field itself (set it with %s_INIT)",
                         param, size, layout->name);
+    /* A newer caller may add fields, but never this many: a wild size would
+     * send the zero-tail check far past the caller's struct. */
+    if (size > layout->size + PK__STRUCT_GROWTH_MAX)
+        return pk__fail(PK_ERR_VERSION,
+                        "%s: size %u is more than %u bytes past the %zu bytes of %s this library (%s) knows; "
+                        "no later version grows a struct that far",
+                        param, size, (unsigned)PK__STRUCT_GROWTH_MAX, layout->size, layout->name,
+                        pk_version_string());
     if (size == sizeof(uint32_t) || size >= layout->size)
         return PK_OK;
     for (size_t i = 0; i < layout->field_count; i++)

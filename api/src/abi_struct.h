@@ -16,6 +16,10 @@ typedef struct pk_struct_layout {
     size_t field_count;
 } pk_struct_layout;
 
+/* How far past this library's struct a newer caller's size may reach (see
+ * "Versioned structs" in processkit.h); beyond it the size is refused. */
+#define PK__STRUCT_GROWTH_MAX 1024u
+
 #define PK_FIELD_END(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
 
 /* Fills dst (this library's struct, pre-filled with defaults) from a caller's

@@ -6,6 +6,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,6 +44,40 @@ static void decode(const siginfo_t *info, pk_exit_status *st)
     }
 }
 
+/* PIDFD_GET_INFO (Linux 6.15+), defined here because older kernel headers
+ * lack it: the pidfd keeps the exit status after anyone reaps the child, so
+ * a host that ignores SIGCHLD or reaps with waitpid(-1) cannot lose it. */
+struct pk_pidfd_info {
+    uint64_t mask;
+    uint64_t cgroupid;
+    uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+    int32_t exit_code;
+};
+#define PK_PIDFD_INFO_EXIT (1ull << 3)
+#define PK_PIDFD_GET_INFO _IOWR(0xFF, 11, struct pk_pidfd_info)
+
+/* 1 with the status filled when the kernel kept it, else 0. */
+static int status_from_pidfd(pk_child_obj *child)
+{
+    struct pk_pidfd_info info;
+    memset(&info, 0, sizeof info);
+    info.mask = PK_PIDFD_INFO_EXIT;
+    if (ioctl(child->proc, PK_PIDFD_GET_INFO, &info) < 0 || !(info.mask & PK_PIDFD_INFO_EXIT))
+        return 0;
+    int ws = info.exit_code;
+    memset(&child->status, 0, sizeof child->status);
+    child->status.size = sizeof child->status;
+    if (WIFEXITED(ws)) {
+        child->status.kind = PK_EXIT_CODE;
+        child->status.code = WEXITSTATUS(ws);
+    } else {
+        child->status.kind = PK_EXIT_SIGNAL;
+        child->status.signal = WTERMSIG(ws);
+        child->status.core_dumped = WCOREDUMP(ws) ? 1 : 0;
+    }
+    return 1;
+}
+
 int pk__child_reap_now(pk_child_obj *child)
 {
     siginfo_t info;
@@ -52,7 +88,12 @@ int pk__child_reap_now(pk_child_obj *child)
     while (rc < 0 && errno == EINTR);
     if (rc < 0) {
         if (errno == ECHILD) {
-            child->lost = 1;
+            /* Someone else reaped it (or SIGCHLD is ignored and the kernel
+             * did). The pidfd still knows how it ended on 6.15+. */
+            if (status_from_pidfd(child))
+                child->reaped = 1;
+            else
+                child->lost = 1;
             return 1;
         }
         return pk__fail_errno(PK_ERR_OS, errno, "waitid on pid %d", (int)child->pid);

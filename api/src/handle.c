@@ -6,22 +6,22 @@
 
 #include "error.h"
 
-/* 64 slot bytes leave room for 64 generations per slot inside the handle's
- * low bits; slots are reused oldest-first so a stale handle aliases a live
- * object only after 64 reuses of every free slot. */
-#define SLOT_BYTES 64
+/* A handle value is (slot index + 1) << GEN_BITS | generation: it never
+ * points at memory. On 64-bit hosts a slot has 2^44 generations and one
+ * whose generation would wrap is retired for good, so a handle value is
+ * never issued twice: a freed handle can never alias a live object. */
+#define INDEX_BITS 20
+#define GEN_BITS (sizeof(uintptr_t) * 8 - INDEX_BITS)
+#define GEN_MASK ((((uintptr_t)1) << GEN_BITS) - 1)
 #define SLOTS_PER_CHUNK 256
-#define MAX_CHUNKS 4096
+#define MAX_CHUNKS (((int32_t)1 << INDEX_BITS) / SLOTS_PER_CHUNK - 1)
 
 typedef struct slot {
     pk_object *obj;
-    uint32_t gen;
+    uintptr_t gen;
     int type;
     int32_t next_free; /* index in the FIFO of free slots, -1 = end */
-    char pad[SLOT_BYTES - sizeof(pk_object *) - 2 * sizeof(uint32_t) - sizeof(int32_t)];
 } slot;
-
-_Static_assert(sizeof(slot) == SLOT_BYTES, "a slot must be exactly SLOT_BYTES");
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static slot *chunks[MAX_CHUNKS];
@@ -38,14 +38,9 @@ static int grow(void)
     if (chunk_count == MAX_CHUNKS)
         return PK_ERR_NOMEM;
     /* Chunks live as long as the library, so they are never freed. */
-#ifdef _WIN32
-    slot *chunk = _aligned_malloc(sizeof(slot) * SLOTS_PER_CHUNK, SLOT_BYTES); /* no C11 aligned_alloc there */
-#else
-    slot *chunk = aligned_alloc(SLOT_BYTES, sizeof(slot) * SLOTS_PER_CHUNK);
-#endif
+    slot *chunk = calloc(SLOTS_PER_CHUNK, sizeof(slot));
     if (!chunk)
         return PK_ERR_NOMEM;
-    memset(chunk, 0, sizeof(slot) * SLOTS_PER_CHUNK);
     int32_t base = chunk_count * SLOTS_PER_CHUNK;
     chunks[chunk_count++] = chunk;
     for (int32_t i = 0; i < SLOTS_PER_CHUNK; i++) {
@@ -59,18 +54,16 @@ static int grow(void)
     return PK_OK;
 }
 
-/* The slot a handle value points into, or NULL if it is not one of ours. */
-static slot *find_slot(const void *handle, uint32_t *gen_bits)
+/* The slot a handle value names, or NULL if it is not one of ours. */
+static slot *find_slot(const void *handle, uintptr_t *gen, int32_t *index)
 {
-    uintptr_t addr = (uintptr_t)handle;
-    for (int32_t c = 0; c < chunk_count; c++) {
-        uintptr_t start = (uintptr_t)chunks[c];
-        if (addr >= start && addr < start + sizeof(slot) * SLOTS_PER_CHUNK) {
-            *gen_bits = (uint32_t)((addr - start) % SLOT_BYTES);
-            return &chunks[c][(addr - start) / SLOT_BYTES];
-        }
-    }
-    return NULL;
+    uintptr_t v = (uintptr_t)handle;
+    uintptr_t i = v >> GEN_BITS;
+    if (i == 0 || i > (uintptr_t)chunk_count * SLOTS_PER_CHUNK)
+        return NULL;
+    *gen = v & GEN_MASK;
+    *index = (int32_t)(i - 1);
+    return slot_at(*index);
 }
 
 void pk__object_init(pk_object *obj, int type, void (*destroy)(pk_object *))
@@ -106,7 +99,7 @@ int pk__handle_new(pk_object *obj, void **handle)
     s->obj = obj;
     s->type = obj->type;
     s->next_free = -1;
-    *handle = (char *)s + (s->gen % SLOT_BYTES);
+    *handle = (void *)((((uintptr_t)index + 1) << GEN_BITS) | s->gen);
     pthread_mutex_unlock(&table_lock);
     return PK_OK;
 }
@@ -126,19 +119,22 @@ static const char *type_name(int type)
     }
 }
 
-static int lookup(const void *handle, int type, const char *param, slot **out)
+static int lookup(const void *handle, int type, const char *param, slot **out, int32_t *out_index)
 {
     if (!handle)
         return pk__fail(PK_ERR_HANDLE, "%s: NULL %s", param, type_name(type));
-    uint32_t gen_bits;
-    slot *s = find_slot(handle, &gen_bits);
+    uintptr_t gen;
+    int32_t index;
+    slot *s = find_slot(handle, &gen, &index);
     if (!s)
         return pk__fail(PK_ERR_HANDLE, "%s: not a %s handle from this library", param, type_name(type));
-    if (!s->obj || s->gen % SLOT_BYTES != gen_bits)
+    if (!s->obj || s->gen != gen)
         return pk__fail(PK_ERR_HANDLE, "%s: this %s was already freed", param, type_name(type));
     if (s->type != type)
         return pk__fail(PK_ERR_HANDLE, "%s: expected a %s, got a %s", param, type_name(type), type_name(s->type));
     *out = s;
+    if (out_index)
+        *out_index = index;
     return PK_OK;
 }
 
@@ -146,7 +142,7 @@ int pk__handle_get(const void *handle, int type, const char *param, pk_object **
 {
     slot *s;
     pthread_mutex_lock(&table_lock);
-    int rc = lookup(handle, type, param, &s);
+    int rc = lookup(handle, type, param, &s, NULL);
     if (rc == PK_OK) {
         pk__object_ref(s->obj);
         *obj = s->obj;
@@ -159,21 +155,21 @@ int pk__handle_retire(const void *handle, int type, const char *param, pk_object
 {
     slot *s;
     pthread_mutex_lock(&table_lock);
-    int rc = lookup(handle, type, param, &s);
+    int32_t index;
+    int rc = lookup(handle, type, param, &s, &index);
     if (rc == PK_OK) {
         *obj = s->obj;
         s->obj = NULL;
-        s->gen++;
-        int32_t index = -1;
-        for (int32_t c = 0; c < chunk_count; c++)
-            if (s >= chunks[c] && s < chunks[c] + SLOTS_PER_CHUNK)
-                index = c * SLOTS_PER_CHUNK + (int32_t)(s - chunks[c]);
         s->next_free = -1;
-        if (free_tail >= 0)
-            slot_at(free_tail)->next_free = index;
-        else
-            free_head = index;
-        free_tail = index;
+        s->gen = (s->gen + 1) & GEN_MASK;
+        /* A slot that has used every generation is retired, never reissued. */
+        if (s->gen != 0) {
+            if (free_tail >= 0)
+                slot_at(free_tail)->next_free = index;
+            else
+                free_head = index;
+            free_tail = index;
+        }
     }
     pthread_mutex_unlock(&table_lock);
     return rc;

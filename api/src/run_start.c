@@ -3,6 +3,7 @@
  * comes from, the spawn, the stdin queue, room in the loop's list, the
  * program's exit, the result, and closing the loop. Pipes and what the loop waits on are
  * each OS's own (loop_linux.c, loop_windows.c). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,6 +68,10 @@ int pk__run_queue_stdin(pk_process_obj *p, const void *data, size_t len)
 {
     if (len == 0)
         return PK_OK;
+    /* A length that wraps the sum or the doubling would queue garbage (or
+     * spin forever): refuse it before any arithmetic. */
+    if (len > SIZE_MAX / 2 - p->in_len)
+        return pk__fail(PK_ERR_INVALID, "stdin write of %zu bytes is larger than any buffer can be", len);
     if (p->in_len + len > p->in_alloc) {
         size_t alloc = p->in_alloc ? p->in_alloc : 4096;
         while (alloc < p->in_len + len)

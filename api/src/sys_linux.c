@@ -79,12 +79,22 @@ int pk__write_file_at(int dir_fd, const char *path, const char *text)
 int pk__poll_one(int fd, int pri, int timeout_ms)
 {
     struct pollfd p = {.fd = fd, .events = pri ? POLLPRI : POLLIN};
+    /* An EINTR storm must not restart the full timeout: count down a
+     * monotonic deadline. */
+    uint64_t deadline = timeout_ms < 0 ? 0 : pk__now_ns() + (uint64_t)timeout_ms * 1000000u;
+    int left = timeout_ms;
     for (;;) {
-        int n = poll(&p, 1, timeout_ms);
+        int n = poll(&p, 1, left);
         if (n >= 0)
             return n > 0;
         if (errno != EINTR)
             return -errno;
+        if (timeout_ms >= 0) {
+            uint64_t now = pk__now_ns();
+            if (now >= deadline)
+                return 0;
+            left = (int)((deadline - now + 999999u) / 1000000u);
+        }
     }
 }
 
