@@ -1040,3 +1040,27 @@ TEST_F(BadInput, LastErrorIsThreadLocal) {
 }
 
 }  // namespace
+
+// Issue 16.1: a freed handle must never alias a later one, however many
+// new/free cycles pass (the old 6-bit generation wrapped after 64 reuses).
+TEST_F(BadInput, StaleHandleNeverAliasesAfterManyCycles) {
+    pk_command *stale = nullptr;
+    ASSERT_EQ(pk_command_new("true", &stale), PK_OK);
+    ASSERT_EQ(pk_command_free(stale), PK_OK);
+    for (int i = 0; i < 20000; i++) {
+        pk_command *c = nullptr;
+        ASSERT_EQ(pk_command_new("true", &c), PK_OK);
+        ASSERT_NE(static_cast<void *>(c), static_cast<void *>(stale)) << "cycle " << i;
+        ASSERT_EQ(pk_command_free(c), PK_OK);
+    }
+    EXPECT_EQ(pk_command_arg(stale, "x"), PK_ERR_HANDLE);
+}
+
+// Issue 16.2: a wild size must be refused before the tail check reads it.
+TEST_F(BadInput, HugeStructSizeRefused) {
+    pk_group_options opts = PK_GROUP_OPTIONS_INIT;
+    opts.size = 0xFFFFFFFFu;
+    pk_group *g = nullptr;
+    EXPECT_EQ(pk_group_create(&opts, &g), PK_ERR_VERSION);
+    EXPECT_EQ(g, nullptr);
+}
