@@ -33,6 +33,7 @@ int pkcli_exit_status(const pk_run_info *info, int forwarded)
     case PK_OUTCOME_TIMED_OUT: return EXIT_TIMEOUT;
     case PK_OUTCOME_CANCELLED: return 128 + (forwarded ? forwarded : SIGKILL);
     case PK_OUTCOME_SIGNALLED: return 128 + info->signal;
+    case PK_OUTCOME_STATUS_LOST: return EXIT_PK_ERROR;
     default: return info->exit_code;
     }
 }
@@ -49,6 +50,7 @@ const char *pkcli_outcome_name(int outcome)
     case PK_OUTCOME_SIGNALLED: return "signalled";
     case PK_OUTCOME_TIMED_OUT: return "timed_out";
     case PK_OUTCOME_CANCELLED: return "cancelled";
+    case PK_OUTCOME_STATUS_LOST: return "status_lost";
     default: return "running";
     }
 }
@@ -64,6 +66,7 @@ void pkcli_describe(const pk_run_info *info, char *buf, size_t len)
         break;
     case PK_OUTCOME_TIMED_OUT: snprintf(buf, len, "timed out"); break;
     case PK_OUTCOME_CANCELLED: snprintf(buf, len, "cancelled"); break;
+    case PK_OUTCOME_STATUS_LOST: snprintf(buf, len, "ended, exit status lost (reaped by the host)"); break;
     default: snprintf(buf, len, "still running"); break;
     }
 }

@@ -391,6 +391,49 @@ TEST_P(GroupTest, GrandchildDiesOnFree) {
     EXPECT_EQ(SIGKILL, st.signal);
 }
 
+// 1b. A process that keeps forking its successor and exiting is never in
+// one place for long: a /proc scan misses most links. It must still die with
+// the group, and show up as a member while it runs.
+std::string Runfile(const std::string& rel) {
+    const char* srcdir = getenv("TEST_SRCDIR");
+    const char* ws = getenv("TEST_WORKSPACE");
+    return srcdir && ws ? std::string(srcdir) + "/" + ws + "/" + rel : rel;
+}
+
+TEST_P(GroupTest, ForkAndExitChainDiesOnFree) {
+    for (int round = 0; round < 2; round++) {
+        pk_group* g = NewGroup();
+        ASSERT_NE(nullptr, g);
+        const std::string last = tmp_.File("last" + std::to_string(round));
+        const std::string stop = tmp_.File("stop" + std::to_string(round));
+        ASSERT_NE(nullptr, Spawn(g, {Runfile("tests/fork_chain"), stop, last}));
+        ASSERT_GT(pktest::ReadPidFile(last, kLongMs), 0) << "the chain never started";
+
+        // Ask for the members for long enough that the chain's pids wrap
+        // around pid_max at least once: a scan then finds it behind itself
+        // and misses it, which must not make the group forget it.
+        int seen = 0, asked = 0;
+        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(2500);
+        while (std::chrono::steady_clock::now() < until) {
+            asked++;
+            seen += !Members(g).empty();
+        }
+        EXPECT_GT(seen, 0) << "round " << round << ": pk_group_members never saw the running chain in " << asked
+                           << " calls";
+
+        ASSERT_EQ(PK_OK, FreeGroup(g)) << pk_last_error();
+        // A live chain rewrites the file every 256 links (well under 100 ms).
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        pid_t after_free = pktest::ReadPidFile(last, kLongMs);
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        pid_t later = pktest::ReadPidFile(last, kLongMs);
+        std::ofstream(stop).put('\n');  // ends a chain that escaped
+        EXPECT_EQ(after_free, later) << "round " << round << ": the chain outlived pk_group_free";
+        if (after_free != later)
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+}
+
 // 2. A PK_SPAWN_NEW_SESSION child's grandchild inherits the session and stays
 // contained on both backends.
 TEST_P(GroupTest, NewSessionChildsGrandchildDiesOnFree) {

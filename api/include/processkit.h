@@ -263,7 +263,9 @@ PK_API int pk_group_spawn(pk_group *group, const pk_spawn_options *opts, pk_chil
  * succeeds (there is nothing left to contain); a pid that is not a child of
  * the caller, or was already reaped, fails with ::PK_ERR_NO_PROCESS. Adopting
  * the same child twice tracks it once. Its existing descendants are not
- * moved. Re-arms kill-on-free after a non-escalating shutdown.
+ * moved. Re-arms kill-on-free after a non-escalating shutdown. The
+ * library's own keeper process (Linux; it kills every group's tree if the
+ * caller dies) is refused with ::PK_ERR_PERMISSION.
  */
 PK_API int pk_group_adopt(pk_group *group, int32_t pid);
 
@@ -396,7 +398,11 @@ typedef enum pk_outcome {
     PK_OUTCOME_EXITED = 1,    /**< The program exited; see exit_code. */
     PK_OUTCOME_SIGNALLED = 2, /**< A signal killed it (not ours); see signal. */
     PK_OUTCOME_TIMED_OUT = 3, /**< The timeout fired and the tree was torn down. */
-    PK_OUTCOME_CANCELLED = 4  /**< It was cancelled and the tree was killed. */
+    PK_OUTCOME_CANCELLED = 4, /**< It was cancelled and the tree was killed. */
+    PK_OUTCOME_STATUS_LOST = 5 /**< It ended, but its exit status is gone: the host reaped it (a waitpid(-1)
+                                    loop, or SIGCHLD ignored) on a kernel before 6.15, whose pidfds keep no
+                                    status. exit_code is -1 and signal 0; pk_result_check() fails with
+                                    ::PK_ERR_NO_PROCESS. See docs/mechanisms.md. */
 } pk_outcome;
 
 /** The child's standard streams. */

@@ -57,7 +57,7 @@ int pk__attempt_wait(pk_attempt *a, pk_cancel_obj *stop, uint32_t grace_ms, int 
                     killed = 1;
                     continue;
                 }
-                timeout = (int)((kill_at - now + 999999u) / 1000000u);
+                timeout = pk__ms_until(kill_at, now);
             }
             rc = pk__loop_run_once(a->loop, timeout);
         } else if (stop) {

@@ -45,7 +45,7 @@ int pk__child_reap(pk_child_obj *child, int timeout_ms)
             uint64_t now = pk__now_ns();
             if (now >= deadline)
                 return 0;
-            wait_ms = (int)((deadline - now + 999999u) / 1000000u);
+            wait_ms = pk__ms_until(deadline, now);
         }
         int ready = pk__proc_wait(child, wait_ms);
         if (ready < 0)

@@ -41,8 +41,7 @@ static void real_sleep_ms(uint64_t ms, pk_wait_ref cancel)
         uint64_t now = pk__now_ns();
         if (now >= deadline)
             return;
-        uint64_t left = (deadline - now + 999999u) / 1000000u;
-        int timeout = left > 1000000000u ? 1000000000 : (int)left;
+        int timeout = pk__ms_until(deadline, now);
 #ifdef _WIN32
         if (!cancel) {
             Sleep((DWORD)timeout);

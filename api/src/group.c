@@ -291,6 +291,15 @@ static void prune_children(pk_group_obj *group)
 /* Waits until the backend reports the tree drained or the deadline passes,
  * reaping direct children as they exit (a zombie would otherwise keep a
  * process group alive). Called without the lock. Returns 1 if drained. */
+/* With the lock held: whether the tree is surely empty, so the kill can be
+ * skipped (an empty cgroup stays reusable). A process group's drain check is
+ * a /proc scan that a fork-and-exit chain can slip past, while killpg itself
+ * cannot be escaped by a fork; so a process group is always sent it. */
+static int drained_for_kill(pk_group_obj *group)
+{
+    return group->ops->backend_id != PK_BACKEND_PROCESS_GROUP && group->ops->drained(group->state);
+}
+
 static int wait_drained(pk_group_obj *group, uint64_t deadline_ns)
 {
     for (;;) {
@@ -316,9 +325,9 @@ static int wait_drained(pk_group_obj *group, uint64_t deadline_ns)
                 pk__object_unref(&live[i]->obj);
             return drained;
         }
-        uint64_t left_ms = (deadline_ns - now + 999999u) / 1000000u;
-        int timeout = drain_fd >= 0 ? (int)(left_ms > 1000 ? 1000 : left_ms)
-                                    : (int)(left_ms > DRAIN_RECHECK_MS ? DRAIN_RECHECK_MS : left_ms);
+        int left_ms = pk__ms_until(deadline_ns, now);
+        int timeout = drain_fd >= 0 ? (left_ms > 1000 ? 1000 : left_ms)
+                                    : (left_ms > DRAIN_RECHECK_MS ? DRAIN_RECHECK_MS : left_ms);
         pk__child_wait_any(live, n, drain_fd, timeout);
         for (size_t i = 0; i < n; i++)
             pk__object_unref(&live[i]->obj);
@@ -346,8 +355,7 @@ int pk__group_teardown(pk_group_obj *group)
     if (!spare) {
         if (group->suspended)
             (void)group->ops->resume(group->state);
-        /* An empty tree needs no kill (and a cgroup spared one stays reusable). */
-        if (!group->ops->drained(group->state))
+        if (!drained_for_kill(group))
             rc = group->ops->kill(group->state);
     }
     pthread_mutex_unlock(&group->lock);
@@ -533,6 +541,13 @@ int pk_group_adopt(pk_group *handle, int32_t pid)
         rc = pk__fail(PK_ERR_INVALID, "pk_group_adopt: %d is not a child pid", (int)pid);
         goto out;
     }
+    if (pk__is_own_helper(pid)) {
+        rc = pk__fail(PK_ERR_PERMISSION,
+                      "pk_group_adopt: %d is processkit's own keeper (it kills every group's tree if this "
+                      "process dies), so no group may contain it",
+                      (int)pid);
+        goto out;
+    }
     pk_proc_ref proc = PK_PROC_REF_NONE;
     rc = pk__proc_open_child(pid, &proc);
     if (rc <= 0)
@@ -579,7 +594,7 @@ int pk__group_kill_if_populated(pk_group_obj *group)
     int rc = lock_open(group, "kill");
     if (rc != PK_OK)
         return rc;
-    if (!group->ops->drained(group->state))
+    if (!drained_for_kill(group))
         rc = group->ops->kill(group->state);
     pthread_mutex_unlock(&group->lock);
     return rc;

@@ -413,3 +413,11 @@ int pk__keeper_pid(void)
     pthread_mutex_unlock(&keeper_lock);
     return pid;
 }
+
+int pk__is_own_helper(int32_t pid)
+{
+    pthread_mutex_lock(&keeper_lock);
+    int own = keeper_pid > 0 && (int32_t)keeper_pid == pid;
+    pthread_mutex_unlock(&keeper_lock);
+    return own;
+}

@@ -56,6 +56,9 @@ typedef struct pk_loop_obj {
     size_t count, cap;
     int in_dispatch;
     int closed;
+    int closing;          /* pk_loop_free has begun: other threads' waits end with PK_ERR_HANDLE */
+    int waiters;          /* threads inside pk__loop_run_once, other than the one freeing */
+    pthread_t closer;     /* the thread freeing the loop, once closing */
 #ifdef _WIN32
     void *wake_event;     /* auto-reset: another thread asked for attention */
     int waiting;          /* a thread is inside WaitForMultipleObjects on the handles */
@@ -124,6 +127,17 @@ void pk__loop_close(pk_loop_obj *loop);
 int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, const pk_start_overrides *ov,
                    pk_process_obj **out);
 int pk__loop_run_once(pk_loop_obj *loop, int timeout_ms);
+/* For pk_loop_free, before pk__loop_close: refuses new waits from other
+ * threads, wakes the ones blocked in the loop and returns once they have
+ * left, so nothing they hold is freed under them. */
+void pk__loop_begin_close(pk_loop_obj *loop);
+/* Bracket every pk__loop_run_once (run_start.c): enter refuses a loop being
+ * freed by another thread; leave turns a wait the free interrupted into
+ * PK_ERR_HANDLE. `counted` pairs the two. */
+int pk__loop_enter(pk_loop_obj *loop, int *counted);
+int pk__loop_leave(pk_loop_obj *loop, int counted, int rc);
+/* Makes a thread blocked in pk__loop_run_once return (each OS's loop file). */
+void pk__loop_wake(pk_loop_obj *loop);
 #ifdef _WIN32
 /* pk__loop_run_once that also returns when @extra (an event) is signalled. */
 int pk__loop_run_once_watching(pk_loop_obj *loop, int timeout_ms, void *extra);

@@ -561,10 +561,24 @@ static void sweep(pk_loop_obj *loop)
     loop->count = kept;
 }
 
+void pk__loop_wake(pk_loop_obj *loop)
+{
+    wake(loop);
+}
+
+static int run_once(pk_loop_obj *loop, int timeout_ms);
+
 int pk__loop_run_once(pk_loop_obj *loop, int timeout_ms)
 {
-    if (loop->closed)
-        return pk__fail(PK_ERR_STATE, "pk_loop_run_once: the loop is closed");
+    int counted;
+    int rc = pk__loop_enter(loop, &counted);
+    if (rc == PK_OK)
+        rc = pk__loop_leave(loop, counted, run_once(loop, timeout_ms));
+    return rc;
+}
+
+static int run_once(pk_loop_obj *loop, int timeout_ms)
+{
     struct epoll_event events[64];
     int n = epoll_wait(loop->epfd, events, 64, timeout_ms);
     if (n < 0) {

@@ -495,7 +495,7 @@ static DWORD next_deadline_ms(pk_loop_obj *loop, uint64_t now, DWORD limit)
         for (int j = 0; j < 3; j++) {
             if (!d[j])
                 continue;
-            uint64_t left = d[j] > now ? (d[j] - now + 999999u) / 1000000u : 0;
+            DWORD left = (DWORD)pk__ms_until(d[j], now);
             if (left < ms)
                 ms = (DWORD)left;
         }
@@ -505,20 +505,27 @@ static DWORD next_deadline_ms(pk_loop_obj *loop, uint64_t now, DWORD limit)
 
 static int run_once(pk_loop_obj *loop, int timeout_ms, HANDLE extra);
 
+void pk__loop_wake(pk_loop_obj *loop)
+{
+    wake(loop);
+}
+
 int pk__loop_run_once(pk_loop_obj *loop, int timeout_ms)
 {
-    return run_once(loop, timeout_ms, NULL);
+    return pk__loop_run_once_watching(loop, timeout_ms, NULL);
 }
 
 int pk__loop_run_once_watching(pk_loop_obj *loop, int timeout_ms, void *extra)
 {
-    return run_once(loop, timeout_ms, extra);
+    int counted;
+    int rc = pk__loop_enter(loop, &counted);
+    if (rc == PK_OK)
+        rc = pk__loop_leave(loop, counted, run_once(loop, timeout_ms, extra));
+    return rc;
 }
 
 static int run_once(pk_loop_obj *loop, int timeout_ms, HANDLE extra)
 {
-    if (loop->closed)
-        return pk__fail(PK_ERR_STATE, "pk_loop_run_once: the loop is closed");
     HANDLE *all = NULL;
     size_t n = 0, cap = 0;
     int complete = 1;

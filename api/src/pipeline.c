@@ -207,7 +207,7 @@ static int ms_until(uint64_t at, uint64_t now)
 {
     if (!at)
         return -1;
-    return at <= now ? 0 : (int)((at - now + 999999u) / 1000000u);
+    return pk__ms_until(at, now);
 }
 
 /* Drives the loop until every stage is done, applying the pipeline's

@@ -77,4 +77,9 @@ int pk__fd_is_open(int fd);
 /* The calling process's pid. */
 int32_t pk__self_pid(void);
 
+/* Non-zero when pid is a process this library runs for itself (the keeper
+ * on Linux), which no caller's group may take in: killing it would disarm
+ * owner-death cleanup for every other group. */
+int pk__is_own_helper(int32_t pid);
+
 #endif

@@ -49,8 +49,7 @@ static int ms_until(uint64_t deadline)
 {
     if (deadline == UINT64_MAX)
         return -1;
-    uint64_t now = pk__now_ns();
-    return now >= deadline ? 0 : (int)((deadline - now + 999999u) / 1000000u);
+    return pk__ms_until(deadline, pk__now_ns());
 }
 
 /* The "not ready" error, with what the probe saw. */

@@ -49,6 +49,8 @@ pk_result_obj *pk__result_new(pk_process_obj *p)
         info->outcome = PK_OUTCOME_TIMED_OUT;
     else if (p->status.kind == PK_EXIT_SIGNAL)
         info->outcome = PK_OUTCOME_SIGNALLED;
+    else if (p->status.kind == PK_EXIT_RUNNING)
+        info->outcome = PK_OUTCOME_STATUS_LOST; /* ended, reaped by the host, status not kept */
     else
         info->outcome = PK_OUTCOME_EXITED;
     for (int s = 1; s <= 2; s++) {

@@ -47,11 +47,7 @@ static int ms_left(uint64_t deadline)
 {
     if (deadline == UINT64_MAX)
         return -1;
-    uint64_t now = pk__now_ns();
-    if (now >= deadline)
-        return 0;
-    uint64_t ms = (deadline - now + 999999u) / 1000000u;
-    return ms > 1000000 ? 1000000 : (int)ms;
+    return pk__ms_until(deadline, pk__now_ns());
 }
 
 int pk_loop_new(pk_loop **out)
@@ -90,6 +86,7 @@ int pk_loop_free(pk_loop *handle)
     rc = pk__handle_retire(handle, PK_OBJ_LOOP, "pk_loop_free", &obj);
     if (rc != PK_OK)
         return rc;
+    pk__loop_begin_close((pk_loop_obj *)obj);
     pk__loop_close((pk_loop_obj *)obj);
     pk__object_unref(obj);
     return PK_OK;
@@ -492,6 +489,10 @@ int pk_result_check(pk_result *handle)
         rc = pk__fail(PK_ERR_CANCELLED, "%s: cancelled", r->program);
     else if (i->outcome == PK_OUTCOME_TIMED_OUT)
         rc = pk__fail(PK_ERR_TIMEOUT, "%s: timed out after %u ms%s%s", r->program, r->timeout_ms, sep, tail);
+    else if (i->outcome == PK_OUTCOME_STATUS_LOST)
+        rc = pk__fail(PK_ERR_NO_PROCESS,
+                      "%s: ended, but the host reaped it and this kernel (before 6.15) kept no exit status",
+                      r->program);
     else if (i->outcome == PK_OUTCOME_SIGNALLED)
         rc = pk__fail(PK_ERR_FAILED, "%s: killed by signal %d%s%s", r->program, (int)i->signal, sep, tail);
     else if (i->overflowed)

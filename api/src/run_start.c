@@ -207,6 +207,52 @@ void pk__run_complete(pk_process_obj *p)
     atomic_store(&p->done, 1);
 }
 
+int pk__loop_enter(pk_loop_obj *loop, int *counted)
+{
+    int rc = PK_OK;
+    *counted = 0;
+    pthread_mutex_lock(&loop->lock);
+    int closer = loop->closing && pthread_equal(loop->closer, pthread_self());
+    if (loop->closing && !closer)
+        rc = pk__fail(PK_ERR_HANDLE, "pk_loop_run_once: the loop was freed");
+    else if (loop->closed)
+        rc = pk__fail(PK_ERR_STATE, "pk_loop_run_once: the loop is closed");
+    else if (!closer) {
+        loop->waiters++;
+        *counted = 1;
+    }
+    pthread_mutex_unlock(&loop->lock);
+    return rc;
+}
+
+int pk__loop_leave(pk_loop_obj *loop, int counted, int rc)
+{
+    if (!counted)
+        return rc;
+    pthread_mutex_lock(&loop->lock);
+    loop->waiters--;
+    if (loop->closing)
+        rc = pk__fail(PK_ERR_HANDLE, "pk_loop_run_once: the loop was freed while this call waited");
+    pthread_mutex_unlock(&loop->lock);
+    return rc;
+}
+
+void pk__loop_begin_close(pk_loop_obj *loop)
+{
+    pthread_mutex_lock(&loop->lock);
+    loop->closing = 1;
+    loop->closer = pthread_self();
+    /* Woken waiters dispatch what they saw, then leave; wake again until
+     * all have (one wake may be consumed by one waiter). */
+    while (loop->waiters > 0) {
+        pk__loop_wake(loop);
+        pthread_mutex_unlock(&loop->lock);
+        pk__sleep_ms(1);
+        pthread_mutex_lock(&loop->lock);
+    }
+    pthread_mutex_unlock(&loop->lock);
+}
+
 void pk__loop_wind_down(pk_loop_obj *loop, void (*finish)(pk_process_obj *p))
 {
     for (size_t i = 0; i < loop->count; i++)

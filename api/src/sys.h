@@ -16,6 +16,20 @@ int pk__tcp_port_open(uint16_t port, int wait_ms);
 /* Monotonic time. */
 uint64_t pk__now_ns(void);
 
+/* Milliseconds from now_ns until a pk__now_ns() deadline, rounded up so a
+ * wait never ends before it; 0 once it has passed. Capped at 10^9 (11 days):
+ * a caller waiting longer loops. */
+static inline int pk__ms_until(uint64_t deadline_ns, uint64_t now_ns)
+{
+    if (now_ns >= deadline_ns)
+        return 0;
+    uint64_t ms = (deadline_ns - now_ns + 999999u) / 1000000u;
+    return ms > 1000000000u ? 1000000000 : (int)ms;
+}
+
+/* A short pause of about ms milliseconds (a signal may end it early). */
+void pk__sleep_ms(unsigned ms);
+
 /* Reads a whole small file into buf (NUL-terminated). Returns the length or
  * -errno. */
 ssize_t pk__read_file(const char *path, char *buf, size_t len);

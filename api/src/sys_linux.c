@@ -28,6 +28,12 @@ uint64_t pk__now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+void pk__sleep_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000u, .tv_nsec = (long)(ms % 1000u) * 1000000L};
+    (void)nanosleep(&ts, NULL);
+}
+
 ssize_t pk__pread_all(int fd, char *buf, size_t len)
 {
     size_t got = 0;
@@ -93,7 +99,7 @@ int pk__poll_one(int fd, int pri, int timeout_ms)
             uint64_t now = pk__now_ns();
             if (now >= deadline)
                 return 0;
-            left = (int)((deadline - now + 999999u) / 1000000u);
+            left = pk__ms_until(deadline, now);
         }
     }
 }

@@ -27,6 +27,11 @@ uint64_t pk__now_ns(void)
     return (uint64_t)((double)now.QuadPart * 1e9 / (double)freq.QuadPart);
 }
 
+void pk__sleep_ms(unsigned ms)
+{
+    Sleep(ms);
+}
+
 HANDLE pk__fd_handle(int fd)
 {
     if (fd < 0)
@@ -38,6 +43,12 @@ HANDLE pk__fd_handle(int fd)
 int pk__fd_is_open(int fd)
 {
     return pk__fd_handle(fd) != NULL;
+}
+
+int pk__is_own_helper(int32_t pid)
+{
+    (void)pid; /* no helper processes on Windows: the job object outlives its owner's death by itself */
+    return 0;
 }
 
 int32_t pk__self_pid(void)

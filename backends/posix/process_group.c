@@ -76,17 +76,18 @@ static int has_exited(int pidfd)
     return poll(&p, 1, 0) > 0;
 }
 
-/* Whether any process of group pgid is still running (not a zombie). Only
- * asked once the leader is gone: zombies answer kill(-pgid, 0) too, and a
- * tree whose only remains are zombies waiting for their reaper has drained. */
-static int group_has_running_member(pid_t pgid)
+/* Whether any process of group pgid is running (not a zombie), by a scan
+ * of /proc. A scan can miss a process born and gone between two reads (a
+ * fork-and-exit chain), so this only ever decides drain, never whether the
+ * group is forgotten. */
+static int scan_for_running_member(pid_t pgid, pk_pid_list *found)
 {
     DIR *d = opendir("/proc");
     if (!d)
         return 1; /* cannot tell: assume alive */
-    int found = 0;
+    int running = 0;
     struct dirent *ent;
-    while (!found && (ent = readdir(d)) != NULL) {
+    while ((ent = readdir(d)) != NULL && (found || !running)) {
         if (ent->d_name[0] < '1' || ent->d_name[0] > '9')
             continue;
         char path[300], buf[512];
@@ -96,17 +97,22 @@ static int group_has_running_member(pid_t pgid)
         const char *p = strrchr(buf, ')');
         char state;
         int ppid, pgrp;
-        if (p && sscanf(p + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid && state != 'Z' &&
-            state != 'X')
-            found = 1;
+        if (!p || sscanf(p + 1, " %c %d %d", &state, &ppid, &pgrp) != 3 || pgrp != pgid || state == 'Z' ||
+            state == 'X')
+            continue;
+        running = 1;
+        if (found && pk__pid_list_push(found, (int32_t)atoi(ent->d_name)) != PK_OK)
+            break;
     }
     closedir(d);
-    return found;
+    return running;
 }
 
-/* Whether an entry still has a running process. EPERM counts as alive: the
- * process exists but may not be signalled by us, and forgetting it would
- * orphan its tree. */
+/* How many scans must agree that only zombies remain before a group whose
+ * leader is gone counts as drained: each scan a chain slips past is an
+ * independent race, and the kill that follows a wrong answer is harmless. */
+#define DRAIN_SCANS 3
+
 /* Whether the exited leader behind pidfd has been reaped (its number freed). */
 static int leader_reaped(int pidfd)
 {
@@ -117,6 +123,17 @@ static int leader_reaped(int pidfd)
     return info.si_pid == 0;   /* no zombie to report: gone */
 }
 
+/* Whether the entry's processes still exist (zombies included), which is
+ * what decides if it must still be signalled. EPERM counts as existing: the
+ * process is there but may not be signalled by us, and forgetting it would
+ * orphan its tree.
+ *
+ * For a group this rests on one kernel guarantee: a pid number is not handed
+ * out again while any process still has it as its process group id. So while
+ * kill(-pgid, 0) succeeds, the group is still ours, however fast its members
+ * come and go. The one exception proves the group emptied in between: our
+ * leader is reaped and its number now names a process, which could only be
+ * allocated once nothing held the old group. */
 static int entry_exists(entry *e)
 {
     if (!e->group)
@@ -124,13 +141,8 @@ static int entry_exists(entry *e)
     if (kill(-e->id, 0) == 0 || errno == EPERM) {
         e->group_seen = 1;
         if (!has_exited(e->pidfd))
-            return 1; /* the leader lives, so the group id is ours */
-        /* Linux never hands out a pid that still names a process group. So
-         * once our leader is reaped, a process holding its number proves our
-         * group is gone and the group answering now is someone else's. */
-        if (leader_reaped(e->pidfd) && (kill(e->id, 0) == 0 || errno == EPERM))
-            return 0;
-        return group_has_running_member(e->id);
+            return 1;
+        return !(leader_reaped(e->pidfd) && (kill(e->id, 0) == 0 || errno == EPERM));
     }
     /* ESRCH on the group before it was ever seen: the child may not have
      * made itself a group leader yet, so ask about the process itself. Once
@@ -138,6 +150,21 @@ static int entry_exists(entry *e)
     if (errno != ESRCH || e->group_seen)
         return 0;
     return !has_exited(e->pidfd) && (pk__pidfd_send_signal(e->pidfd, 0) == 0 || errno == EPERM);
+}
+
+/* Whether the entry still has a running process: it exists, and either its
+ * leader runs or a scan finds a running member. A group of zombies waiting
+ * for their reaper has drained. */
+static int entry_running(entry *e)
+{
+    if (!entry_exists(e))
+        return 0;
+    if (!e->group || !has_exited(e->pidfd))
+        return 1;
+    for (int i = 0; i < DRAIN_SCANS; i++)
+        if (scan_for_running_member(e->id, NULL))
+            return 1;
+    return 0;
 }
 
 /* With the lock held: drop entries whose processes are all gone. */
@@ -292,14 +319,22 @@ static int resume(void *state)
     return broadcast(state, SIGCONT);
 }
 
+/* Leaders that run, and for a group whose leader is gone, the running
+ * members a scan finds (a pid that is not a leader is never signalled alone,
+ * so naming it is only a report). */
 static int members(void *state, pk_pid_list *out)
 {
     pgroup_state *s = state;
     int rc = PK_OK;
     pthread_mutex_lock(&s->lock);
     prune(s);
-    for (size_t i = 0; i < s->len && rc == PK_OK; i++)
-        rc = pk__pid_list_push(out, s->entries[i].id);
+    for (size_t i = 0; i < s->len && rc == PK_OK; i++) {
+        entry *e = &s->entries[i];
+        if (!has_exited(e->pidfd))
+            rc = pk__pid_list_push(out, e->id);
+        else if (e->group)
+            (void)scan_for_running_member(e->id, out);
+    }
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
@@ -310,7 +345,7 @@ static int stats(void *state, pk_group_stats *out)
     pthread_mutex_lock(&s->lock);
     uint32_t live = 0;
     for (size_t i = 0; i < s->len; i++)
-        live += (uint32_t)entry_exists(&s->entries[i]);
+        live += (uint32_t)entry_running(&s->entries[i]);
     pthread_mutex_unlock(&s->lock);
     out->live_processes = live;
     out->cpu_time_us = -1;
@@ -323,7 +358,9 @@ static int drained(void *state)
     pgroup_state *s = state;
     pthread_mutex_lock(&s->lock);
     prune(s);
-    int empty = s->len == 0;
+    int empty = 1;
+    for (size_t i = 0; i < s->len && empty; i++)
+        empty = !entry_running(&s->entries[i]);
     pthread_mutex_unlock(&s->lock);
     return empty;
 }

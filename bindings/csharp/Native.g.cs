@@ -152,6 +152,8 @@ namespace ProcessKit
         TimedOut = 3,
         /// <summary>PK_OUTCOME_CANCELLED</summary>
         Cancelled = 4,
+        /// <summary>PK_OUTCOME_STATUS_LOST</summary>
+        StatusLost = 5,
     }
 
     /// <summary>pk_output_mode (pk_output_mode).</summary>

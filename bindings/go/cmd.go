@@ -217,7 +217,7 @@ func (c *Cmd) Run(ctx context.Context) (*Result, error) {
 
 // Result is the outcome and captured output of a finished run.
 type Result struct {
-	Outcome   Outcome        // OutcomeExited, OutcomeSignalled, OutcomeTimedOut, OutcomeCancelled
+	Outcome   Outcome        // OutcomeExited, OutcomeSignalled, OutcomeTimedOut, OutcomeCancelled, OutcomeStatusLost
 	ExitCode  int            // the exit code when the program exited, else -1
 	Signal    syscall.Signal // the signal that killed it, else 0
 	Pid       int

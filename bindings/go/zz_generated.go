@@ -795,11 +795,12 @@ const (
 type Outcome int32
 
 const (
-	OutcomeRunning   Outcome = 0 // PK_OUTCOME_RUNNING
-	OutcomeExited    Outcome = 1 // PK_OUTCOME_EXITED
-	OutcomeSignalled Outcome = 2 // PK_OUTCOME_SIGNALLED
-	OutcomeTimedOut  Outcome = 3 // PK_OUTCOME_TIMED_OUT
-	OutcomeCancelled Outcome = 4 // PK_OUTCOME_CANCELLED
+	OutcomeRunning    Outcome = 0 // PK_OUTCOME_RUNNING
+	OutcomeExited     Outcome = 1 // PK_OUTCOME_EXITED
+	OutcomeSignalled  Outcome = 2 // PK_OUTCOME_SIGNALLED
+	OutcomeTimedOut   Outcome = 3 // PK_OUTCOME_TIMED_OUT
+	OutcomeCancelled  Outcome = 4 // PK_OUTCOME_CANCELLED
+	OutcomeStatusLost Outcome = 5 // PK_OUTCOME_STATUS_LOST
 )
 
 // String returns the C name of the value.
@@ -815,6 +816,8 @@ func (v Outcome) String() string {
 		return "PK_OUTCOME_TIMED_OUT"
 	case OutcomeCancelled:
 		return "PK_OUTCOME_CANCELLED"
+	case OutcomeStatusLost:
+		return "PK_OUTCOME_STATUS_LOST"
 	}
 	return "Outcome(" + strconv.FormatInt(int64(v), 10) + ")"
 }

@@ -113,6 +113,9 @@ pub enum Outcome {
     TimedOut,
     /// It was cancelled and the tree was killed.
     Cancelled,
+    /// It ended, but its exit status is gone: the host reaped it (a
+    /// `waitpid(-1)` loop, or SIGCHLD ignored) on a kernel before 6.15.
+    StatusLost,
     /// A value this crate does not know (from a newer library).
     Unknown(i32),
 }
@@ -126,6 +129,7 @@ impl Outcome {
             sys::PK_OUTCOME_SIGNALLED => Outcome::Signalled,
             sys::PK_OUTCOME_TIMED_OUT => Outcome::TimedOut,
             sys::PK_OUTCOME_CANCELLED => Outcome::Cancelled,
+            sys::PK_OUTCOME_STATUS_LOST => Outcome::StatusLost,
             other => Outcome::Unknown(other),
         }
     }

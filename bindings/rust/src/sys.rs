@@ -163,8 +163,9 @@ pub const PK_OUTCOME_EXITED: pk_outcome = 1;
 pub const PK_OUTCOME_SIGNALLED: pk_outcome = 2;
 pub const PK_OUTCOME_TIMED_OUT: pk_outcome = 3;
 pub const PK_OUTCOME_CANCELLED: pk_outcome = 4;
+pub const PK_OUTCOME_STATUS_LOST: pk_outcome = 5;
 /// Every member of `pk_outcome`, in manifest order.
-pub const PK_OUTCOME_VALUES: &[pk_outcome] = &[PK_OUTCOME_RUNNING, PK_OUTCOME_EXITED, PK_OUTCOME_SIGNALLED, PK_OUTCOME_TIMED_OUT, PK_OUTCOME_CANCELLED];
+pub const PK_OUTCOME_VALUES: &[pk_outcome] = &[PK_OUTCOME_RUNNING, PK_OUTCOME_EXITED, PK_OUTCOME_SIGNALLED, PK_OUTCOME_TIMED_OUT, PK_OUTCOME_CANCELLED, PK_OUTCOME_STATUS_LOST];
 
 /// `pk_output_mode` (values passed as int32_t).
 pub type pk_output_mode = i32;

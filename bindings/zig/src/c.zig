@@ -352,6 +352,7 @@ pub const pk_outcome = enum(u32) {
     signalled = 2,
     timed_out = 3,
     cancelled = 4,
+    status_lost = 5,
     _,
 };
 
@@ -478,6 +479,7 @@ pub const PK_OUTCOME_CANCELLED = 4;
 pub const PK_OUTCOME_EXITED = 1;
 pub const PK_OUTCOME_RUNNING = 0;
 pub const PK_OUTCOME_SIGNALLED = 2;
+pub const PK_OUTCOME_STATUS_LOST = 5;
 pub const PK_OUTCOME_TIMED_OUT = 3;
 pub const PK_OUTPUT_CAPTURE = 0;
 pub const PK_OUTPUT_FD = 3;

@@ -121,6 +121,8 @@ pub const Outcome = enum(i32) {
     signalled = c.PK_OUTCOME_SIGNALLED,
     timed_out = c.PK_OUTCOME_TIMED_OUT,
     cancelled = c.PK_OUTCOME_CANCELLED,
+    /// It ended, but the host reaped it on a kernel that kept no status.
+    status_lost = c.PK_OUTCOME_STATUS_LOST,
     _,
 };
 
