@@ -366,6 +366,10 @@ TEST(HostileHost, WriteOfOverflowingLengthIsRefused) {
     ASSERT_PK_OK(pk_process_write(p, "abc", 3));
     EXPECT_EQ(PK_ERR_INVALID, pk_process_write(p, &byte, SIZE_MAX));
     EXPECT_EQ(PK_ERR_INVALID, pk_process_write(p, &byte, SIZE_MAX - 2));
+    pk_command* other = nullptr;
+    ASSERT_PK_OK(pk_command_new("cat", &other));
+    EXPECT_EQ(PK_ERR_INVALID, pk_command_stdin_bytes(other, &byte, SIZE_MAX));
+    pk_command_free(other);
     ASSERT_PK_OK(pk_process_write(p, "def", 3));
     ASSERT_PK_OK(pk_process_close_stdin(p));
     pk_process* all[] = {p};

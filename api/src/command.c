@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #ifndef _WIN32
@@ -317,6 +319,8 @@ int pk_command_stdin_bytes(pk_command *handle, const void *data, size_t len)
         return rc;
     if (!data && len)
         return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_stdin_bytes: data is NULL with len %zu", len));
+    if (len > PTRDIFF_MAX) /* no object is that large: a wrapped length */
+        return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_stdin_bytes: len %zu is larger than any buffer", len));
     uint8_t *copy = malloc(len ? len : 1);
     if (!copy)
         return done(cmd, pk__fail(PK_ERR_NOMEM, "pk_command_stdin_bytes: out of memory for %zu bytes", len));
