@@ -12,7 +12,7 @@ flags=(-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sa
        -Iapi/include -Iapi/src -Ibackends -Ibackends/linux -Ibackends/posix -Ibackends/fake -Icli)
 # The Linux library: every source but the Windows ones (*_windows.c, backends/windows).
 lib=()
-for f in api/src/*.c api/src/*.S backends/*.c backends/*/*.c; do
+for f in api/src/*.c backends/*.c backends/*/*.c; do
   case "$f" in *_windows.c|backends/windows/*) ;; *) lib+=("$f") ;; esac
 done
 passed=0 failed=0

@@ -2,7 +2,6 @@
 #include "attempt.h"
 
 #include <errno.h>
-#include <math.h>
 #include <signal.h>
 #ifndef _WIN32
 #include <poll.h>
@@ -152,10 +151,21 @@ pk_cancel_obj *pk__attempt_cancel_token(pk_command_obj *cmd)
     return token;
 }
 
+/* base^e by squaring: the library does not link libm, so that
+ * `cc app.c processkit.c` needs nothing more on the line. */
+static double power_u32(double base, uint32_t e)
+{
+    double r = 1.0;
+    for (; e; e >>= 1, base *= base)
+        if (e & 1u)
+            r *= base;
+    return r;
+}
+
 uint64_t pk__backoff_ms(uint32_t initial_ms, double multiplier, uint32_t max_ms, uint32_t n)
 {
-    double d = (double)initial_ms * pow(multiplier, (double)(n > 0 ? n - 1 : 0));
+    double d = (double)initial_ms * power_u32(multiplier, n > 0 ? n - 1 : 0);
     if (!(d < (double)max_ms)) /* also inf and nan */
         return max_ms;
-    return (uint64_t)floor(d + 0.5);
+    return (uint64_t)(d + 0.5); /* d >= 0: rounds half up */
 }

@@ -214,7 +214,7 @@ PK_KEEPER_CODE static void keeper_main(int commands, int ready, keeper_table *ta
             continue;
         for (long waited = 0; waited < KEEPER_DRAIN_MS && k_populated(table->path[s]); waited += 5)
             k_sleep_ms(5);
-        syscall(SYS_rmdir, table->path[s]);
+        syscall(SYS_unlinkat, AT_FDCWD, table->path[s], AT_REMOVEDIR); /* rmdir: aarch64 has no SYS_rmdir */
     }
     syscall(SYS_exit_group, 0);
 }

@@ -203,7 +203,7 @@ static int all_done(const run_state *st)
     return 1;
 }
 
-static int ms_until(uint64_t at, uint64_t now)
+static int deadline_ms(uint64_t at, uint64_t now)
 {
     if (!at)
         return -1;
@@ -235,7 +235,7 @@ static void drive(run_state *st, const pk_pipeline_obj *cfg, int *timed_out, int
             grace_at = 0;
             (void)pk__group_signal_obj(st->group, SIGKILL);
         }
-        int wait = ms_until(deadline, now), g = ms_until(grace_at, now);
+        int wait = deadline_ms(deadline, now), g = deadline_ms(grace_at, now);
         if (g >= 0 && (wait < 0 || g < wait))
             wait = g;
         if (pk__loop_run_once(st->loop, wait) != PK_OK)

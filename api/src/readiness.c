@@ -45,7 +45,7 @@ void pk__probe_line(pk_process_obj *p, int stream, const char *line, size_t len)
 }
 
 
-static int ms_until(uint64_t deadline)
+static int probe_ms_left(uint64_t deadline)
 {
     if (deadline == UINT64_MAX)
         return -1;
@@ -134,7 +134,7 @@ int pk__process_wait_for_line(pk_process_obj *p, int stream, const char *pattern
     uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : pk__now_ns() + (uint64_t)timeout_ms * 1000000u;
     int rc = PK_OK, matched = 0;
     while (!probe_finished(p, &matched)) {
-        int left = ms_until(deadline);
+        int left = probe_ms_left(deadline);
         if (left == 0)
             break;
         rc = pk__loop_run_once(p->loop, left);
@@ -180,10 +180,10 @@ int pk__process_wait_for_port(pk_process_obj *p, uint16_t port, int timeout_ms)
 {
     uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : pk__now_ns() + (uint64_t)timeout_ms * 1000000u;
     for (;;) {
-        int left = ms_until(deadline);
+        int left = probe_ms_left(deadline);
         if (pk__tcp_port_open(port, left < 0 || left > PORT_ATTEMPT_MS ? PORT_ATTEMPT_MS : left))
             return PK_OK;
-        left = ms_until(deadline);
+        left = probe_ms_left(deadline);
         if (left == 0 || atomic_load(&p->done))
             break;
         int rc = pk__loop_run_once(p->loop, left < 0 || left > PROBE_RETRY_MS ? PROBE_RETRY_MS : left);
@@ -202,7 +202,7 @@ int pk__process_wait_for(pk_process_obj *p, pk_ready_fn ready, void *user, uint3
     for (;;) {
         if (ready(user))
             return PK_OK;
-        int left = ms_until(deadline);
+        int left = probe_ms_left(deadline);
         if (left == 0 || atomic_load(&p->done))
             break;
         int rc = pk__loop_run_once(p->loop, left < 0 || left > every ? every : left);

@@ -8,7 +8,7 @@
 #include "clock.h"
 #include "error.h"
 
-static int validate(const pk_retry_options *o)
+static int validate_retry_options(const pk_retry_options *o)
 {
     if (o->max_attempts == 0)
         return pk__fail(PK_ERR_INVALID, "pk_command_run_retry: max_attempts is 0 (the first run counts as one)");
@@ -57,7 +57,7 @@ int pk_command_run_retry(pk_command *handle, const pk_retry_options *opts, pk_re
     pk_retry_options o = PK_RETRY_OPTIONS_INIT;
     int rc = opts ? pk__struct_in(&pk__layout_retry_options, &o, opts, "pk_command_run_retry: opts") : PK_OK;
     if (rc == PK_OK)
-        rc = validate(&o);
+        rc = validate_retry_options(&o);
     if (rc != PK_OK)
         return rc;
     pk_object *cmd_obj; /* pk__command_get would hold the builder's lock */

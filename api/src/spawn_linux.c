@@ -34,7 +34,8 @@
 
 extern char **environ;
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__aarch64__)
+/* The trampoline in clone3_linux.c. */
 long pk__clone3_call(struct clone_args *args, size_t size, int (*fn)(void *), void *arg);
 #define PK_HAVE_CLONE3_CALL 1
 #endif

@@ -15,7 +15,7 @@
 /* The storm guard keeps one timestamp per counted restart. */
 #define STORM_RESTARTS_MAX (1u << 20)
 
-static int validate(const pk_supervise_options *o)
+static int validate_supervise_options(const pk_supervise_options *o)
 {
     if (o->restart < PK_RESTART_NEVER || o->restart > PK_RESTART_ALWAYS)
         return pk__fail(PK_ERR_INVALID, "pk_supervise: restart %d is not a pk_restart", (int)o->restart);
@@ -114,7 +114,7 @@ int pk_supervise(pk_command *handle, const pk_supervise_options *opts, pk_superv
     sv s = {.o = PK_SUPERVISE_OPTIONS_INIT, .on_event = on_event, .user = user, .rep = PK_SUPERVISE_REPORT_INIT};
     int rc = opts ? pk__struct_in(&pk__layout_supervise_options, &s.o, opts, "pk_supervise: opts") : PK_OK;
     if (rc == PK_OK)
-        rc = validate(&s.o);
+        rc = validate_supervise_options(&s.o);
     if (rc == PK_OK && report)
         rc = pk__struct_check(&pk__layout_supervise_report, report, "pk_supervise: report");
     if (rc != PK_OK)

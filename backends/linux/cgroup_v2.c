@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -193,13 +192,16 @@ int pk__cgroup_has_controller(const char *list, const char *name)
 
 void pk__cgroup_cpu_max(double cores, char *buf, size_t len)
 {
-    double quota = round(cores * 100000.0);
-    if (quota < 1)
+    /* Rounded by hand: the library does not link libm. */
+    double quota = cores * 100000.0;
+    if (!(quota >= 1)) /* also nan */
         quota = 1;
+    else if (quota < 9e15)
+        quota = (double)(int64_t)(quota + 0.5);
     pk__format(buf, len, "%.0f 100000", quota);
 }
 
-static void probe(pk_backend_probe *out)
+static void cg_probe(pk_backend_probe *out)
 {
     pthread_once(&facts_once, read_facts);
     *out = facts.probe;
@@ -400,7 +402,7 @@ static int make_leaf(cg_state *s)
     return PK_OK;
 }
 
-static int create(const pk_limits *limits, void **state)
+static int cg_create(const pk_limits *limits, void **state)
 {
     pthread_once(&facts_once, read_facts);
     if (!facts.probe.available)
@@ -511,7 +513,7 @@ static int kill_by_sweep(cg_state *s)
     return PK_OK; /* teardown waits for the drain and reports a failure */
 }
 
-static int kill_all(void *state)
+static int cg_kill_all(void *state)
 {
     cg_state *s = state;
     if (facts.has_kill && !atomic_load(&force_kill_fallback)) {
@@ -524,13 +526,13 @@ static int kill_all(void *state)
     return kill_by_sweep(s);
 }
 
-static int signal_all(void *state, int sig)
+static int cg_signal_all(void *state, int sig)
 {
     int n = signal_members(state, sig);
     return n < 0 ? n : PK_OK;
 }
 
-static int suspend(void *state)
+static int cg_suspend(void *state)
 {
     cg_state *s = state;
     if (!facts.has_freeze) {
@@ -552,7 +554,7 @@ static int suspend(void *state)
     return PK_OK;
 }
 
-static int resume(void *state)
+static int cg_resume(void *state)
 {
     cg_state *s = state;
     if (!facts.has_freeze) {
@@ -593,7 +595,7 @@ static int rotate_leaf(cg_state *s)
     return PK_OK;
 }
 
-static int prepare_spawn(void *state, pk_spawn_target *target)
+static int cg_prepare_spawn(void *state, pk_spawn_target *target)
 {
     cg_state *s = state;
     if (s->killed) {
@@ -605,13 +607,13 @@ static int prepare_spawn(void *state, pk_spawn_target *target)
     return PK_OK;
 }
 
-static int track(void *state, pid_t pid, int pidfd, int new_session)
+static int cg_track(void *state, pid_t pid, int pidfd, int new_session)
 {
     (void)state, (void)pid, (void)pidfd, (void)new_session; /* the kernel tracks members */
     return PK_OK;
 }
 
-static int adopt(void *state, pid_t pid, int pidfd)
+static int cg_adopt(void *state, pid_t pid, int pidfd)
 {
     cg_state *s = state;
     (void)pidfd; /* the core proved pid is its own unreaped child, so it cannot be recycled */
@@ -625,12 +627,12 @@ static int adopt(void *state, pid_t pid, int pidfd)
     return PK_OK;
 }
 
-static int members(void *state, pk_pid_list *out)
+static int cg_members(void *state, pk_pid_list *out)
 {
     return read_pids(((cg_state *)state)->dir_fd, out);
 }
 
-static int stats(void *state, pk_group_stats *out)
+static int cg_stats(void *state, pk_group_stats *out)
 {
     cg_state *s = state;
     pk_pid_list pids = {0};
@@ -655,12 +657,12 @@ static int stats(void *state, pk_group_stats *out)
     return PK_OK;
 }
 
-static int drained(void *state)
+static int cg_drained(void *state)
 {
     return !populated(state);
 }
 
-static int drain_fd(void *state)
+static int cg_drain_fd(void *state)
 {
     return ((cg_state *)state)->events_fd;
 }
@@ -682,7 +684,7 @@ static void release_survivors(cg_state *s)
     pk__pid_list_free(&pids);
 }
 
-static void destroy(void *state, int spare)
+static void cg_destroy(void *state, int spare)
 {
     cg_state *s = state;
     if (spare)
@@ -726,7 +728,7 @@ static void destroy(void *state, int spare)
     free(s);
 }
 
-static void describe(void *state, pk_containment *out)
+static void cg_describe(void *state, pk_containment *out)
 {
     cg_state *s = state;
     pk__format(out->cgroup_path, sizeof out->cgroup_path, "%s", s->path);
@@ -741,19 +743,19 @@ const pk_backend_ops pk__backend_cgroup_v2 = {
     .name = "cgroup-v2",
     .backend_id = PK_BACKEND_CGROUP_V2,
     .mechanism = PK_MECHANISM_CGROUP_V2,
-    .probe = probe,
-    .create = create,
-    .destroy = destroy,
-    .prepare_spawn = prepare_spawn,
-    .track = track,
-    .adopt = adopt,
-    .signal = signal_all,
-    .kill = kill_all,
-    .suspend = suspend,
-    .resume = resume,
-    .members = members,
-    .stats = stats,
-    .drained = drained,
-    .drain_fd = drain_fd,
-    .describe = describe,
+    .probe = cg_probe,
+    .create = cg_create,
+    .destroy = cg_destroy,
+    .prepare_spawn = cg_prepare_spawn,
+    .track = cg_track,
+    .adopt = cg_adopt,
+    .signal = cg_signal_all,
+    .kill = cg_kill_all,
+    .suspend = cg_suspend,
+    .resume = cg_resume,
+    .members = cg_members,
+    .stats = cg_stats,
+    .drained = cg_drained,
+    .drain_fd = cg_drain_fd,
+    .describe = cg_describe,
 };

@@ -39,14 +39,14 @@ typedef struct pgroup_state {
     size_t len, cap;
 } pgroup_state;
 
-static void probe(pk_backend_probe *out)
+static void pg_probe(pk_backend_probe *out)
 {
     memset(out, 0, sizeof *out);
     out->available = 1;
     out->features = PK_FEATURE_SIGNALS;
 }
 
-static int create(const pk_limits *limits, void **state)
+static int pg_create(const pk_limits *limits, void **state)
 {
     if (limits->memory_max || limits->pids_max || limits->cpu_max > 0)
         return pk__fail(PK_ERR_LIMIT, "the process-group backend cannot enforce limits");
@@ -58,7 +58,7 @@ static int create(const pk_limits *limits, void **state)
     return PK_OK;
 }
 
-static void destroy(void *state, int spare)
+static void pg_destroy(void *state, int spare)
 {
     pgroup_state *s = state;
     (void)spare; /* the core already killed the tree unless sparing it */
@@ -234,14 +234,14 @@ int pk__pgroup_entry_alive(void *state, pid_t id)
     return alive;
 }
 
-static int prepare_spawn(void *state, pk_spawn_target *target)
+static int pg_prepare_spawn(void *state, pk_spawn_target *target)
 {
     (void)state;
     target->own_process_group = 1;
     return PK_OK;
 }
 
-static int track(void *state, pid_t pid, int pidfd, int new_session)
+static int pg_track(void *state, pid_t pid, int pidfd, int new_session)
 {
     (void)new_session; /* setsid also makes the child its group's leader */
     /* The spawn is vfork-style: the child ran setpgid/setsid before the
@@ -249,7 +249,7 @@ static int track(void *state, pid_t pid, int pidfd, int new_session)
     return pk__pgroup_track_entry(state, pid, pidfd, 1, 0);
 }
 
-static int adopt(void *state, pid_t pid, int pidfd)
+static int pg_adopt(void *state, pid_t pid, int pidfd)
 {
     pgroup_state *s = state;
     pthread_mutex_lock(&s->lock);
@@ -299,22 +299,22 @@ static int broadcast(pgroup_state *s, int sig)
     return rc;
 }
 
-static int signal_all(void *state, int sig)
+static int pg_signal_all(void *state, int sig)
 {
     return broadcast(state, sig);
 }
 
-static int kill_all(void *state)
+static int pg_kill_all(void *state)
 {
     return broadcast(state, SIGKILL);
 }
 
-static int suspend(void *state)
+static int pg_suspend(void *state)
 {
     return broadcast(state, SIGSTOP);
 }
 
-static int resume(void *state)
+static int pg_resume(void *state)
 {
     return broadcast(state, SIGCONT);
 }
@@ -322,7 +322,7 @@ static int resume(void *state)
 /* Leaders that run, and for a group whose leader is gone, the running
  * members a scan finds (a pid that is not a leader is never signalled alone,
  * so naming it is only a report). */
-static int members(void *state, pk_pid_list *out)
+static int pg_members(void *state, pk_pid_list *out)
 {
     pgroup_state *s = state;
     int rc = PK_OK;
@@ -339,7 +339,7 @@ static int members(void *state, pk_pid_list *out)
     return rc;
 }
 
-static int stats(void *state, pk_group_stats *out)
+static int pg_stats(void *state, pk_group_stats *out)
 {
     pgroup_state *s = state;
     pthread_mutex_lock(&s->lock);
@@ -353,7 +353,7 @@ static int stats(void *state, pk_group_stats *out)
     return PK_OK;
 }
 
-static int drained(void *state)
+static int pg_drained(void *state)
 {
     pgroup_state *s = state;
     pthread_mutex_lock(&s->lock);
@@ -365,13 +365,13 @@ static int drained(void *state)
     return empty;
 }
 
-static int drain_fd(void *state)
+static int pg_drain_fd(void *state)
 {
     (void)state;
     return -1; /* no kernel event says a process group emptied */
 }
 
-static void describe(void *state, pk_containment *out)
+static void pg_describe(void *state, pk_containment *out)
 {
     (void)state;
     out->cgroup_path[0] = '\0';
@@ -382,19 +382,19 @@ const pk_backend_ops pk__backend_process_group = {
     .name = "process-group",
     .backend_id = PK_BACKEND_PROCESS_GROUP,
     .mechanism = PK_MECHANISM_PROCESS_GROUP,
-    .probe = probe,
-    .create = create,
-    .destroy = destroy,
-    .prepare_spawn = prepare_spawn,
-    .track = track,
-    .adopt = adopt,
-    .signal = signal_all,
-    .kill = kill_all,
-    .suspend = suspend,
-    .resume = resume,
-    .members = members,
-    .stats = stats,
-    .drained = drained,
-    .drain_fd = drain_fd,
-    .describe = describe,
+    .probe = pg_probe,
+    .create = pg_create,
+    .destroy = pg_destroy,
+    .prepare_spawn = pg_prepare_spawn,
+    .track = pg_track,
+    .adopt = pg_adopt,
+    .signal = pg_signal_all,
+    .kill = pg_kill_all,
+    .suspend = pg_suspend,
+    .resume = pg_resume,
+    .members = pg_members,
+    .stats = pg_stats,
+    .drained = pg_drained,
+    .drain_fd = pg_drain_fd,
+    .describe = pg_describe,
 };

@@ -35,7 +35,7 @@ static const uint32_t JOB_FEATURES = PK_FEATURE_CONTAINS_SETSID | PK_FEATURE_ATO
                                      PK_FEATURE_CPU_STATS | PK_FEATURE_MEMORY_STATS | PK_FEATURE_LIMIT_MEMORY |
                                      PK_FEATURE_LIMIT_PIDS | PK_FEATURE_LIMIT_CPU | PK_FEATURE_OWNER_DEATH;
 
-static void probe(pk_backend_probe *out)
+static void job_probe(pk_backend_probe *out)
 {
     memset(out, 0, sizeof *out);
     out->available = 1;
@@ -59,7 +59,7 @@ static int set_cpu_rate(HANDLE job, double cores)
     return PK_OK;
 }
 
-static int create(const pk_limits *limits, void **state)
+static int job_create(const pk_limits *limits, void **state)
 {
     job_state *s = calloc(1, sizeof *s);
     if (!s)
@@ -110,7 +110,7 @@ static void thaw(job_state *s)
     s->suspended = 0;
 }
 
-static void destroy(void *state, int spare)
+static void job_destroy(void *state, int spare)
 {
     job_state *s = state;
     thaw(s);
@@ -129,7 +129,7 @@ static void destroy(void *state, int spare)
     free(s);
 }
 
-static int prepare_spawn(void *state, pk_spawn_target *target)
+static int job_prepare_spawn(void *state, pk_spawn_target *target)
 {
     (void)state, (void)target; /* placement happens in track, while the child is suspended */
     return PK_OK;
@@ -143,25 +143,25 @@ static int assign(job_state *s, pid_t pid, pk_proc_ref proc, const char *fn)
     return pk__fail_win(pk__code_from_win(err), err, "%s: AssignProcessToJobObject(pid %d)", fn, (int)pid);
 }
 
-static int track(void *state, pid_t pid, pk_proc_ref proc, int new_session)
+static int job_track(void *state, pid_t pid, pk_proc_ref proc, int new_session)
 {
     (void)new_session; /* a console group changes nothing about job membership */
     return assign(state, pid, proc, "pk_group_spawn");
 }
 
-static int adopt(void *state, pid_t pid, pk_proc_ref proc)
+static int job_adopt(void *state, pid_t pid, pk_proc_ref proc)
 {
     return assign(state, pid, proc, "pk_group_adopt");
 }
 
-static int signal_all(void *state, int sig)
+static int job_signal_all(void *state, int sig)
 {
     (void)state;
     return pk__fail(PK_ERR_UNSUPPORTED, "signal %d: a job object can only be killed as a whole (SIGKILL); Windows "
                                         "has no other signals", sig);
 }
 
-static int kill_all(void *state)
+static int job_kill_all(void *state)
 {
     job_state *s = state;
     if (!TerminateJobObject(s->job, KILLED_EXIT_CODE))
@@ -198,7 +198,7 @@ static int job_pids(job_state *s, pk_pid_list *out)
     }
 }
 
-static int members(void *state, pk_pid_list *out)
+static int job_members(void *state, pk_pid_list *out)
 {
     return job_pids(state, out);
 }
@@ -291,7 +291,7 @@ static int suspend_pass(job_state *s, size_t *newly)
 /* Windows has no job-wide freeze: suspend every thread of every member.
  * A member can start a thread or a process while we go, so repeat until a
  * pass finds nothing new running. */
-static int suspend(void *state)
+static int job_suspend(void *state)
 {
     job_state *s = state;
     if (s->suspended)
@@ -312,13 +312,13 @@ static int suspend(void *state)
     return pk__fail(PK_ERR_OS, "pk_group_suspend: the job kept starting threads faster than they could be suspended");
 }
 
-static int resume(void *state)
+static int job_resume(void *state)
 {
     thaw(state);
     return PK_OK;
 }
 
-static int stats(void *state, pk_group_stats *out)
+static int job_stats(void *state, pk_group_stats *out)
 {
     job_state *s = state;
     JOBOBJECT_BASIC_ACCOUNTING_INFORMATION acct;
@@ -338,7 +338,7 @@ static int stats(void *state, pk_group_stats *out)
     return PK_OK;
 }
 
-static int drained(void *state)
+static int job_drained(void *state)
 {
     job_state *s = state;
     JOBOBJECT_BASIC_ACCOUNTING_INFORMATION acct;
@@ -347,13 +347,13 @@ static int drained(void *state)
     return acct.ActiveProcesses == 0;
 }
 
-static int drain_fd(void *state)
+static int job_drain_fd(void *state)
 {
     (void)state;
     return -1;
 }
 
-static void describe(void *state, pk_containment *out)
+static void job_describe(void *state, pk_containment *out)
 {
     (void)state;
     out->cgroup_path[0] = '\0';
@@ -364,19 +364,19 @@ const pk_backend_ops pk__backend_job_object = {
     .name = "job-object",
     .backend_id = PK_BACKEND_JOB_OBJECT,
     .mechanism = PK_MECHANISM_JOB_OBJECT,
-    .probe = probe,
-    .create = create,
-    .destroy = destroy,
-    .prepare_spawn = prepare_spawn,
-    .track = track,
-    .adopt = adopt,
-    .signal = signal_all,
-    .kill = kill_all,
-    .suspend = suspend,
-    .resume = resume,
-    .members = members,
-    .stats = stats,
-    .drained = drained,
-    .drain_fd = drain_fd,
-    .describe = describe,
+    .probe = job_probe,
+    .create = job_create,
+    .destroy = job_destroy,
+    .prepare_spawn = job_prepare_spawn,
+    .track = job_track,
+    .adopt = job_adopt,
+    .signal = job_signal_all,
+    .kill = job_kill_all,
+    .suspend = job_suspend,
+    .resume = job_resume,
+    .members = job_members,
+    .stats = job_stats,
+    .drained = job_drained,
+    .drain_fd = job_drain_fd,
+    .describe = job_describe,
 };
