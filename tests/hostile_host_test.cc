@@ -25,12 +25,11 @@
 #include <gtest/gtest.h>
 
 #include "processkit.h"
+#include "support/pk_test.h"
 #include "support/proc_util.h"
 
 namespace {
 
-#define ASSERT_PK_OK(call) ASSERT_EQ(PK_OK, (call)) << pk_last_error()
-#define EXPECT_PK_OK(call) EXPECT_EQ(PK_OK, (call)) << pk_last_error()
 
 constexpr int kRounds = 20;
 

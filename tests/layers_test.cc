@@ -42,9 +42,18 @@
 #include <gtest/gtest.h>
 
 #include "processkit.h"
+#include "support/pk_test.h"
 #include "support/proc_util.h"
 
 namespace {
+
+using pktest::Cmd;
+using pktest::Loop;
+using pktest::Proc;
+using pktest::Result;
+using pktest::Cancel;
+using pktest::Pipeline;
+using pktest::Group;
 
 using Clock = std::chrono::steady_clock;
 
@@ -55,19 +64,6 @@ int64_t MsSince(Clock::time_point t0) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
 }
 
-// rc must be `code` and the thread's message must say something.
-::testing::AssertionResult PkErr(int code, int rc, const char* expr) {
-    const char* msg = pk_last_error();
-    if (rc != code)
-        return ::testing::AssertionFailure() << expr << " returned " << rc << " (" << pk_strerror(rc) << "), want "
-                                             << code << " (" << pk_strerror(code) << "); message: " << msg;
-    if (!msg || !msg[0])
-        return ::testing::AssertionFailure() << expr << " failed with " << rc << " but left pk_last_error() empty";
-    return ::testing::AssertionSuccess();
-}
-#define EXPECT_PK_ERR(code, call) EXPECT_TRUE(PkErr((code), (call), #call))
-#define EXPECT_PK_OK(call) EXPECT_EQ(PK_OK, (call)) << #call << ": " << pk_last_error()
-#define ASSERT_PK_OK(call) ASSERT_EQ(PK_OK, (call)) << #call << ": " << pk_last_error()
 
 bool Contains(const std::string& hay, const std::string& needle) {
     return hay.find(needle) != std::string::npos;
@@ -175,34 +171,6 @@ uint16_t FreePort() {
 
 // ---- RAII for library handles --------------------------------------------
 
-struct CmdFree {
-    void operator()(pk_command* c) const { EXPECT_EQ(PK_OK, pk_command_free(c)) << pk_last_error(); }
-};
-struct LoopFree {
-    void operator()(pk_loop* l) const { EXPECT_EQ(PK_OK, pk_loop_free(l)) << pk_last_error(); }
-};
-struct ProcFree {
-    void operator()(pk_process* p) const { EXPECT_EQ(PK_OK, pk_process_free(p)) << pk_last_error(); }
-};
-struct ResultFree {
-    void operator()(pk_result* r) const { EXPECT_EQ(PK_OK, pk_result_free(r)) << pk_last_error(); }
-};
-struct CancelFree {
-    void operator()(pk_cancel* c) const { EXPECT_EQ(PK_OK, pk_cancel_free(c)) << pk_last_error(); }
-};
-struct PipelineFree {
-    void operator()(pk_pipeline* p) const { EXPECT_EQ(PK_OK, pk_pipeline_free(p)) << pk_last_error(); }
-};
-struct GroupFree {
-    void operator()(pk_group* g) const { EXPECT_EQ(PK_OK, pk_group_free(g)) << pk_last_error(); }
-};
-using Cmd = std::unique_ptr<pk_command, CmdFree>;
-using Loop = std::unique_ptr<pk_loop, LoopFree>;
-using Proc = std::unique_ptr<pk_process, ProcFree>;
-using Result = std::unique_ptr<pk_result, ResultFree>;
-using Cancel = std::unique_ptr<pk_cancel, CancelFree>;
-using Pipeline = std::unique_ptr<pk_pipeline, PipelineFree>;
-using Group = std::unique_ptr<pk_group, GroupFree>;
 
 Cmd NewCmd(const std::vector<std::string>& args) {
     pk_command* c = nullptr;

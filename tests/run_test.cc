@@ -38,9 +38,16 @@
 #include <gtest/gtest.h>
 
 #include "processkit.h"
+#include "support/pk_test.h"
 #include "support/proc_util.h"
 
 namespace {
+
+using pktest::Cmd;
+using pktest::Loop;
+using pktest::Proc;
+using pktest::Result;
+using pktest::Cancel;
 
 using Clock = std::chrono::steady_clock;
 
@@ -51,19 +58,6 @@ int64_t MsSince(Clock::time_point t0) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
 }
 
-// rc must be `code` and the thread's message must say something.
-::testing::AssertionResult PkErr(int code, int rc, const char* expr) {
-    const char* msg = pk_last_error();
-    if (rc != code)
-        return ::testing::AssertionFailure() << expr << " returned " << rc << " (" << pk_strerror(rc) << "), want "
-                                             << code << " (" << pk_strerror(code) << "); message: " << msg;
-    if (!msg || !msg[0])
-        return ::testing::AssertionFailure() << expr << " failed with " << rc << " but left pk_last_error() empty";
-    return ::testing::AssertionSuccess();
-}
-#define EXPECT_PK_ERR(code, call) EXPECT_TRUE(PkErr((code), (call), #call))
-#define EXPECT_PK_OK(call) EXPECT_EQ(PK_OK, (call)) << #call << ": " << pk_last_error()
-#define ASSERT_PK_OK(call) ASSERT_EQ(PK_OK, (call)) << #call << ": " << pk_last_error()
 
 // Plain read(2): a /proc file of a process that vanishes mid-read fails with
 // ESRCH, which std::ifstream would turn into an exception.
@@ -94,11 +88,6 @@ bool WriteText(const std::string& path, const std::string& data) {
 bool PathExists(const std::string& path) {
     struct stat st;
     return stat(path.c_str(), &st) == 0;
-}
-
-// Direct children of this process, live or zombie (by /proc scan).
-std::vector<pid_t> ChildrenByProc() {
-    return pktest::Children();
 }
 
 // True when this process has no child at all (__WALL also sees children
@@ -189,26 +178,6 @@ class Redirect {
 
 // ---- RAII for library handles --------------------------------------------
 
-struct CmdFree {
-    void operator()(pk_command* c) const { EXPECT_EQ(PK_OK, pk_command_free(c)) << pk_last_error(); }
-};
-struct LoopFree {
-    void operator()(pk_loop* l) const { EXPECT_EQ(PK_OK, pk_loop_free(l)) << pk_last_error(); }
-};
-struct ProcFree {
-    void operator()(pk_process* p) const { EXPECT_EQ(PK_OK, pk_process_free(p)) << pk_last_error(); }
-};
-struct ResultFree {
-    void operator()(pk_result* r) const { EXPECT_EQ(PK_OK, pk_result_free(r)) << pk_last_error(); }
-};
-struct CancelFree {
-    void operator()(pk_cancel* c) const { EXPECT_EQ(PK_OK, pk_cancel_free(c)) << pk_last_error(); }
-};
-using Cmd = std::unique_ptr<pk_command, CmdFree>;
-using Loop = std::unique_ptr<pk_loop, LoopFree>;
-using Proc = std::unique_ptr<pk_process, ProcFree>;
-using Result = std::unique_ptr<pk_result, ResultFree>;
-using Cancel = std::unique_ptr<pk_cancel, CancelFree>;
 
 Cmd NewCmd(const std::vector<std::string>& args) {
     pk_command* c = nullptr;

@@ -24,9 +24,13 @@
 
 #include "processkit.h"
 #include "support/fake_clock.h"
+#include "support/pk_test.h"
 #include "support/proc_util.h"
 
 namespace {
+
+using pktest::Cmd;
+using pktest::Cancel;
 
 using Clock = std::chrono::steady_clock;
 
@@ -34,16 +38,7 @@ int64_t MsSince(Clock::time_point t0) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
 }
 
-#define ASSERT_PK_OK(call) ASSERT_EQ(PK_OK, (call)) << #call << ": " << pk_last_error()
 
-struct CmdFree {
-    void operator()(pk_command* c) const { EXPECT_EQ(PK_OK, pk_command_free(c)) << pk_last_error(); }
-};
-struct CancelFree {
-    void operator()(pk_cancel* c) const { EXPECT_EQ(PK_OK, pk_cancel_free(c)) << pk_last_error(); }
-};
-using Cmd = std::unique_ptr<pk_command, CmdFree>;
-using Cancel = std::unique_ptr<pk_cancel, CancelFree>;
 
 Cmd Sh(const std::string& script) {
     pk_command* c = nullptr;
