@@ -1,7 +1,9 @@
 /* The internal backend interface: one versioned ops table per containment
- * mechanism, in the manner of sqlite3_vfs. Fields are only ever appended; a
- * backend states the version it was written against and the core checks it
- * before calling any entry newer than version 1.
+ * mechanism, in the manner of sqlite3_vfs, and the registry of the tables
+ * built into this library. Fields are only ever appended; a backend states
+ * the version it was written against and the core checks it before calling
+ * any entry newer than version 1. Entries marked optional may be NULL: the
+ * backend does not offer that.
  *
  * Threading: the core serialises calls on one group, except drained() and
  * drain_fd(), which may run concurrently with anything else. */
@@ -15,7 +17,7 @@
 #include "platform.h"
 #include "processkit.h"
 
-#define PK_BACKEND_OPS_VERSION 1
+#define PK_BACKEND_OPS_VERSION 2
 
 /* Where a new child goes. The core fills the defaults (-1 / 0) and the
  * backend's prepare_spawn fills what it needs. */
@@ -29,7 +31,6 @@ typedef struct pk_backend_probe {
     int available;
     uint32_t features;      /* pk_feature bits */
     char reason[256];       /* why not available ("" when it is) */
-    char cgroup_mount[256]; /* cgroup backends: the cgroup2 mount, or "" */
 } pk_backend_probe;
 
 /* What a backend is asked to set up besides the container itself. */
@@ -79,23 +80,42 @@ typedef struct pk_backend_ops {
     int (*stats)(void *state, pk_group_stats *out);
 
     /* 1 when nothing in the container is alive any more (zombies the core
-     * still has to reap may count as alive). */
+     * still has to reap may count as alive). A backend without
+     * PK_FEATURE_ALL_MEMBERS may miss members here, so the core never skips
+     * its kill on this answer alone. */
     int (*drained)(void *state);
-    /* An fd that polls POLLPRI when drained() may have changed, or -1 when
-     * the core has to re-check on a short interval. */
+    /* Optional: an fd that polls POLLPRI when drained() may have changed
+     * (-1 or NULL: the core re-checks on a short interval). */
     int (*drain_fd)(void *state);
-    /* The backend's own part of the containment report (cgroup path...). */
+    /* Optional: the backend's own part of a group's containment report
+     * (cgroup path...). */
     void (*describe)(void *state, pk_containment *out);
+
+    /* ---- version 2 ---- */
+    /* Optional: what this mechanism knows about the host, for every
+     * containment report (the cgroup2 mount...), found without side effects. */
+    void (*describe_host)(pk_containment *out);
 } pk_backend_ops;
+
+/* One row of the registry: a pk_backend id and its table, or why this
+ * build has none (a backend of another OS). */
+typedef struct pk_backend_row {
+    int id;                    /* pk_backend */
+    const pk_backend_ops *ops; /* NULL: not built into this library */
+    const char *absent;        /* when ops is NULL: why, for messages */
+} pk_backend_row;
+
+/* Every pk_backend id, strongest mechanism first: the order in which
+ * PK_BACKEND_AUTO tries them. */
+const pk_backend_row *pk__backend_rows(size_t *count);
 
 extern const pk_backend_ops pk__backend_cgroup_v2;
 extern const pk_backend_ops pk__backend_process_group;
 extern const pk_backend_ops pk__backend_fake;
 extern const pk_backend_ops pk__backend_job_object;
 
-/* Resolves a pk_backend choice (AUTO included) to a table, recording in
- * reason why a stronger one was not taken. Returns NULL for an id that names
- * no backend built into this library. */
-const pk_backend_ops *pk__backend_for(int backend_id);
+/* The row of a pk_backend id, or NULL when the id is not a pk_backend
+ * (PK_BACKEND_AUTO included). */
+const pk_backend_row *pk__backend_row(int backend_id);
 
 #endif

@@ -119,7 +119,7 @@ TEST_F(CoreFake, CreateThenFreeOfAnEmptyGroupOnlyDestroys) {
     pk_containment c = PK_CONTAINMENT_INIT;
     ASSERT_EQ(PK_OK, pk_group_containment(g, &c)) << pk_last_error();
     EXPECT_EQ(PK_MECHANISM_PROCESS_GROUP, c.mechanism);
-    EXPECT_EQ(static_cast<uint32_t>(PK_FEATURE_SIGNALS), c.features);
+    EXPECT_EQ(static_cast<uint32_t>(PK_FEATURE_SIGNALS | PK_FEATURE_ALL_MEMBERS), c.features);
 
     ASSERT_EQ(PK_OK, pk_group_free(g)) << pk_last_error();
     EXPECT_STREQ("CD", f->log);
@@ -351,7 +351,7 @@ TEST_F(CoreFake, FailCreateReturnsItsCodeAndLeaksNothing) {
 
 TEST_F(CoreFake, OpsVersionChecked) {
     pk_fake_state* before = pk__fake_last();
-    for (int version : {0, -1, 2, 99}) {
+    for (int version : {0, -1, PK_BACKEND_OPS_VERSION + 1, 99}) {
         pk_backend_ops ops = pk__backend_fake;
         ops.version = version;
         pk_group* g = reinterpret_cast<pk_group*>(0x1234);
@@ -367,6 +367,31 @@ TEST_F(CoreFake, OpsVersionChecked) {
 
     EXPECT_EQ(PK_ERR_INVALID, pk__group_create_with_ops(nullptr, nullptr, &g));
     EXPECT_EQ(PK_ERR_INVALID, pk__group_create_with_ops(&pk__backend_fake, nullptr, nullptr));
+
+    // Entries newer than a table's version are never read, and optional
+    // entries may be NULL.
+    static int host_described;
+    host_described = 0;
+    ops = pk__backend_fake;
+    ops.describe_host = [](pk_containment*) { host_described++; };
+    for (int version : {1, 2}) {
+        ops.version = version;
+        ASSERT_EQ(PK_OK, pk__group_create_with_ops(&ops, nullptr, &g)) << pk_last_error();
+        pk_containment c = PK_CONTAINMENT_INIT;
+        EXPECT_EQ(PK_OK, pk_group_containment(g, &c)) << pk_last_error();
+        EXPECT_EQ(version >= 2 ? 1 : 0, host_described) << "version " << version;
+        EXPECT_EQ(PK_OK, pk_group_free(g));
+    }
+    ops = pk__backend_fake;
+    ops.drain_fd = nullptr;
+    ops.describe = nullptr;
+    ASSERT_EQ(PK_OK, pk__group_create_with_ops(&ops, nullptr, &g)) << pk_last_error();
+    pk_containment c = PK_CONTAINMENT_INIT;
+    EXPECT_EQ(PK_OK, pk_group_containment(g, &c)) << pk_last_error();
+    pk_shutdown_options so = PK_SHUTDOWN_OPTIONS_INIT;
+    so.grace_ms = 50;
+    EXPECT_EQ(PK_OK, pk_group_shutdown(g, &so, nullptr)) << pk_last_error();
+    EXPECT_EQ(PK_OK, pk_group_free(g));
     pk_group_options o = PK_GROUP_OPTIONS_INIT;
     o.size = 0;
     EXPECT_EQ(PK_ERR_INVALID, pk__group_create_with_ops(&pk__backend_fake, &o, &g));

@@ -90,9 +90,9 @@ static int check_signal(const char *fn, int sig)
 
 static int validate_options(const pk_group_options *o)
 {
-    if (o->backend < PK_BACKEND_AUTO || o->backend > PK_BACKEND_JOB_OBJECT)
+    if (o->backend != PK_BACKEND_AUTO && !pk__backend_row(o->backend))
         return pk__fail(PK_ERR_INVALID, "pk_group_create: backend %d is not a pk_backend", (int)o->backend);
-    if (o->min_mechanism < PK_MECHANISM_NONE || o->min_mechanism > PK_MECHANISM_JOB_OBJECT)
+    if (!pk_mechanism_name(o->min_mechanism))
         return pk__fail(PK_ERR_INVALID, "pk_group_create: min_mechanism %d is not a pk_mechanism",
                         (int)o->min_mechanism);
     if (o->parent_death_signal < 0 || o->parent_death_signal >= PK_NSIG)
@@ -125,10 +125,13 @@ static int create_on(const pk_backend_ops *ops, const pk_group_options *o, const
         free(group);
         return rc;
     }
+    pk_backend_probe probe;
+    ops->probe(&probe);
     pk__object_init(&group->obj, PK_OBJ_GROUP, group_destroy);
     pthread_mutex_init(&group->lock, NULL);
     group->ops = ops;
     group->mechanism = ops->mechanism;
+    group->features = probe.features;
     group->parent_death_signal = o->parent_death_signal;
     pk__format(group->reason, sizeof group->reason, "%s", reason ? reason : "");
     *out = group;
@@ -192,6 +195,14 @@ int pk__group_create_with_ops(const pk_backend_ops *ops, const pk_group_options 
     return publish(group, out);
 }
 
+/* Appends "name unavailable: why" to a fallback reason. */
+static void add_reason(char *reason, size_t len, const char *name, const char *why)
+{
+    size_t used = strlen(reason);
+    if (used + 1 < len)
+        pk__format(reason + used, len - used, "%s%s unavailable: %s", used ? "; " : "", name, why);
+}
+
 int pk__group_new(const pk_group_options *opts, pk_group_obj **out)
 {
     pk_group_options o;
@@ -201,58 +212,45 @@ int pk__group_new(const pk_group_options *opts, pk_group_obj **out)
         return rc;
     const int want_limits = limits_requested(&limits);
 
-#ifdef _WIN32
-    if (o.backend == PK_BACKEND_CGROUP_V2 || o.backend == PK_BACKEND_PROCESS_GROUP)
-        return pk__fail(PK_ERR_UNAVAILABLE, "pk_group_create: %s",
-                        o.backend == PK_BACKEND_CGROUP_V2 ? "cgroup-v2 exists only on Linux"
-                                                          : "process groups exist only on POSIX systems");
-    (void)want_limits; /* a job enforces every limit, or create fails with PK_ERR_LIMIT */
-    rc = check_minimum(&o, PK_MECHANISM_JOB_OBJECT, "");
-    return rc != PK_OK ? rc : create_on(&pk__backend_job_object, &o, &limits, "", out);
-#else
-    if (o.backend == PK_BACKEND_JOB_OBJECT)
-        return pk__fail(PK_ERR_UNAVAILABLE, "pk_group_create: job objects exist only on Windows");
-
+    /* A named backend is tried alone; auto walks the registry, strongest
+     * first, and records why each stronger one was passed over. */
+    size_t count = 1;
+    const pk_backend_row *rows = o.backend == PK_BACKEND_AUTO ? pk__backend_rows(&count) : pk__backend_row(o.backend);
+    const int only = o.backend != PK_BACKEND_AUTO;
+    if (only && !rows->ops)
+        return pk__fail(PK_ERR_UNAVAILABLE, "pk_group_create: %s", rows->absent);
     char reason[256] = "";
-    const pk_backend_ops *ops = NULL;
-    if (o.backend == PK_BACKEND_CGROUP_V2 || o.backend == PK_BACKEND_AUTO) {
-        pk_backend_probe probe;
-        pk__backend_cgroup_v2.probe(&probe);
-        if (probe.available) {
-            ops = &pk__backend_cgroup_v2;
-        } else if (o.backend == PK_BACKEND_CGROUP_V2) {
-            return pk__fail(PK_ERR_UNAVAILABLE, "pk_group_create: cgroup-v2 unavailable: %s", probe.reason);
-        } else if (want_limits) {
-            return pk__fail(PK_ERR_LIMIT, "pk_group_create: limits need cgroup-v2, which is unavailable: %s",
-                            probe.reason);
-        } else {
-            pk__format(reason, sizeof reason, "cgroup-v2 unavailable: %s", probe.reason);
-        }
-    }
-    if (!ops) {
-        if (want_limits)
-            return pk__fail(PK_ERR_LIMIT, "pk_group_create: the process-group backend cannot enforce limits");
-        ops = &pk__backend_process_group;
-    }
-
-    rc = check_minimum(&o, ops->mechanism, reason);
-    if (rc != PK_OK)
-        return rc;
-
-    rc = create_on(ops, &o, &limits, reason, out);
-    if (rc != PK_OK && ops == &pk__backend_cgroup_v2 && o.backend == PK_BACKEND_AUTO && !want_limits &&
-        rc != PK_ERR_NOMEM) {
-        /* The probe said yes but creating the leaf failed (a race with the
-         * host, a full hierarchy): fall back, and say why. */
-        pk__format(reason, sizeof reason, "cgroup-v2 unavailable: %s", pk_last_error());
-        rc = check_minimum(&o, PK_MECHANISM_PROCESS_GROUP, reason);
+    int refused_limits = 0;
+    for (size_t i = 0; i < count; i++) {
+        const pk_backend_ops *ops = rows[i].ops;
+        if (!ops)
+            continue;
+        rc = check_minimum(&o, ops->mechanism, reason);
         if (rc != PK_OK)
+            return rc; /* the rest are weaker still */
+        pk_backend_probe probe;
+        ops->probe(&probe);
+        if (!probe.available) {
+            if (only)
+                return pk__fail(PK_ERR_UNAVAILABLE, "pk_group_create: %s unavailable: %s", ops->name, probe.reason);
+            add_reason(reason, sizeof reason, ops->name, probe.reason);
+            continue;
+        }
+        rc = create_on(ops, &o, &limits, reason, out);
+        if (rc == PK_OK) {
+            pk__clear_error();
+            return PK_OK;
+        }
+        if (only || rc == PK_ERR_NOMEM)
             return rc;
-        pk__clear_error();
-        rc = create_on(&pk__backend_process_group, &o, &limits, reason, out);
+        /* The probe said yes but creating failed (a race with the host, a
+         * full hierarchy, limits it cannot enforce): go on, and say why. */
+        refused_limits |= rc == PK_ERR_LIMIT;
+        add_reason(reason, sizeof reason, ops->name, pk_last_error());
     }
-    return rc;
-#endif
+    if (want_limits || refused_limits)
+        return pk__fail(PK_ERR_LIMIT, "pk_group_create: no mechanism here can enforce the limits asked for: %s", reason);
+    return pk__fail(PK_ERR_UNAVAILABLE, "pk_group_create: no containment mechanism is available: %s", reason);
 }
 
 int pk_group_create(const pk_group_options *opts, pk_group **out)
@@ -292,12 +290,12 @@ static void prune_children(pk_group_obj *group)
  * reaping direct children as they exit (a zombie would otherwise keep a
  * process group alive). Called without the lock. Returns 1 if drained. */
 /* With the lock held: whether the tree is surely empty, so the kill can be
- * skipped (an empty cgroup stays reusable). A process group's drain check is
- * a /proc scan that a fork-and-exit chain can slip past, while killpg itself
- * cannot be escaped by a fork; so a process group is always sent it. */
+ * skipped (an empty cgroup stays reusable). A backend that cannot see every
+ * member (a process group, whose drain check is a /proc scan a fork-and-exit
+ * chain slips past) is always sent the kill, which a fork cannot escape. */
 static int drained_for_kill(pk_group_obj *group)
 {
-    return group->ops->backend_id != PK_BACKEND_PROCESS_GROUP && group->ops->drained(group->state);
+    return (group->features & PK_FEATURE_ALL_MEMBERS) && group->ops->drained(group->state);
 }
 
 static int wait_drained(pk_group_obj *group, uint64_t deadline_ns)
@@ -310,7 +308,7 @@ static int wait_drained(pk_group_obj *group, uint64_t deadline_ns)
         }
         reap_exited(group);
         int drained = group->ops->drained(group->state);
-        int drain_fd = group->ops->drain_fd(group->state);
+        int drain_fd = group->ops->drain_fd ? group->ops->drain_fd(group->state) : -1;
         pk_child_obj *live[64];
         size_t n = 0;
         for (size_t i = 0; i < group->child_count && n < 64; i++)
@@ -403,14 +401,14 @@ int pk_group_containment(pk_group *handle, pk_containment *out)
         memset(&c, 0, sizeof c);
         c.size = sizeof c;
         c.mechanism = group->mechanism;
-        pk_backend_probe probe;
-        group->ops->probe(&probe);
-        c.features = probe.features;
+        c.features = group->features;
         pk__format(c.reason, sizeof c.reason, "%s", group->reason);
-        pk__format(c.cgroup_mount, sizeof c.cgroup_mount, "%s", probe.cgroup_mount);
+        if (group->ops->version >= 2 && group->ops->describe_host)
+            group->ops->describe_host(&c);
         rc = lock_open(group, "pk_group_containment");
         if (rc == PK_OK) {
-            group->ops->describe(group->state, &c);
+            if (group->ops->describe)
+                group->ops->describe(group->state, &c);
             pthread_mutex_unlock(&group->lock);
             rc = pk__struct_out(&pk__layout_containment, out, &c, "pk_group_containment: out");
         }
@@ -723,8 +721,8 @@ int pk_group_shutdown(pk_group *handle, const pk_shutdown_options *opts, pk_shut
     /* A stopped tree cannot act on a polite signal. */
     if (group->suspended && group->ops->resume(group->state) == PK_OK)
         group->suspended = 0;
-    /* A job object has no polite signal: its graceful path is the atomic kill. */
-    const int kill_now = o.signal == SIGKILL || group->mechanism == PK_MECHANISM_JOB_OBJECT;
+    /* A backend with no polite signal (a job object): its graceful path is the atomic kill. */
+    const int kill_now = o.signal == SIGKILL || !(group->features & PK_FEATURE_SIGNALS);
     int sig_rc = kill_now ? group->ops->kill(group->state) : group->ops->signal(group->state, o.signal);
     pthread_mutex_unlock(&group->lock);
     (void)sig_rc; /* best effort: what matters is whether the tree drains */

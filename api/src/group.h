@@ -4,6 +4,7 @@
 #define PK_GROUP_H
 
 #include <pthread.h>
+#include <stdint.h>
 
 #include "backend.h"
 #include "child.h"
@@ -15,6 +16,7 @@ typedef struct pk_group_obj {
     const pk_backend_ops *ops;
     void *state;
     int mechanism;
+    uint32_t features; /* pk_feature bits the backend offers on this host */
     char reason[256];
     int parent_death_signal;
     int suspended;

@@ -10,44 +10,45 @@ int pk_host_probe(int32_t backend, pk_containment *out)
     pk__clear_error();
     if (!out)
         return pk__fail(PK_ERR_INVALID, "pk_host_probe: out is NULL");
-    if (backend < PK_BACKEND_AUTO || backend > PK_BACKEND_JOB_OBJECT)
+    const pk_backend_row *named = backend == PK_BACKEND_AUTO ? NULL : pk__backend_row(backend);
+    if (backend != PK_BACKEND_AUTO && !named)
         return pk__fail(PK_ERR_INVALID, "pk_host_probe: backend %d is not a pk_backend", (int)backend);
     pk_containment c;
     memset(&c, 0, sizeof c);
     c.size = sizeof c;
+    c.mechanism = PK_MECHANISM_NONE;
 
-#ifdef _WIN32
-    if (backend == PK_BACKEND_AUTO || backend == PK_BACKEND_JOB_OBJECT) {
-        pk_backend_probe job;
-        pk__backend_job_object.probe(&job);
-        c.mechanism = PK_MECHANISM_JOB_OBJECT;
-        c.features = job.features;
-    } else {
-        c.mechanism = PK_MECHANISM_NONE;
-        pk__format(c.reason, sizeof c.reason, "%s",
-                   backend == PK_BACKEND_CGROUP_V2 ? "cgroup-v2 exists only on Linux"
-                                                   : "process groups exist only on POSIX systems");
-    }
-#else
-    pk_backend_probe cg;
-    pk__backend_cgroup_v2.probe(&cg);
-    pk__format(c.cgroup_mount, sizeof c.cgroup_mount, "%s", cg.cgroup_mount);
+    /* Host facts come from every mechanism built here, chosen or not. */
+    size_t count;
+    const pk_backend_row *rows = pk__backend_rows(&count);
+    for (size_t i = 0; i < count; i++)
+        if (rows[i].ops && rows[i].ops->version >= 2 && rows[i].ops->describe_host)
+            rows[i].ops->describe_host(&c);
 
-    if (backend == PK_BACKEND_JOB_OBJECT) {
-        c.mechanism = PK_MECHANISM_NONE;
-        pk__format(c.reason, sizeof c.reason, "job objects exist only on Windows");
-    } else if (backend == PK_BACKEND_CGROUP_V2 || (backend == PK_BACKEND_AUTO && cg.available)) {
-        c.mechanism = cg.available ? PK_MECHANISM_CGROUP_V2 : PK_MECHANISM_NONE;
-        c.features = cg.available ? cg.features : 0;
-        pk__format(c.reason, sizeof c.reason, "%s", cg.reason);
-    } else {
-        pk_backend_probe pg;
-        pk__backend_process_group.probe(&pg);
-        c.mechanism = PK_MECHANISM_PROCESS_GROUP;
-        c.features = pg.features;
-        if (backend == PK_BACKEND_AUTO)
-            pk__format(c.reason, sizeof c.reason, "cgroup-v2 unavailable: %s", cg.reason);
+    if (named) {
+        rows = named;
+        count = 1;
+        if (!named->ops)
+            pk__format(c.reason, sizeof c.reason, "%s", named->absent);
     }
-#endif
+    /* The same walk as pk_group_create: the first available, strongest first. */
+    size_t used = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (!rows[i].ops)
+            continue;
+        pk_backend_probe p;
+        rows[i].ops->probe(&p);
+        if (p.available) {
+            c.mechanism = rows[i].ops->mechanism;
+            c.features = p.features;
+            break;
+        }
+        if (named)
+            pk__format(c.reason, sizeof c.reason, "%s", p.reason);
+        else if (used + 1 < sizeof c.reason)
+            pk__format(c.reason + used, sizeof c.reason - used, "%s%s unavailable: %s", used ? "; " : "",
+                       rows[i].ops->name, p.reason);
+        used = strlen(c.reason);
+    }
     return pk__struct_out(&pk__layout_containment, out, &c, "pk_host_probe: out");
 }

@@ -35,6 +35,7 @@
 /* Facts about the host, read once: where cgroup2 is and where we sit in it. */
 typedef struct host_facts {
     pk_backend_probe probe;
+    char mount[256];         /* the cgroup2 mount, or "" */
     char own_dir[PATH_MAX];  /* the caller's cgroup directory */
     char own_rel[PATH_MAX];  /* the same, relative to the hierarchy root ("/..." ) */
     int has_kill;            /* cgroup.kill (5.14) */
@@ -111,7 +112,7 @@ static void read_facts(void)
     pk_backend_probe *p = &facts.probe;
     memset(p, 0, sizeof *p);
     char root[PATH_MAX];
-    if (!find_mount(p->cgroup_mount, sizeof p->cgroup_mount, root, sizeof root)) {
+    if (!find_mount(facts.mount, sizeof facts.mount, root, sizeof root)) {
         pk__format(p->reason, sizeof p->reason, "no cgroup2 filesystem is mounted (/proc/self/mountinfo)");
         return;
     }
@@ -135,11 +136,11 @@ static void read_facts(void)
     size_t root_len = strcmp(root, "/") == 0 ? 0 : strlen(root);
     if (root_len && (strncmp(rel, root, root_len) != 0 || (rel[root_len] != '/' && rel[root_len] != '\0'))) {
         pk__format(p->reason, sizeof p->reason, "this process's cgroup %s is outside the cgroup2 mount at %s", rel,
-                   p->cgroup_mount);
+                   facts.mount);
         return;
     }
     const char *below = rel + root_len;
-    pk__format(facts.own_dir, sizeof facts.own_dir, "%s%s", p->cgroup_mount, strcmp(below, "/") == 0 ? "" : below);
+    pk__format(facts.own_dir, sizeof facts.own_dir, "%s%s", facts.mount, strcmp(below, "/") == 0 ? "" : below);
 
     if (access(facts.own_dir, W_OK) != 0) {
         pk__format(p->reason, sizeof p->reason, "cannot create a cgroup under %s: %s", facts.own_dir,
@@ -205,6 +206,12 @@ static void cg_probe(pk_backend_probe *out)
 {
     pthread_once(&facts_once, read_facts);
     *out = facts.probe;
+}
+
+static void cg_describe_host(pk_containment *out)
+{
+    pthread_once(&facts_once, read_facts);
+    pk__format(out->cgroup_mount, sizeof out->cgroup_mount, "%s", facts.mount);
 }
 
 typedef struct cg_state {
@@ -739,7 +746,7 @@ static void cg_describe(void *state, pk_containment *out)
 }
 
 const pk_backend_ops pk__backend_cgroup_v2 = {
-    .version = 1,
+    .version = 2,
     .name = "cgroup-v2",
     .backend_id = PK_BACKEND_CGROUP_V2,
     .mechanism = PK_MECHANISM_CGROUP_V2,
@@ -758,4 +765,5 @@ const pk_backend_ops pk__backend_cgroup_v2 = {
     .drained = cg_drained,
     .drain_fd = cg_drain_fd,
     .describe = cg_describe,
+    .describe_host = cg_describe_host,
 };

@@ -365,18 +365,6 @@ static int pg_drained(void *state)
     return empty;
 }
 
-static int pg_drain_fd(void *state)
-{
-    (void)state;
-    return -1; /* no kernel event says a process group emptied */
-}
-
-static void pg_describe(void *state, pk_containment *out)
-{
-    (void)state;
-    out->cgroup_path[0] = '\0';
-}
-
 const pk_backend_ops pk__backend_process_group = {
     .version = 1,
     .name = "process-group",
@@ -395,6 +383,5 @@ const pk_backend_ops pk__backend_process_group = {
     .members = pg_members,
     .stats = pg_stats,
     .drained = pg_drained,
-    .drain_fd = pg_drain_fd,
-    .describe = pg_describe,
+    /* no drain_fd: no kernel event says a process group emptied */
 };

@@ -347,18 +347,6 @@ static int job_drained(void *state)
     return acct.ActiveProcesses == 0;
 }
 
-static int job_drain_fd(void *state)
-{
-    (void)state;
-    return -1;
-}
-
-static void job_describe(void *state, pk_containment *out)
-{
-    (void)state;
-    out->cgroup_path[0] = '\0';
-}
-
 const pk_backend_ops pk__backend_job_object = {
     .version = 1,
     .name = "job-object",
@@ -377,6 +365,5 @@ const pk_backend_ops pk__backend_job_object = {
     .members = job_members,
     .stats = job_stats,
     .drained = job_drained,
-    .drain_fd = job_drain_fd,
-    .describe = job_describe,
+    /* no drain_fd: a job signals no fd; the core re-checks on a short interval */
 };

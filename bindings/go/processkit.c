@@ -306,9 +306,11 @@ void pk__cancel_os_close(pk_cancel_obj *token);
 
 /* ==== backends/backend.h ==== */
 /* The internal backend interface: one versioned ops table per containment
- * mechanism, in the manner of sqlite3_vfs. Fields are only ever appended; a
- * backend states the version it was written against and the core checks it
- * before calling any entry newer than version 1.
+ * mechanism, in the manner of sqlite3_vfs, and the registry of the tables
+ * built into this library. Fields are only ever appended; a backend states
+ * the version it was written against and the core checks it before calling
+ * any entry newer than version 1. Entries marked optional may be NULL: the
+ * backend does not offer that.
  *
  * Threading: the core serialises calls on one group, except drained() and
  * drain_fd(), which may run concurrently with anything else. */
@@ -322,7 +324,7 @@ void pk__cancel_os_close(pk_cancel_obj *token);
 /* #include "platform.h": inlined above */
 /* #include "processkit.h": included at the top */
 
-#define PK_BACKEND_OPS_VERSION 1
+#define PK_BACKEND_OPS_VERSION 2
 
 /* Where a new child goes. The core fills the defaults (-1 / 0) and the
  * backend's prepare_spawn fills what it needs. */
@@ -336,7 +338,6 @@ typedef struct pk_backend_probe {
     int available;
     uint32_t features;      /* pk_feature bits */
     char reason[256];       /* why not available ("" when it is) */
-    char cgroup_mount[256]; /* cgroup backends: the cgroup2 mount, or "" */
 } pk_backend_probe;
 
 /* What a backend is asked to set up besides the container itself. */
@@ -386,24 +387,43 @@ typedef struct pk_backend_ops {
     int (*stats)(void *state, pk_group_stats *out);
 
     /* 1 when nothing in the container is alive any more (zombies the core
-     * still has to reap may count as alive). */
+     * still has to reap may count as alive). A backend without
+     * PK_FEATURE_ALL_MEMBERS may miss members here, so the core never skips
+     * its kill on this answer alone. */
     int (*drained)(void *state);
-    /* An fd that polls POLLPRI when drained() may have changed, or -1 when
-     * the core has to re-check on a short interval. */
+    /* Optional: an fd that polls POLLPRI when drained() may have changed
+     * (-1 or NULL: the core re-checks on a short interval). */
     int (*drain_fd)(void *state);
-    /* The backend's own part of the containment report (cgroup path...). */
+    /* Optional: the backend's own part of a group's containment report
+     * (cgroup path...). */
     void (*describe)(void *state, pk_containment *out);
+
+    /* ---- version 2 ---- */
+    /* Optional: what this mechanism knows about the host, for every
+     * containment report (the cgroup2 mount...), found without side effects. */
+    void (*describe_host)(pk_containment *out);
 } pk_backend_ops;
+
+/* One row of the registry: a pk_backend id and its table, or why this
+ * build has none (a backend of another OS). */
+typedef struct pk_backend_row {
+    int id;                    /* pk_backend */
+    const pk_backend_ops *ops; /* NULL: not built into this library */
+    const char *absent;        /* when ops is NULL: why, for messages */
+} pk_backend_row;
+
+/* Every pk_backend id, strongest mechanism first: the order in which
+ * PK_BACKEND_AUTO tries them. */
+const pk_backend_row *pk__backend_rows(size_t *count);
 
 extern const pk_backend_ops pk__backend_cgroup_v2;
 extern const pk_backend_ops pk__backend_process_group;
 extern const pk_backend_ops pk__backend_fake;
 extern const pk_backend_ops pk__backend_job_object;
 
-/* Resolves a pk_backend choice (AUTO included) to a table, recording in
- * reason why a stronger one was not taken. Returns NULL for an id that names
- * no backend built into this library. */
-const pk_backend_ops *pk__backend_for(int backend_id);
+/* The row of a pk_backend id, or NULL when the id is not a pk_backend
+ * (PK_BACKEND_AUTO included). */
+const pk_backend_row *pk__backend_row(int backend_id);
 
 #endif
 
@@ -660,6 +680,7 @@ int pk__proc_open_child(int32_t pid, pk_proc_ref *out);
 #define PK_GROUP_H
 
 #include <pthread.h>
+#include <stdint.h>
 
 /* #include "backend.h": inlined above */
 /* #include "child.h": inlined above */
@@ -671,6 +692,7 @@ typedef struct pk_group_obj {
     const pk_backend_ops *ops;
     void *state;
     int mechanism;
+    uint32_t features; /* pk_feature bits the backend offers on this host */
     char reason[256];
     int parent_death_signal;
     int suspended;
@@ -2889,9 +2911,9 @@ static int check_signal(const char *fn, int sig)
 
 static int validate_options(const pk_group_options *o)
 {
-    if (o->backend < PK_BACKEND_AUTO || o->backend > PK_BACKEND_JOB_OBJECT)
+    if (o->backend != PK_BACKEND_AUTO && !pk__backend_row(o->backend))
         return pk__fail(PK_ERR_INVALID, "pk_group_create: backend %d is not a pk_backend", (int)o->backend);
-    if (o->min_mechanism < PK_MECHANISM_NONE || o->min_mechanism > PK_MECHANISM_JOB_OBJECT)
+    if (!pk_mechanism_name(o->min_mechanism))
         return pk__fail(PK_ERR_INVALID, "pk_group_create: min_mechanism %d is not a pk_mechanism",
                         (int)o->min_mechanism);
     if (o->parent_death_signal < 0 || o->parent_death_signal >= PK_NSIG)
@@ -2924,10 +2946,13 @@ static int create_on(const pk_backend_ops *ops, const pk_group_options *o, const
         free(group);
         return rc;
     }
+    pk_backend_probe probe;
+    ops->probe(&probe);
     pk__object_init(&group->obj, PK_OBJ_GROUP, group_destroy);
     pthread_mutex_init(&group->lock, NULL);
     group->ops = ops;
     group->mechanism = ops->mechanism;
+    group->features = probe.features;
     group->parent_death_signal = o->parent_death_signal;
     pk__format(group->reason, sizeof group->reason, "%s", reason ? reason : "");
     *out = group;
@@ -2991,6 +3016,14 @@ int pk__group_create_with_ops(const pk_backend_ops *ops, const pk_group_options 
     return publish(group, out);
 }
 
+/* Appends "name unavailable: why" to a fallback reason. */
+static void add_reason(char *reason, size_t len, const char *name, const char *why)
+{
+    size_t used = strlen(reason);
+    if (used + 1 < len)
+        pk__format(reason + used, len - used, "%s%s unavailable: %s", used ? "; " : "", name, why);
+}
+
 int pk__group_new(const pk_group_options *opts, pk_group_obj **out)
 {
     pk_group_options o;
@@ -3000,58 +3033,45 @@ int pk__group_new(const pk_group_options *opts, pk_group_obj **out)
         return rc;
     const int want_limits = limits_requested(&limits);
 
-#ifdef _WIN32
-    if (o.backend == PK_BACKEND_CGROUP_V2 || o.backend == PK_BACKEND_PROCESS_GROUP)
-        return pk__fail(PK_ERR_UNAVAILABLE, "pk_group_create: %s",
-                        o.backend == PK_BACKEND_CGROUP_V2 ? "cgroup-v2 exists only on Linux"
-                                                          : "process groups exist only on POSIX systems");
-    (void)want_limits; /* a job enforces every limit, or create fails with PK_ERR_LIMIT */
-    rc = check_minimum(&o, PK_MECHANISM_JOB_OBJECT, "");
-    return rc != PK_OK ? rc : create_on(&pk__backend_job_object, &o, &limits, "", out);
-#else
-    if (o.backend == PK_BACKEND_JOB_OBJECT)
-        return pk__fail(PK_ERR_UNAVAILABLE, "pk_group_create: job objects exist only on Windows");
-
+    /* A named backend is tried alone; auto walks the registry, strongest
+     * first, and records why each stronger one was passed over. */
+    size_t count = 1;
+    const pk_backend_row *rows = o.backend == PK_BACKEND_AUTO ? pk__backend_rows(&count) : pk__backend_row(o.backend);
+    const int only = o.backend != PK_BACKEND_AUTO;
+    if (only && !rows->ops)
+        return pk__fail(PK_ERR_UNAVAILABLE, "pk_group_create: %s", rows->absent);
     char reason[256] = "";
-    const pk_backend_ops *ops = NULL;
-    if (o.backend == PK_BACKEND_CGROUP_V2 || o.backend == PK_BACKEND_AUTO) {
-        pk_backend_probe probe;
-        pk__backend_cgroup_v2.probe(&probe);
-        if (probe.available) {
-            ops = &pk__backend_cgroup_v2;
-        } else if (o.backend == PK_BACKEND_CGROUP_V2) {
-            return pk__fail(PK_ERR_UNAVAILABLE, "pk_group_create: cgroup-v2 unavailable: %s", probe.reason);
-        } else if (want_limits) {
-            return pk__fail(PK_ERR_LIMIT, "pk_group_create: limits need cgroup-v2, which is unavailable: %s",
-                            probe.reason);
-        } else {
-            pk__format(reason, sizeof reason, "cgroup-v2 unavailable: %s", probe.reason);
-        }
-    }
-    if (!ops) {
-        if (want_limits)
-            return pk__fail(PK_ERR_LIMIT, "pk_group_create: the process-group backend cannot enforce limits");
-        ops = &pk__backend_process_group;
-    }
-
-    rc = check_minimum(&o, ops->mechanism, reason);
-    if (rc != PK_OK)
-        return rc;
-
-    rc = create_on(ops, &o, &limits, reason, out);
-    if (rc != PK_OK && ops == &pk__backend_cgroup_v2 && o.backend == PK_BACKEND_AUTO && !want_limits &&
-        rc != PK_ERR_NOMEM) {
-        /* The probe said yes but creating the leaf failed (a race with the
-         * host, a full hierarchy): fall back, and say why. */
-        pk__format(reason, sizeof reason, "cgroup-v2 unavailable: %s", pk_last_error());
-        rc = check_minimum(&o, PK_MECHANISM_PROCESS_GROUP, reason);
+    int refused_limits = 0;
+    for (size_t i = 0; i < count; i++) {
+        const pk_backend_ops *ops = rows[i].ops;
+        if (!ops)
+            continue;
+        rc = check_minimum(&o, ops->mechanism, reason);
         if (rc != PK_OK)
+            return rc; /* the rest are weaker still */
+        pk_backend_probe probe;
+        ops->probe(&probe);
+        if (!probe.available) {
+            if (only)
+                return pk__fail(PK_ERR_UNAVAILABLE, "pk_group_create: %s unavailable: %s", ops->name, probe.reason);
+            add_reason(reason, sizeof reason, ops->name, probe.reason);
+            continue;
+        }
+        rc = create_on(ops, &o, &limits, reason, out);
+        if (rc == PK_OK) {
+            pk__clear_error();
+            return PK_OK;
+        }
+        if (only || rc == PK_ERR_NOMEM)
             return rc;
-        pk__clear_error();
-        rc = create_on(&pk__backend_process_group, &o, &limits, reason, out);
+        /* The probe said yes but creating failed (a race with the host, a
+         * full hierarchy, limits it cannot enforce): go on, and say why. */
+        refused_limits |= rc == PK_ERR_LIMIT;
+        add_reason(reason, sizeof reason, ops->name, pk_last_error());
     }
-    return rc;
-#endif
+    if (want_limits || refused_limits)
+        return pk__fail(PK_ERR_LIMIT, "pk_group_create: no mechanism here can enforce the limits asked for: %s", reason);
+    return pk__fail(PK_ERR_UNAVAILABLE, "pk_group_create: no containment mechanism is available: %s", reason);
 }
 
 int pk_group_create(const pk_group_options *opts, pk_group **out)
@@ -3091,12 +3111,12 @@ static void prune_children(pk_group_obj *group)
  * reaping direct children as they exit (a zombie would otherwise keep a
  * process group alive). Called without the lock. Returns 1 if drained. */
 /* With the lock held: whether the tree is surely empty, so the kill can be
- * skipped (an empty cgroup stays reusable). A process group's drain check is
- * a /proc scan that a fork-and-exit chain can slip past, while killpg itself
- * cannot be escaped by a fork; so a process group is always sent it. */
+ * skipped (an empty cgroup stays reusable). A backend that cannot see every
+ * member (a process group, whose drain check is a /proc scan a fork-and-exit
+ * chain slips past) is always sent the kill, which a fork cannot escape. */
 static int drained_for_kill(pk_group_obj *group)
 {
-    return group->ops->backend_id != PK_BACKEND_PROCESS_GROUP && group->ops->drained(group->state);
+    return (group->features & PK_FEATURE_ALL_MEMBERS) && group->ops->drained(group->state);
 }
 
 static int wait_drained(pk_group_obj *group, uint64_t deadline_ns)
@@ -3109,7 +3129,7 @@ static int wait_drained(pk_group_obj *group, uint64_t deadline_ns)
         }
         reap_exited(group);
         int drained = group->ops->drained(group->state);
-        int drain_fd = group->ops->drain_fd(group->state);
+        int drain_fd = group->ops->drain_fd ? group->ops->drain_fd(group->state) : -1;
         pk_child_obj *live[64];
         size_t n = 0;
         for (size_t i = 0; i < group->child_count && n < 64; i++)
@@ -3202,14 +3222,14 @@ int pk_group_containment(pk_group *handle, pk_containment *out)
         memset(&c, 0, sizeof c);
         c.size = sizeof c;
         c.mechanism = group->mechanism;
-        pk_backend_probe probe;
-        group->ops->probe(&probe);
-        c.features = probe.features;
+        c.features = group->features;
         pk__format(c.reason, sizeof c.reason, "%s", group->reason);
-        pk__format(c.cgroup_mount, sizeof c.cgroup_mount, "%s", probe.cgroup_mount);
+        if (group->ops->version >= 2 && group->ops->describe_host)
+            group->ops->describe_host(&c);
         rc = lock_open(group, "pk_group_containment");
         if (rc == PK_OK) {
-            group->ops->describe(group->state, &c);
+            if (group->ops->describe)
+                group->ops->describe(group->state, &c);
             pthread_mutex_unlock(&group->lock);
             rc = pk__struct_out(&pk__layout_containment, out, &c, "pk_group_containment: out");
         }
@@ -3522,8 +3542,8 @@ int pk_group_shutdown(pk_group *handle, const pk_shutdown_options *opts, pk_shut
     /* A stopped tree cannot act on a polite signal. */
     if (group->suspended && group->ops->resume(group->state) == PK_OK)
         group->suspended = 0;
-    /* A job object has no polite signal: its graceful path is the atomic kill. */
-    const int kill_now = o.signal == SIGKILL || group->mechanism == PK_MECHANISM_JOB_OBJECT;
+    /* A backend with no polite signal (a job object): its graceful path is the atomic kill. */
+    const int kill_now = o.signal == SIGKILL || !(group->features & PK_FEATURE_SIGNALS);
     int sig_rc = kill_now ? group->ops->kill(group->state) : group->ops->signal(group->state, o.signal);
     pthread_mutex_unlock(&group->lock);
     (void)sig_rc; /* best effort: what matters is whether the tree drains */
@@ -3948,45 +3968,46 @@ int pk_host_probe(int32_t backend, pk_containment *out)
     pk__clear_error();
     if (!out)
         return pk__fail(PK_ERR_INVALID, "pk_host_probe: out is NULL");
-    if (backend < PK_BACKEND_AUTO || backend > PK_BACKEND_JOB_OBJECT)
+    const pk_backend_row *named = backend == PK_BACKEND_AUTO ? NULL : pk__backend_row(backend);
+    if (backend != PK_BACKEND_AUTO && !named)
         return pk__fail(PK_ERR_INVALID, "pk_host_probe: backend %d is not a pk_backend", (int)backend);
     pk_containment c;
     memset(&c, 0, sizeof c);
     c.size = sizeof c;
+    c.mechanism = PK_MECHANISM_NONE;
 
-#ifdef _WIN32
-    if (backend == PK_BACKEND_AUTO || backend == PK_BACKEND_JOB_OBJECT) {
-        pk_backend_probe job;
-        pk__backend_job_object.probe(&job);
-        c.mechanism = PK_MECHANISM_JOB_OBJECT;
-        c.features = job.features;
-    } else {
-        c.mechanism = PK_MECHANISM_NONE;
-        pk__format(c.reason, sizeof c.reason, "%s",
-                   backend == PK_BACKEND_CGROUP_V2 ? "cgroup-v2 exists only on Linux"
-                                                   : "process groups exist only on POSIX systems");
-    }
-#else
-    pk_backend_probe cg;
-    pk__backend_cgroup_v2.probe(&cg);
-    pk__format(c.cgroup_mount, sizeof c.cgroup_mount, "%s", cg.cgroup_mount);
+    /* Host facts come from every mechanism built here, chosen or not. */
+    size_t count;
+    const pk_backend_row *rows = pk__backend_rows(&count);
+    for (size_t i = 0; i < count; i++)
+        if (rows[i].ops && rows[i].ops->version >= 2 && rows[i].ops->describe_host)
+            rows[i].ops->describe_host(&c);
 
-    if (backend == PK_BACKEND_JOB_OBJECT) {
-        c.mechanism = PK_MECHANISM_NONE;
-        pk__format(c.reason, sizeof c.reason, "job objects exist only on Windows");
-    } else if (backend == PK_BACKEND_CGROUP_V2 || (backend == PK_BACKEND_AUTO && cg.available)) {
-        c.mechanism = cg.available ? PK_MECHANISM_CGROUP_V2 : PK_MECHANISM_NONE;
-        c.features = cg.available ? cg.features : 0;
-        pk__format(c.reason, sizeof c.reason, "%s", cg.reason);
-    } else {
-        pk_backend_probe pg;
-        pk__backend_process_group.probe(&pg);
-        c.mechanism = PK_MECHANISM_PROCESS_GROUP;
-        c.features = pg.features;
-        if (backend == PK_BACKEND_AUTO)
-            pk__format(c.reason, sizeof c.reason, "cgroup-v2 unavailable: %s", cg.reason);
+    if (named) {
+        rows = named;
+        count = 1;
+        if (!named->ops)
+            pk__format(c.reason, sizeof c.reason, "%s", named->absent);
     }
-#endif
+    /* The same walk as pk_group_create: the first available, strongest first. */
+    size_t used = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (!rows[i].ops)
+            continue;
+        pk_backend_probe p;
+        rows[i].ops->probe(&p);
+        if (p.available) {
+            c.mechanism = rows[i].ops->mechanism;
+            c.features = p.features;
+            break;
+        }
+        if (named)
+            pk__format(c.reason, sizeof c.reason, "%s", p.reason);
+        else if (used + 1 < sizeof c.reason)
+            pk__format(c.reason + used, sizeof c.reason - used, "%s%s unavailable: %s", used ? "; " : "",
+                       rows[i].ops->name, p.reason);
+        used = strlen(c.reason);
+    }
     return pk__struct_out(&pk__layout_containment, out, &c, "pk_host_probe: out");
 }
 
@@ -5629,23 +5650,38 @@ int pk__win_cmdline(const char *const *argv, char **out)
 }
 
 /* ==== backends/registry.c ==== */
-/* Backend lookup by id, and the pid list the backends fill. */
+/* The backend registry (which tables this build has, in the order auto
+ * tries them), and the pid list the backends fill. */
 #include <stdlib.h>
 
 /* #include "backend.h": inlined above */
 /* #include "error.h": inlined above */
 
-const pk_backend_ops *pk__backend_for(int backend_id)
-{
-    switch (backend_id) {
+/* Adding a backend is one table, one row here and one pk_backend value. */
+static const pk_backend_row rows[] = {
 #ifdef _WIN32
-    case PK_BACKEND_JOB_OBJECT: return &pk__backend_job_object;
+    {PK_BACKEND_JOB_OBJECT, &pk__backend_job_object, NULL},
+    {PK_BACKEND_CGROUP_V2, NULL, "cgroup-v2 exists only on Linux"},
+    {PK_BACKEND_PROCESS_GROUP, NULL, "process groups exist only on POSIX systems"},
 #else
-    case PK_BACKEND_CGROUP_V2: return &pk__backend_cgroup_v2;
-    case PK_BACKEND_PROCESS_GROUP: return &pk__backend_process_group;
+    {PK_BACKEND_CGROUP_V2, &pk__backend_cgroup_v2, NULL},
+    {PK_BACKEND_PROCESS_GROUP, &pk__backend_process_group, NULL},
+    {PK_BACKEND_JOB_OBJECT, NULL, "job objects exist only on Windows"},
 #endif
-    default: return NULL;
-    }
+};
+
+const pk_backend_row *pk__backend_rows(size_t *count)
+{
+    *count = sizeof rows / sizeof rows[0];
+    return rows;
+}
+
+const pk_backend_row *pk__backend_row(int backend_id)
+{
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (rows[i].id == backend_id)
+            return &rows[i];
+    return NULL;
 }
 
 int pk__pid_list_push(pk_pid_list *list, int32_t pid)
@@ -8252,6 +8288,7 @@ int pk_pipeline_run(pk_pipeline *handle, pk_result **out)
 /* Facts about the host, read once: where cgroup2 is and where we sit in it. */
 typedef struct host_facts {
     pk_backend_probe probe;
+    char mount[256];         /* the cgroup2 mount, or "" */
     char own_dir[PATH_MAX];  /* the caller's cgroup directory */
     char own_rel[PATH_MAX];  /* the same, relative to the hierarchy root ("/..." ) */
     int has_kill;            /* cgroup.kill (5.14) */
@@ -8328,7 +8365,7 @@ static void read_facts(void)
     pk_backend_probe *p = &facts.probe;
     memset(p, 0, sizeof *p);
     char root[PATH_MAX];
-    if (!find_mount(p->cgroup_mount, sizeof p->cgroup_mount, root, sizeof root)) {
+    if (!find_mount(facts.mount, sizeof facts.mount, root, sizeof root)) {
         pk__format(p->reason, sizeof p->reason, "no cgroup2 filesystem is mounted (/proc/self/mountinfo)");
         return;
     }
@@ -8352,11 +8389,11 @@ static void read_facts(void)
     size_t root_len = strcmp(root, "/") == 0 ? 0 : strlen(root);
     if (root_len && (strncmp(rel, root, root_len) != 0 || (rel[root_len] != '/' && rel[root_len] != '\0'))) {
         pk__format(p->reason, sizeof p->reason, "this process's cgroup %s is outside the cgroup2 mount at %s", rel,
-                   p->cgroup_mount);
+                   facts.mount);
         return;
     }
     const char *below = rel + root_len;
-    pk__format(facts.own_dir, sizeof facts.own_dir, "%s%s", p->cgroup_mount, strcmp(below, "/") == 0 ? "" : below);
+    pk__format(facts.own_dir, sizeof facts.own_dir, "%s%s", facts.mount, strcmp(below, "/") == 0 ? "" : below);
 
     if (access(facts.own_dir, W_OK) != 0) {
         pk__format(p->reason, sizeof p->reason, "cannot create a cgroup under %s: %s", facts.own_dir,
@@ -8422,6 +8459,12 @@ static void cg_probe(pk_backend_probe *out)
 {
     pthread_once(&facts_once, read_facts);
     *out = facts.probe;
+}
+
+static void cg_describe_host(pk_containment *out)
+{
+    pthread_once(&facts_once, read_facts);
+    pk__format(out->cgroup_mount, sizeof out->cgroup_mount, "%s", facts.mount);
 }
 
 typedef struct cg_state {
@@ -8956,7 +8999,7 @@ static void cg_describe(void *state, pk_containment *out)
 }
 
 const pk_backend_ops pk__backend_cgroup_v2 = {
-    .version = 1,
+    .version = 2,
     .name = "cgroup-v2",
     .backend_id = PK_BACKEND_CGROUP_V2,
     .mechanism = PK_MECHANISM_CGROUP_V2,
@@ -8975,6 +9018,7 @@ const pk_backend_ops pk__backend_cgroup_v2 = {
     .drained = cg_drained,
     .drain_fd = cg_drain_fd,
     .describe = cg_describe,
+    .describe_host = cg_describe_host,
 };
 #undef FREEZE_WAIT_MS
 #undef KILL_SWEEPS
@@ -9347,18 +9391,6 @@ static int pg_drained(void *state)
     return empty;
 }
 
-static int pg_drain_fd(void *state)
-{
-    (void)state;
-    return -1; /* no kernel event says a process group emptied */
-}
-
-static void pg_describe(void *state, pk_containment *out)
-{
-    (void)state;
-    out->cgroup_path[0] = '\0';
-}
-
 const pk_backend_ops pk__backend_process_group = {
     .version = 1,
     .name = "process-group",
@@ -9377,8 +9409,7 @@ const pk_backend_ops pk__backend_process_group = {
     .members = pg_members,
     .stats = pg_stats,
     .drained = pg_drained,
-    .drain_fd = pg_drain_fd,
-    .describe = pg_describe,
+    /* no drain_fd: no kernel event says a process group emptied */
 };
 #undef DRAIN_SCANS
 
@@ -11024,18 +11055,6 @@ static int job_drained(void *state)
     return acct.ActiveProcesses == 0;
 }
 
-static int job_drain_fd(void *state)
-{
-    (void)state;
-    return -1;
-}
-
-static void job_describe(void *state, pk_containment *out)
-{
-    (void)state;
-    out->cgroup_path[0] = '\0';
-}
-
 const pk_backend_ops pk__backend_job_object = {
     .version = 1,
     .name = "job-object",
@@ -11054,8 +11073,7 @@ const pk_backend_ops pk__backend_job_object = {
     .members = job_members,
     .stats = job_stats,
     .drained = job_drained,
-    .drain_fd = job_drain_fd,
-    .describe = job_describe,
+    /* no drain_fd: a job signals no fd; the core re-checks on a short interval */
 };
 #undef KILLED_EXIT_CODE
 
