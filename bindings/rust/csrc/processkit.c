@@ -4227,10 +4227,13 @@ int pk__process_wait_for(pk_process_obj *p, pk_ready_fn ready, void *user, uint3
 #undef PORT_ATTEMPT_MS
 
 /* ==== api/src/result.c ==== */
-/* Turning a finished run into a result object: the same on every OS. */
+/* Results: turning a finished run into a result object (the same on every
+ * OS), and the public pk_result_* functions that read it. */
 #include <stdlib.h>
 #include <string.h>
 
+/* #include "abi_struct.h": inlined above */
+/* #include "error.h": inlined above */
 /* #include "loop.h": inlined above */
 
 void pk__result_destroy(pk_object *obj)
@@ -4296,6 +4299,135 @@ pk_result_obj *pk__result_new(pk_process_obj *p)
     return r;
 }
 
+/* ---- the public pk_result_* functions ---- */
+
+static int get_result(pk_result *handle, const char *fn, pk_result_obj **out)
+{
+    pk_object *obj;
+    int rc = pk__handle_get(handle, PK_OBJ_RESULT, fn, &obj);
+    if (rc == PK_OK)
+        *out = (pk_result_obj *)obj;
+    return rc;
+}
+
+int pk_result_info(pk_result *handle, pk_run_info *out)
+{
+    pk__clear_error();
+    pk_result_obj *r;
+    int rc = get_result(handle, "pk_result_info", &r);
+    if (rc != PK_OK)
+        return rc;
+    rc = out ? pk__struct_out(&pk__layout_run_info, out, &r->info, "pk_result_info: out")
+             : pk__fail(PK_ERR_INVALID, "pk_result_info: out is NULL");
+    pk__object_unref(&r->obj);
+    return rc;
+}
+
+int pk_result_output(pk_result *handle, int32_t stream, const uint8_t **data, size_t *len)
+{
+    pk__clear_error();
+    pk_result_obj *r;
+    int rc = get_result(handle, "pk_result_output", &r);
+    if (rc != PK_OK)
+        return rc;
+    if (stream != PK_STREAM_STDOUT && stream != PK_STREAM_STDERR)
+        rc = pk__fail(PK_ERR_INVALID, "pk_result_output: stream %d is neither stdout nor stderr", (int)stream);
+    else if (!data || !len)
+        rc = pk__fail(PK_ERR_INVALID, "pk_result_output: %s is NULL", !data ? "data" : "len");
+    else {
+        static const uint8_t empty[1] = {0};
+        *data = r->data[stream] ? r->data[stream] : empty;
+        *len = r->len[stream];
+    }
+    pk__object_unref(&r->obj);
+    return rc;
+}
+
+/* The last non-empty line of a buffer, for error messages. Only the last
+ * 4 KiB are looked at: a line longer than that is quoted from its end. */
+static void last_line(const uint8_t *data, size_t len, char *out, size_t out_len)
+{
+    out[0] = '\0';
+    size_t floor = len > 4096 ? len - 4096 : 0;
+    while (len > floor && (data[len - 1] == '\n' || data[len - 1] == '\r' || data[len - 1] == ' '))
+        len--;
+    size_t start = len;
+    while (start > floor && data[start - 1] != '\n')
+        start--;
+    if (len - start > out_len - 1)
+        start = len - (out_len - 1);
+    size_t n = len - start;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = data[start + i];
+        out[i] = c < 0x20 || c == 0x7f ? '?' : (char)c; /* no terminal control codes in messages */
+    }
+    out[n] = '\0';
+}
+
+int pk_result_check(pk_result *handle)
+{
+    pk__clear_error();
+    pk_result_obj *r;
+    int rc = get_result(handle, "pk_result_check", &r);
+    if (rc != PK_OK)
+        return rc;
+    const pk_run_info *i = &r->info;
+    char tail[201] = "";
+    if (!i->success) {
+        last_line(r->data[2], r->len[2], tail, sizeof tail);
+        if (!tail[0])
+            last_line(r->data[1], r->len[1], tail, sizeof tail);
+    }
+    const char *sep = tail[0] ? ": " : "";
+    if (i->success)
+        rc = PK_OK;
+    else if (i->outcome == PK_OUTCOME_CANCELLED)
+        rc = pk__fail(PK_ERR_CANCELLED, "%s: cancelled", r->program);
+    else if (i->outcome == PK_OUTCOME_TIMED_OUT)
+        rc = pk__fail(PK_ERR_TIMEOUT, "%s: timed out after %u ms%s%s", r->program, r->timeout_ms, sep, tail);
+    else if (i->outcome == PK_OUTCOME_STATUS_LOST)
+        rc = pk__fail(PK_ERR_NO_PROCESS,
+                      "%s: ended, but the host reaped it and this kernel (before 6.15) kept no exit status",
+                      r->program);
+    else if (i->outcome == PK_OUTCOME_SIGNALLED)
+        rc = pk__fail(PK_ERR_FAILED, "%s: killed by signal %d%s%s", r->program, (int)i->signal, sep, tail);
+    else if (i->overflowed)
+        rc = pk__fail(PK_ERR_OVERFLOW, "%s: output exceeded its cap (stdout %llu bytes, stderr %llu bytes)",
+                      r->program, (unsigned long long)i->stdout_bytes, (unsigned long long)i->stderr_bytes);
+    else
+        rc = pk__fail(PK_ERR_FAILED, "%s: exited with code %d%s%s", r->program, (int)i->exit_code, sep, tail);
+    pk__object_unref(&r->obj);
+    return rc;
+}
+
+int pk_result_free(pk_result *handle)
+{
+    pk__clear_error();
+    pk_object *obj;
+    int rc = pk__handle_retire(handle, PK_OBJ_RESULT, "pk_result_free", &obj);
+    if (rc == PK_OK)
+        pk__object_unref(obj);
+    return rc;
+}
+
+int pk_result_stage_info(pk_result *handle, uint32_t index, pk_run_info *out)
+{
+    pk__clear_error();
+    pk_result_obj *r;
+    int rc = get_result(handle, "pk_result_stage_info", &r);
+    if (rc != PK_OK)
+        return rc;
+    if (!out)
+        rc = pk__fail(PK_ERR_INVALID, "pk_result_stage_info: out is NULL");
+    else if (index >= r->info.stage_count)
+        rc = pk__fail(PK_ERR_INVALID, "pk_result_stage_info: stage %u of %u", (unsigned)index,
+                      (unsigned)r->info.stage_count);
+    else
+        rc = pk__struct_out(&pk__layout_run_info, out, r->stages ? &r->stages[index] : &r->info,
+                            "pk_result_stage_info: out");
+    pk__object_unref(&r->obj);
+    return rc;
+}
 
 /* ==== api/src/retry.c ==== */
 /* pk_command_run_retry: run a command again after a failure, with capped
@@ -4438,15 +4570,6 @@ static int get_process(pk_process *handle, const char *fn, pk_process_obj **out)
     int rc = pk__handle_get(handle, PK_OBJ_PROCESS, fn, &obj);
     if (rc == PK_OK)
         *out = (pk_process_obj *)obj;
-    return rc;
-}
-
-static int get_result(pk_result *handle, const char *fn, pk_result_obj **out)
-{
-    pk_object *obj;
-    int rc = pk__handle_get(handle, PK_OBJ_RESULT, fn, &obj);
-    if (rc == PK_OK)
-        *out = (pk_result_obj *)obj;
     return rc;
 }
 
@@ -4826,106 +4949,6 @@ int pk_command_run(pk_command *handle, pk_result **out)
     return rc;
 }
 
-int pk_result_info(pk_result *handle, pk_run_info *out)
-{
-    pk__clear_error();
-    pk_result_obj *r;
-    int rc = get_result(handle, "pk_result_info", &r);
-    if (rc != PK_OK)
-        return rc;
-    rc = out ? pk__struct_out(&pk__layout_run_info, out, &r->info, "pk_result_info: out")
-             : pk__fail(PK_ERR_INVALID, "pk_result_info: out is NULL");
-    pk__object_unref(&r->obj);
-    return rc;
-}
-
-int pk_result_output(pk_result *handle, int32_t stream, const uint8_t **data, size_t *len)
-{
-    pk__clear_error();
-    pk_result_obj *r;
-    int rc = get_result(handle, "pk_result_output", &r);
-    if (rc != PK_OK)
-        return rc;
-    if (stream != PK_STREAM_STDOUT && stream != PK_STREAM_STDERR)
-        rc = pk__fail(PK_ERR_INVALID, "pk_result_output: stream %d is neither stdout nor stderr", (int)stream);
-    else if (!data || !len)
-        rc = pk__fail(PK_ERR_INVALID, "pk_result_output: %s is NULL", !data ? "data" : "len");
-    else {
-        static const uint8_t empty[1] = {0};
-        *data = r->data[stream] ? r->data[stream] : empty;
-        *len = r->len[stream];
-    }
-    pk__object_unref(&r->obj);
-    return rc;
-}
-
-/* The last non-empty line of a buffer, for error messages. Only the last
- * 4 KiB are looked at: a line longer than that is quoted from its end. */
-static void last_line(const uint8_t *data, size_t len, char *out, size_t out_len)
-{
-    out[0] = '\0';
-    size_t floor = len > 4096 ? len - 4096 : 0;
-    while (len > floor && (data[len - 1] == '\n' || data[len - 1] == '\r' || data[len - 1] == ' '))
-        len--;
-    size_t start = len;
-    while (start > floor && data[start - 1] != '\n')
-        start--;
-    if (len - start > out_len - 1)
-        start = len - (out_len - 1);
-    size_t n = len - start;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = data[start + i];
-        out[i] = c < 0x20 || c == 0x7f ? '?' : (char)c; /* no terminal control codes in messages */
-    }
-    out[n] = '\0';
-}
-
-int pk_result_check(pk_result *handle)
-{
-    pk__clear_error();
-    pk_result_obj *r;
-    int rc = get_result(handle, "pk_result_check", &r);
-    if (rc != PK_OK)
-        return rc;
-    const pk_run_info *i = &r->info;
-    char tail[201] = "";
-    if (!i->success) {
-        last_line(r->data[2], r->len[2], tail, sizeof tail);
-        if (!tail[0])
-            last_line(r->data[1], r->len[1], tail, sizeof tail);
-    }
-    const char *sep = tail[0] ? ": " : "";
-    if (i->success)
-        rc = PK_OK;
-    else if (i->outcome == PK_OUTCOME_CANCELLED)
-        rc = pk__fail(PK_ERR_CANCELLED, "%s: cancelled", r->program);
-    else if (i->outcome == PK_OUTCOME_TIMED_OUT)
-        rc = pk__fail(PK_ERR_TIMEOUT, "%s: timed out after %u ms%s%s", r->program, r->timeout_ms, sep, tail);
-    else if (i->outcome == PK_OUTCOME_STATUS_LOST)
-        rc = pk__fail(PK_ERR_NO_PROCESS,
-                      "%s: ended, but the host reaped it and this kernel (before 6.15) kept no exit status",
-                      r->program);
-    else if (i->outcome == PK_OUTCOME_SIGNALLED)
-        rc = pk__fail(PK_ERR_FAILED, "%s: killed by signal %d%s%s", r->program, (int)i->signal, sep, tail);
-    else if (i->overflowed)
-        rc = pk__fail(PK_ERR_OVERFLOW, "%s: output exceeded its cap (stdout %llu bytes, stderr %llu bytes)",
-                      r->program, (unsigned long long)i->stdout_bytes, (unsigned long long)i->stderr_bytes);
-    else
-        rc = pk__fail(PK_ERR_FAILED, "%s: exited with code %d%s%s", r->program, (int)i->exit_code, sep, tail);
-    pk__object_unref(&r->obj);
-    return rc;
-}
-
-int pk_result_free(pk_result *handle)
-{
-    pk__clear_error();
-    pk_object *obj;
-    int rc = pk__handle_retire(handle, PK_OBJ_RESULT, "pk_result_free", &obj);
-    if (rc == PK_OK)
-        pk__object_unref(obj);
-    return rc;
-}
-
 /* ---- readiness, terminals, stages ---- */
 
 /* Looks a process up for a call that drives its loop. */
@@ -5014,25 +5037,6 @@ int pk_process_resize(pk_process *handle, uint16_t rows, uint16_t cols)
     else
         rc = pk__process_resize(p, rows, cols);
     return put_live_process(p, rc);
-}
-
-int pk_result_stage_info(pk_result *handle, uint32_t index, pk_run_info *out)
-{
-    pk__clear_error();
-    pk_result_obj *r;
-    int rc = get_result(handle, "pk_result_stage_info", &r);
-    if (rc != PK_OK)
-        return rc;
-    if (!out)
-        rc = pk__fail(PK_ERR_INVALID, "pk_result_stage_info: out is NULL");
-    else if (index >= r->info.stage_count)
-        rc = pk__fail(PK_ERR_INVALID, "pk_result_stage_info: stage %u of %u", (unsigned)index,
-                      (unsigned)r->info.stage_count);
-    else
-        rc = pk__struct_out(&pk__layout_run_info, out, r->stages ? &r->stages[index] : &r->info,
-                            "pk_result_stage_info: out");
-    pk__object_unref(&r->obj);
-    return rc;
 }
 
 /* ==== api/src/run_start.c ==== */
