@@ -3,9 +3,6 @@
 
 #include <errno.h>
 #include <signal.h>
-#ifndef _WIN32
-#include <poll.h>
-#endif
 
 #include "error.h"
 #include "sys.h"
@@ -60,19 +57,7 @@ int pk__attempt_wait(pk_attempt *a, pk_cancel_obj *stop, uint32_t grace_ms, int 
             }
             rc = pk__loop_run_once(a->loop, timeout);
         } else if (stop) {
-#ifdef _WIN32
-            /* The loop waits on the stop token's event with its own. */
-            rc = pk__loop_run_once_watching(a->loop, -1, stop->event);
-#else
-            /* The token's eventfd is not in the loop's epoll set (which
-             * holds only the loop's own watches): poll both. */
-            struct pollfd fds[2] = {{.fd = a->loop->epfd, .events = POLLIN}, {.fd = stop->fd, .events = POLLIN}};
-            int n = poll(fds, 2, -1);
-            if (n < 0 && errno != EINTR)
-                rc = pk__fail_errno(PK_ERR_OS, errno, "poll");
-            else if (n > 0 && fds[0].revents)
-                rc = pk__loop_run_once(a->loop, 0);
-#endif
+            rc = pk__loop_run_once_watching(a->loop, -1, stop);
         } else {
             rc = pk__loop_run_once(a->loop, -1);
         }

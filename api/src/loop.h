@@ -138,10 +138,8 @@ int pk__loop_enter(pk_loop_obj *loop, int *counted);
 int pk__loop_leave(pk_loop_obj *loop, int counted, int rc);
 /* Makes a thread blocked in pk__loop_run_once return (each OS's loop file). */
 void pk__loop_wake(pk_loop_obj *loop);
-#ifdef _WIN32
-/* pk__loop_run_once that also returns when @extra (an event) is signalled. */
-int pk__loop_run_once_watching(pk_loop_obj *loop, int timeout_ms, void *extra);
-#endif
+/* pk__loop_run_once that also returns (PK_OK) when @token triggers. */
+int pk__loop_run_once_watching(pk_loop_obj *loop, int timeout_ms, pk_cancel_obj *token);
 void pk__process_cancel(pk_process_obj *proc);
 /* Signals the run's tree (or the program alone in a shared group). */
 int pk__process_signal(pk_process_obj *proc, int sig);

@@ -577,6 +577,17 @@ int pk__loop_run_once(pk_loop_obj *loop, int timeout_ms)
     return rc;
 }
 
+int pk__loop_run_once_watching(pk_loop_obj *loop, int timeout_ms, pk_cancel_obj *token)
+{
+    /* The token's eventfd stays out of the loop's epoll set (which holds
+     * only the loop's own watches): poll both, then run what is ready. */
+    struct pollfd fds[2] = {{.fd = loop->epfd, .events = POLLIN}, {.fd = token->fd, .events = POLLIN}};
+    int n = poll(fds, 2, timeout_ms);
+    if (n < 0)
+        return errno == EINTR ? PK_OK : pk__fail_errno(PK_ERR_OS, errno, "poll");
+    return n > 0 && fds[0].revents ? pk__loop_run_once(loop, 0) : PK_OK;
+}
+
 static int run_once(pk_loop_obj *loop, int timeout_ms)
 {
     struct epoll_event events[64];

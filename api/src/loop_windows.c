@@ -510,18 +510,24 @@ void pk__loop_wake(pk_loop_obj *loop)
     wake(loop);
 }
 
-int pk__loop_run_once(pk_loop_obj *loop, int timeout_ms)
-{
-    return pk__loop_run_once_watching(loop, timeout_ms, NULL);
-}
-
-int pk__loop_run_once_watching(pk_loop_obj *loop, int timeout_ms, void *extra)
+static int run_once_counted(pk_loop_obj *loop, int timeout_ms, HANDLE extra)
 {
     int counted;
     int rc = pk__loop_enter(loop, &counted);
     if (rc == PK_OK)
         rc = pk__loop_leave(loop, counted, run_once(loop, timeout_ms, extra));
     return rc;
+}
+
+int pk__loop_run_once(pk_loop_obj *loop, int timeout_ms)
+{
+    return run_once_counted(loop, timeout_ms, NULL);
+}
+
+int pk__loop_run_once_watching(pk_loop_obj *loop, int timeout_ms, pk_cancel_obj *token)
+{
+    /* The token's event joins the loop's own wait. */
+    return run_once_counted(loop, timeout_ms, token->event);
 }
 
 static int run_once(pk_loop_obj *loop, int timeout_ms, HANDLE extra)

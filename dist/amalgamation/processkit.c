@@ -921,10 +921,8 @@ int pk__loop_enter(pk_loop_obj *loop, int *counted);
 int pk__loop_leave(pk_loop_obj *loop, int counted, int rc);
 /* Makes a thread blocked in pk__loop_run_once return (each OS's loop file). */
 void pk__loop_wake(pk_loop_obj *loop);
-#ifdef _WIN32
-/* pk__loop_run_once that also returns when @extra (an event) is signalled. */
-int pk__loop_run_once_watching(pk_loop_obj *loop, int timeout_ms, void *extra);
-#endif
+/* pk__loop_run_once that also returns (PK_OK) when @token triggers. */
+int pk__loop_run_once_watching(pk_loop_obj *loop, int timeout_ms, pk_cancel_obj *token);
 void pk__process_cancel(pk_process_obj *proc);
 /* Signals the run's tree (or the program alone in a shared group). */
 int pk__process_signal(pk_process_obj *proc, int sig);
@@ -1394,9 +1392,6 @@ int pk_struct_size(int32_t id, size_t *size)
 
 #include <errno.h>
 #include <signal.h>
-#ifndef _WIN32
-#include <poll.h>
-#endif
 
 /* #include "error.h": inlined above */
 /* #include "sys.h": inlined above */
@@ -1451,19 +1446,7 @@ int pk__attempt_wait(pk_attempt *a, pk_cancel_obj *stop, uint32_t grace_ms, int 
             }
             rc = pk__loop_run_once(a->loop, timeout);
         } else if (stop) {
-#ifdef _WIN32
-            /* The loop waits on the stop token's event with its own. */
-            rc = pk__loop_run_once_watching(a->loop, -1, stop->event);
-#else
-            /* The token's eventfd is not in the loop's epoll set (which
-             * holds only the loop's own watches): poll both. */
-            struct pollfd fds[2] = {{.fd = a->loop->epfd, .events = POLLIN}, {.fd = stop->fd, .events = POLLIN}};
-            int n = poll(fds, 2, -1);
-            if (n < 0 && errno != EINTR)
-                rc = pk__fail_errno(PK_ERR_OS, errno, "poll");
-            else if (n > 0 && fds[0].revents)
-                rc = pk__loop_run_once(a->loop, 0);
-#endif
+            rc = pk__loop_run_once_watching(a->loop, -1, stop);
         } else {
             rc = pk__loop_run_once(a->loop, -1);
         }
@@ -7041,6 +7024,17 @@ int pk__loop_run_once(pk_loop_obj *loop, int timeout_ms)
     return rc;
 }
 
+int pk__loop_run_once_watching(pk_loop_obj *loop, int timeout_ms, pk_cancel_obj *token)
+{
+    /* The token's eventfd stays out of the loop's epoll set (which holds
+     * only the loop's own watches): poll both, then run what is ready. */
+    struct pollfd fds[2] = {{.fd = loop->epfd, .events = POLLIN}, {.fd = token->fd, .events = POLLIN}};
+    int n = poll(fds, 2, timeout_ms);
+    if (n < 0)
+        return errno == EINTR ? PK_OK : pk__fail_errno(PK_ERR_OS, errno, "poll");
+    return n > 0 && fds[0].revents ? pk__loop_run_once(loop, 0) : PK_OK;
+}
+
 static int run_once(pk_loop_obj *loop, int timeout_ms)
 {
     struct epoll_event events[64];
@@ -10128,18 +10122,24 @@ void pk__loop_wake(pk_loop_obj *loop)
     wake(loop);
 }
 
-int pk__loop_run_once(pk_loop_obj *loop, int timeout_ms)
-{
-    return pk__loop_run_once_watching(loop, timeout_ms, NULL);
-}
-
-int pk__loop_run_once_watching(pk_loop_obj *loop, int timeout_ms, void *extra)
+static int run_once_counted(pk_loop_obj *loop, int timeout_ms, HANDLE extra)
 {
     int counted;
     int rc = pk__loop_enter(loop, &counted);
     if (rc == PK_OK)
         rc = pk__loop_leave(loop, counted, run_once(loop, timeout_ms, extra));
     return rc;
+}
+
+int pk__loop_run_once(pk_loop_obj *loop, int timeout_ms)
+{
+    return run_once_counted(loop, timeout_ms, NULL);
+}
+
+int pk__loop_run_once_watching(pk_loop_obj *loop, int timeout_ms, pk_cancel_obj *token)
+{
+    /* The token's event joins the loop's own wait. */
+    return run_once_counted(loop, timeout_ms, token->event);
 }
 
 static int run_once(pk_loop_obj *loop, int timeout_ms, HANDLE extra)
