@@ -180,6 +180,18 @@ int pk__run_exited(pk_process_obj *p);
 /* The run is over, its OS handles closed: the private group goes, the
  * result is built, and done is set. */
 void pk__run_complete(pk_process_obj *p);
+/* The shared run state machine (run_start.c). With the loop's lock held:
+ * act on every deadline of the run that has passed (the timeout's signal,
+ * then SIGKILL after the grace; the end of the drain), and drop the
+ * finished runs from the loop's list. */
+void pk__run_on_deadlines(pk_process_obj *p, uint64_t now);
+void pk__loop_drop_finished(pk_loop_obj *loop);
+/* What each OS's loop gives the state machine: signal the run's tree (the
+ * program alone in a shared group); send the timeout's polite signal, 1 if
+ * one was sent and a grace period may follow; stop reading the outputs. */
+void pk__run_signal_tree(pk_process_obj *p, int sig);
+int pk__run_polite_signal(pk_process_obj *p);
+void pk__run_close_outputs(pk_process_obj *p);
 /* With the loop's lock held: cancels every run, drives the loop until they
  * are finished (finishing with @finish any a failed wait left), and marks
  * the loop closed. */

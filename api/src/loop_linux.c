@@ -246,7 +246,7 @@ static void arm_timer(pk_process_obj *p)
 }
 
 /* The run's tree in a private group; the program alone in a shared one. */
-static void signal_tree(pk_process_obj *p, int sig)
+void pk__run_signal_tree(pk_process_obj *p, int sig)
 {
     if (p->private_group) {
         (void)pk__group_signal_obj(p->group, sig);
@@ -258,13 +258,18 @@ static void signal_tree(pk_process_obj *p, int sig)
     pthread_mutex_unlock(&p->child->lock);
 }
 
-void pk__process_cancel(pk_process_obj *proc)
+int pk__run_polite_signal(pk_process_obj *p)
 {
-    if (atomic_load(&proc->done) || atomic_exchange(&proc->cancel_requested, 1))
-        return;
-    /* Killing is safe from any thread; recording the outcome is the loop's. */
-    signal_tree(proc, SIGKILL);
-    wake(proc->loop);
+    if (p->plan.timeout_signal == SIGKILL)
+        return 0;
+    pk__run_signal_tree(p, p->plan.timeout_signal);
+    return 1;
+}
+
+void pk__run_close_outputs(pk_process_obj *p)
+{
+    close_stream(p, 1);
+    close_stream(p, 2);
 }
 
 static void on_timer(pk_process_obj *p)
@@ -272,32 +277,7 @@ static void on_timer(pk_process_obj *p)
     uint64_t expirations;
     ssize_t n = read(p->timer_fd, &expirations, sizeof expirations);
     (void)n;
-    uint64_t now = pk__now_ns();
-    if (p->timeout_at && now >= p->timeout_at) {
-        p->timeout_at = 0;
-        if (!p->exited) {
-            p->timed_out = 1;
-            int sig = p->plan.timeout_signal;
-            signal_tree(p, sig);
-            if (sig != SIGKILL && p->plan.grace_ms)
-                p->grace_at = now + (uint64_t)p->plan.grace_ms * 1000000u;
-            else if (sig != SIGKILL)
-                signal_tree(p, SIGKILL);
-        } else {
-            close_stream(p, 1);
-            close_stream(p, 2);
-        }
-    }
-    if (p->grace_at && now >= p->grace_at) {
-        p->grace_at = 0;
-        if (!p->exited)
-            signal_tree(p, SIGKILL);
-    }
-    if (p->drain_at && now >= p->drain_at) {
-        p->drain_at = 0;
-        close_stream(p, 1);
-        close_stream(p, 2);
-    }
+    pk__run_on_deadlines(p, pk__now_ns());
     arm_timer(p);
 }
 
@@ -487,7 +467,7 @@ int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, 
     if (rc == PK_OK)
         rc = pk__loop_reserve(loop);
     if (rc != PK_OK) {
-        signal_tree(p, SIGKILL);
+        pk__run_signal_tree(p, SIGKILL);
         (void)pk__child_reap(p->child, -1);
         goto fail;
     }
@@ -546,19 +526,12 @@ static void handle_event(pk_watch *w, uint32_t events)
     }
 }
 
-/* Drops finished runs from the loop's list. */
+/* Finishes the runs whose program and outputs are done, and drops them. */
 static void sweep(pk_loop_obj *loop)
 {
-    size_t kept = 0;
-    for (size_t i = 0; i < loop->count; i++) {
-        pk_process_obj *p = loop->procs[i];
-        check_done(p);
-        if (atomic_load(&p->done))
-            pk__object_unref(&p->obj);
-        else
-            loop->procs[kept++] = p;
-    }
-    loop->count = kept;
+    for (size_t i = 0; i < loop->count; i++)
+        check_done(loop->procs[i]);
+    pk__loop_drop_finished(loop);
 }
 
 void pk__loop_wake(pk_loop_obj *loop)
@@ -652,7 +625,7 @@ int pk__process_close_stdin(pk_process_obj *p)
 
 int pk__process_signal(pk_process_obj *p, int sig)
 {
-    signal_tree(p, sig);
+    pk__run_signal_tree(p, sig);
     return PK_OK;
 }
 

@@ -217,6 +217,11 @@ static int signal_tree(pk_process_obj *p, int sig)
     return rc;
 }
 
+void pk__run_signal_tree(pk_process_obj *p, int sig)
+{
+    (void)signal_tree(p, sig);
+}
+
 /* The opt-in graceful path: CTRL_BREAK reaches a console process group,
  * which a run has only when started with PK_COMMAND_NEW_SESSION. */
 static int can_break(const pk_process_obj *p)
@@ -231,45 +236,19 @@ static int send_break(pk_process_obj *p)
     return PK_OK;
 }
 
-void pk__process_cancel(pk_process_obj *proc)
+int pk__run_polite_signal(pk_process_obj *p)
 {
-    if (atomic_load(&proc->done) || atomic_exchange(&proc->cancel_requested, 1))
-        return;
-    (void)signal_tree(proc, SIGKILL);
-    wake(proc->loop);
+    /* Graceful means an atomic kill on Windows, unless the caller asked for
+     * CTRL_BREAK and gave the run a console group. */
+    int sent = p->plan.timeout_signal == SIGBREAK && can_break(p) && p->plan.grace_ms && send_break(p) == PK_OK;
+    pk__clear_error(); /* a failed break falls back to the kill, not the caller's error */
+    return sent;
 }
 
-static void on_timers(pk_process_obj *p, uint64_t now)
+void pk__run_close_outputs(pk_process_obj *p)
 {
-    if (p->timeout_at && now >= p->timeout_at) {
-        p->timeout_at = 0;
-        if (!p->exited) {
-            p->timed_out = 1;
-            /* Graceful means an atomic kill on Windows, unless the caller
-             * asked for CTRL_BREAK and gave the run a console group. */
-            if (p->plan.timeout_signal == SIGBREAK && can_break(p) && p->plan.grace_ms &&
-                send_break(p) == PK_OK)
-                p->grace_at = now + (uint64_t)p->plan.grace_ms * 1000000u;
-            else
-                (void)signal_tree(p, SIGKILL);
-            pk__clear_error(); /* a failed break is handled here, not the caller's error */
-        } else {
-            /* The program is gone but something holds its pipes: the
-             * timeout also ends the wait for them, as on Linux. */
-            close_stream(p, 1);
-            close_stream(p, 2);
-        }
-    }
-    if (p->grace_at && now >= p->grace_at) {
-        p->grace_at = 0;
-        if (!p->exited)
-            (void)signal_tree(p, SIGKILL);
-    }
-    if (p->drain_at && now >= p->drain_at) {
-        p->drain_at = 0;
-        close_stream(p, 1);
-        close_stream(p, 2);
-    }
+    close_stream(p, 1);
+    close_stream(p, 2);
 }
 
 static void finish(pk_process_obj *p)
@@ -452,21 +431,8 @@ static void dispatch(pk_process_obj *p, uint64_t now)
     }
     if (!p->exited && WaitForSingleObject(p->child->proc, 0) == WAIT_OBJECT_0)
         (void)pk__run_exited(p);
-    on_timers(p, now);
+    pk__run_on_deadlines(p, now);
     check_done(p);
-}
-
-static void sweep(pk_loop_obj *loop)
-{
-    size_t kept = 0;
-    for (size_t i = 0; i < loop->count; i++) {
-        pk_process_obj *p = loop->procs[i];
-        if (atomic_load(&p->done))
-            pk__object_unref(&p->obj);
-        else
-            loop->procs[kept++] = p;
-    }
-    loop->count = kept;
 }
 
 /* Returns 0 when out of memory: the handle is then not waited on, and the
@@ -582,7 +548,7 @@ static int run_once(pk_loop_obj *loop, int timeout_ms, HANDLE extra)
     uint64_t now = pk__now_ns();
     for (size_t i = 0; i < loop->count; i++)
         dispatch(loop->procs[i], now);
-    sweep(loop);
+    pk__loop_drop_finished(loop);
     loop->in_dispatch--;
     pthread_mutex_unlock(&loop->lock);
     return PK_OK;

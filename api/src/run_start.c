@@ -3,6 +3,7 @@
  * comes from, the spawn, the stdin queue, room in the loop's list, the
  * program's exit, the result, and closing the loop. Pipes and what the loop waits on are
  * each OS's own (loop_linux.c, loop_windows.c). */
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,55 @@ void pk__run_complete(pk_process_obj *p)
     p->end_ns = pk__now_ns();
     p->result = pk__result_new(p);
     atomic_store(&p->done, 1);
+}
+
+void pk__process_cancel(pk_process_obj *proc)
+{
+    if (atomic_load(&proc->done) || atomic_exchange(&proc->cancel_requested, 1))
+        return;
+    /* Killing is safe from any thread; recording the outcome is the loop's. */
+    pk__run_signal_tree(proc, SIGKILL);
+    pk__loop_wake(proc->loop);
+}
+
+void pk__run_on_deadlines(pk_process_obj *p, uint64_t now)
+{
+    if (p->timeout_at && now >= p->timeout_at) {
+        p->timeout_at = 0;
+        if (!p->exited) {
+            p->timed_out = 1;
+            if (pk__run_polite_signal(p) && p->plan.grace_ms)
+                p->grace_at = now + (uint64_t)p->plan.grace_ms * 1000000u;
+            else
+                pk__run_signal_tree(p, SIGKILL);
+        } else {
+            /* The program is gone but something holds its pipes: the
+             * timeout also ends the wait for them. */
+            pk__run_close_outputs(p);
+        }
+    }
+    if (p->grace_at && now >= p->grace_at) {
+        p->grace_at = 0;
+        if (!p->exited)
+            pk__run_signal_tree(p, SIGKILL);
+    }
+    if (p->drain_at && now >= p->drain_at) {
+        p->drain_at = 0;
+        pk__run_close_outputs(p);
+    }
+}
+
+void pk__loop_drop_finished(pk_loop_obj *loop)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < loop->count; i++) {
+        pk_process_obj *p = loop->procs[i];
+        if (atomic_load(&p->done))
+            pk__object_unref(&p->obj);
+        else
+            loop->procs[kept++] = p;
+    }
+    loop->count = kept;
 }
 
 int pk__loop_enter(pk_loop_obj *loop, int *counted)

@@ -963,6 +963,18 @@ int pk__run_exited(pk_process_obj *p);
 /* The run is over, its OS handles closed: the private group goes, the
  * result is built, and done is set. */
 void pk__run_complete(pk_process_obj *p);
+/* The shared run state machine (run_start.c). With the loop's lock held:
+ * act on every deadline of the run that has passed (the timeout's signal,
+ * then SIGKILL after the grace; the end of the drain), and drop the
+ * finished runs from the loop's list. */
+void pk__run_on_deadlines(pk_process_obj *p, uint64_t now);
+void pk__loop_drop_finished(pk_loop_obj *loop);
+/* What each OS's loop gives the state machine: signal the run's tree (the
+ * program alone in a shared group); send the timeout's polite signal, 1 if
+ * one was sent and a grace period may follow; stop reading the outputs. */
+void pk__run_signal_tree(pk_process_obj *p, int sig);
+int pk__run_polite_signal(pk_process_obj *p);
+void pk__run_close_outputs(pk_process_obj *p);
 /* With the loop's lock held: cancels every run, drives the loop until they
  * are finished (finishing with @finish any a failed wait left), and marks
  * the loop closed. */
@@ -5028,6 +5040,7 @@ int pk_process_resize(pk_process *handle, uint16_t rows, uint16_t cols)
  * comes from, the spawn, the stdin queue, room in the loop's list, the
  * program's exit, the result, and closing the loop. Pipes and what the loop waits on are
  * each OS's own (loop_linux.c, loop_windows.c). */
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -5230,6 +5243,55 @@ void pk__run_complete(pk_process_obj *p)
     p->end_ns = pk__now_ns();
     p->result = pk__result_new(p);
     atomic_store(&p->done, 1);
+}
+
+void pk__process_cancel(pk_process_obj *proc)
+{
+    if (atomic_load(&proc->done) || atomic_exchange(&proc->cancel_requested, 1))
+        return;
+    /* Killing is safe from any thread; recording the outcome is the loop's. */
+    pk__run_signal_tree(proc, SIGKILL);
+    pk__loop_wake(proc->loop);
+}
+
+void pk__run_on_deadlines(pk_process_obj *p, uint64_t now)
+{
+    if (p->timeout_at && now >= p->timeout_at) {
+        p->timeout_at = 0;
+        if (!p->exited) {
+            p->timed_out = 1;
+            if (pk__run_polite_signal(p) && p->plan.grace_ms)
+                p->grace_at = now + (uint64_t)p->plan.grace_ms * 1000000u;
+            else
+                pk__run_signal_tree(p, SIGKILL);
+        } else {
+            /* The program is gone but something holds its pipes: the
+             * timeout also ends the wait for them. */
+            pk__run_close_outputs(p);
+        }
+    }
+    if (p->grace_at && now >= p->grace_at) {
+        p->grace_at = 0;
+        if (!p->exited)
+            pk__run_signal_tree(p, SIGKILL);
+    }
+    if (p->drain_at && now >= p->drain_at) {
+        p->drain_at = 0;
+        pk__run_close_outputs(p);
+    }
+}
+
+void pk__loop_drop_finished(pk_loop_obj *loop)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < loop->count; i++) {
+        pk_process_obj *p = loop->procs[i];
+        if (atomic_load(&p->done))
+            pk__object_unref(&p->obj);
+        else
+            loop->procs[kept++] = p;
+    }
+    loop->count = kept;
 }
 
 int pk__loop_enter(pk_loop_obj *loop, int *counted)
@@ -6693,7 +6755,7 @@ static void arm_timer(pk_process_obj *p)
 }
 
 /* The run's tree in a private group; the program alone in a shared one. */
-static void signal_tree(pk_process_obj *p, int sig)
+void pk__run_signal_tree(pk_process_obj *p, int sig)
 {
     if (p->private_group) {
         (void)pk__group_signal_obj(p->group, sig);
@@ -6705,13 +6767,18 @@ static void signal_tree(pk_process_obj *p, int sig)
     pthread_mutex_unlock(&p->child->lock);
 }
 
-void pk__process_cancel(pk_process_obj *proc)
+int pk__run_polite_signal(pk_process_obj *p)
 {
-    if (atomic_load(&proc->done) || atomic_exchange(&proc->cancel_requested, 1))
-        return;
-    /* Killing is safe from any thread; recording the outcome is the loop's. */
-    signal_tree(proc, SIGKILL);
-    wake(proc->loop);
+    if (p->plan.timeout_signal == SIGKILL)
+        return 0;
+    pk__run_signal_tree(p, p->plan.timeout_signal);
+    return 1;
+}
+
+void pk__run_close_outputs(pk_process_obj *p)
+{
+    close_stream(p, 1);
+    close_stream(p, 2);
 }
 
 static void on_timer(pk_process_obj *p)
@@ -6719,32 +6786,7 @@ static void on_timer(pk_process_obj *p)
     uint64_t expirations;
     ssize_t n = read(p->timer_fd, &expirations, sizeof expirations);
     (void)n;
-    uint64_t now = pk__now_ns();
-    if (p->timeout_at && now >= p->timeout_at) {
-        p->timeout_at = 0;
-        if (!p->exited) {
-            p->timed_out = 1;
-            int sig = p->plan.timeout_signal;
-            signal_tree(p, sig);
-            if (sig != SIGKILL && p->plan.grace_ms)
-                p->grace_at = now + (uint64_t)p->plan.grace_ms * 1000000u;
-            else if (sig != SIGKILL)
-                signal_tree(p, SIGKILL);
-        } else {
-            close_stream(p, 1);
-            close_stream(p, 2);
-        }
-    }
-    if (p->grace_at && now >= p->grace_at) {
-        p->grace_at = 0;
-        if (!p->exited)
-            signal_tree(p, SIGKILL);
-    }
-    if (p->drain_at && now >= p->drain_at) {
-        p->drain_at = 0;
-        close_stream(p, 1);
-        close_stream(p, 2);
-    }
+    pk__run_on_deadlines(p, pk__now_ns());
     arm_timer(p);
 }
 
@@ -6934,7 +6976,7 @@ int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, 
     if (rc == PK_OK)
         rc = pk__loop_reserve(loop);
     if (rc != PK_OK) {
-        signal_tree(p, SIGKILL);
+        pk__run_signal_tree(p, SIGKILL);
         (void)pk__child_reap(p->child, -1);
         goto fail;
     }
@@ -6993,19 +7035,12 @@ static void handle_event(pk_watch *w, uint32_t events)
     }
 }
 
-/* Drops finished runs from the loop's list. */
+/* Finishes the runs whose program and outputs are done, and drops them. */
 static void sweep(pk_loop_obj *loop)
 {
-    size_t kept = 0;
-    for (size_t i = 0; i < loop->count; i++) {
-        pk_process_obj *p = loop->procs[i];
-        check_done(p);
-        if (atomic_load(&p->done))
-            pk__object_unref(&p->obj);
-        else
-            loop->procs[kept++] = p;
-    }
-    loop->count = kept;
+    for (size_t i = 0; i < loop->count; i++)
+        check_done(loop->procs[i]);
+    pk__loop_drop_finished(loop);
 }
 
 void pk__loop_wake(pk_loop_obj *loop)
@@ -7099,7 +7134,7 @@ int pk__process_close_stdin(pk_process_obj *p)
 
 int pk__process_signal(pk_process_obj *p, int sig)
 {
-    signal_tree(p, sig);
+    pk__run_signal_tree(p, sig);
     return PK_OK;
 }
 
@@ -9829,6 +9864,11 @@ static int signal_tree(pk_process_obj *p, int sig)
     return rc;
 }
 
+void pk__run_signal_tree(pk_process_obj *p, int sig)
+{
+    (void)signal_tree(p, sig);
+}
+
 /* The opt-in graceful path: CTRL_BREAK reaches a console process group,
  * which a run has only when started with PK_COMMAND_NEW_SESSION. */
 static int can_break(const pk_process_obj *p)
@@ -9843,45 +9883,19 @@ static int send_break(pk_process_obj *p)
     return PK_OK;
 }
 
-void pk__process_cancel(pk_process_obj *proc)
+int pk__run_polite_signal(pk_process_obj *p)
 {
-    if (atomic_load(&proc->done) || atomic_exchange(&proc->cancel_requested, 1))
-        return;
-    (void)signal_tree(proc, SIGKILL);
-    wake(proc->loop);
+    /* Graceful means an atomic kill on Windows, unless the caller asked for
+     * CTRL_BREAK and gave the run a console group. */
+    int sent = p->plan.timeout_signal == SIGBREAK && can_break(p) && p->plan.grace_ms && send_break(p) == PK_OK;
+    pk__clear_error(); /* a failed break falls back to the kill, not the caller's error */
+    return sent;
 }
 
-static void on_timers(pk_process_obj *p, uint64_t now)
+void pk__run_close_outputs(pk_process_obj *p)
 {
-    if (p->timeout_at && now >= p->timeout_at) {
-        p->timeout_at = 0;
-        if (!p->exited) {
-            p->timed_out = 1;
-            /* Graceful means an atomic kill on Windows, unless the caller
-             * asked for CTRL_BREAK and gave the run a console group. */
-            if (p->plan.timeout_signal == SIGBREAK && can_break(p) && p->plan.grace_ms &&
-                send_break(p) == PK_OK)
-                p->grace_at = now + (uint64_t)p->plan.grace_ms * 1000000u;
-            else
-                (void)signal_tree(p, SIGKILL);
-            pk__clear_error(); /* a failed break is handled here, not the caller's error */
-        } else {
-            /* The program is gone but something holds its pipes: the
-             * timeout also ends the wait for them, as on Linux. */
-            close_stream(p, 1);
-            close_stream(p, 2);
-        }
-    }
-    if (p->grace_at && now >= p->grace_at) {
-        p->grace_at = 0;
-        if (!p->exited)
-            (void)signal_tree(p, SIGKILL);
-    }
-    if (p->drain_at && now >= p->drain_at) {
-        p->drain_at = 0;
-        close_stream(p, 1);
-        close_stream(p, 2);
-    }
+    close_stream(p, 1);
+    close_stream(p, 2);
 }
 
 static void finish(pk_process_obj *p)
@@ -10064,21 +10078,8 @@ static void dispatch(pk_process_obj *p, uint64_t now)
     }
     if (!p->exited && WaitForSingleObject(p->child->proc, 0) == WAIT_OBJECT_0)
         (void)pk__run_exited(p);
-    on_timers(p, now);
+    pk__run_on_deadlines(p, now);
     check_done(p);
-}
-
-static void sweep(pk_loop_obj *loop)
-{
-    size_t kept = 0;
-    for (size_t i = 0; i < loop->count; i++) {
-        pk_process_obj *p = loop->procs[i];
-        if (atomic_load(&p->done))
-            pk__object_unref(&p->obj);
-        else
-            loop->procs[kept++] = p;
-    }
-    loop->count = kept;
 }
 
 /* Returns 0 when out of memory: the handle is then not waited on, and the
@@ -10194,7 +10195,7 @@ static int run_once(pk_loop_obj *loop, int timeout_ms, HANDLE extra)
     uint64_t now = pk__now_ns();
     for (size_t i = 0; i < loop->count; i++)
         dispatch(loop->procs[i], now);
-    sweep(loop);
+    pk__loop_drop_finished(loop);
     loop->in_dispatch--;
     pthread_mutex_unlock(&loop->lock);
     return PK_OK;
