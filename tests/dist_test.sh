@@ -10,6 +10,7 @@ trap 'rm -rf "$work"' EXIT
 tar -xzf "$tarball" -C "$work"
 prefix=$(echo "$work"/processkit-*)
 for f in include/processkit.h lib/libprocesskit.so lib/libprocesskit.so.1 lib/libprocesskit.a \
+         lib/cmake/processkit/processkitConfig.cmake lib/cmake/processkit/processkitConfigVersion.cmake \
          lib/pkgconfig/processkit.pc bin/pk; do
   [ -e "$prefix/$f" ] || { echo "missing $f"; echo "0 passed, 1 failed"; exit 1; }
 done

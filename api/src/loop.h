@@ -151,8 +151,6 @@ int pk__process_wait_for_line(pk_process_obj *proc, int stream, const char *patt
 int pk__process_wait_for_port(pk_process_obj *proc, uint16_t port, int timeout_ms);
 int pk__process_wait_for(pk_process_obj *proc, pk_ready_fn ready, void *user, uint32_t interval_ms, int timeout_ms);
 int pk__process_resize(pk_process_obj *proc, uint16_t rows, uint16_t cols);
-/* Wakes pk__loop_run_once once when fd turns readable (fd stays the caller's). */
-int pk__loop_wake_once_on(pk_loop_obj *loop, int fd);
 /* Wakes the loop and cancels this run when token triggers. */
 int pk__process_watch_cancel(pk_process_obj *proc, pk_cancel_obj *token);
 /* The OS-neutral steps of pk__loop_start (run_start.c): snapshot the

@@ -649,13 +649,3 @@ int pk__process_watch_cancel(pk_process_obj *p, pk_cancel_obj *token)
     return watch_fd(p, W_CANCEL, p->cancel_fd, EPOLLIN);
 }
 
-int pk__loop_wake_once_on(pk_loop_obj *loop, int fd)
-{
-    /* One-shot: a token stays readable once triggered, and the loop must
-     * not spin on it. The wake watch's handler reads only the loop's own
-     * eventfd. */
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = &loop->wake_watch};
-    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-        return pk__fail_errno(PK_ERR_OS, errno, "epoll_ctl add");
-    return PK_OK;
-}

@@ -3,15 +3,19 @@
  * captured like a single run's, and the outcome is attributed to the first
  * stage that failed (pipefail). */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "error.h"
 #include "loop.h"
 #include "sys.h"
+
+#ifdef SIGPIPE
+#define PIPE_SIGNAL SIGPIPE
+#else
+#define PIPE_SIGNAL 13 /* Windows has none; a POSIX-style program may still exit 128 + 13 */
+#endif
 
 typedef struct pk_pipeline_obj {
     pk_object obj;
@@ -141,7 +145,7 @@ int pk_pipeline_timeout(pk_pipeline *handle, uint32_t timeout_ms, int32_t sig, u
     int rc = get_pipeline(handle, "pk_pipeline_timeout", &pl);
     if (rc != PK_OK)
         return rc;
-    if (sig < 0 || sig >= _NSIG) {
+    if (sig < 0 || sig >= PK_NSIG) {
         rc = pk__fail(PK_ERR_INVALID, "pk_pipeline_timeout: %d is not a signal", (int)sig);
     } else {
         pthread_mutex_lock(&pl->lock);
@@ -181,8 +185,8 @@ static int stage_failed(const pk_run_info *info, uint32_t stage_flags, uint32_t 
 {
     if (info->success || (stage_flags & PK_STAGE_UNCHECKED))
         return 0;
-    int sigpipe = (info->outcome == PK_OUTCOME_SIGNALLED && info->signal == SIGPIPE) ||
-                  (info->outcome == PK_OUTCOME_EXITED && info->exit_code == 128 + SIGPIPE);
+    int sigpipe = (info->outcome == PK_OUTCOME_SIGNALLED && info->signal == PIPE_SIGNAL) ||
+                  (info->outcome == PK_OUTCOME_EXITED && info->exit_code == 128 + PIPE_SIGNAL);
     if (sigpipe && !(pipeline_flags & PK_PIPELINE_SIGPIPE_FAILS))
         return 0;
     return 1;
@@ -225,8 +229,11 @@ static void drive(run_state *st, const pk_pipeline_obj *cfg, int *timed_out, int
         if (deadline && now >= deadline && !*timed_out) {
             *timed_out = 1;
             deadline = 0;
-            (void)pk__group_signal_obj(st->group, cfg->timeout_signal);
-            if (cfg->timeout_signal != SIGKILL && cfg->grace_ms)
+            /* A mechanism with no polite signal (a job object) is killed. */
+            const int polite = cfg->timeout_signal != SIGKILL && (st->group->features & PK_FEATURE_SIGNALS);
+            if (polite)
+                (void)pk__group_signal_obj(st->group, cfg->timeout_signal);
+            if (polite && cfg->grace_ms)
                 grace_at = now + (uint64_t)cfg->grace_ms * 1000000u;
             else
                 (void)pk__group_signal_obj(st->group, SIGKILL);
@@ -238,7 +245,10 @@ static void drive(run_state *st, const pk_pipeline_obj *cfg, int *timed_out, int
         int wait = deadline_ms(deadline, now), g = deadline_ms(grace_at, now);
         if (g >= 0 && (wait < 0 || g < wait))
             wait = g;
-        if (pk__loop_run_once(st->loop, wait) != PK_OK)
+        /* The token wakes the driver whichever stages are still running. */
+        int rc = cfg->cancel && !*cancelled ? pk__loop_run_once_watching(st->loop, wait, cfg->cancel)
+                                            : pk__loop_run_once(st->loop, wait);
+        if (rc != PK_OK)
             break;
     }
 }
@@ -350,8 +360,9 @@ int pk_pipeline_run(pk_pipeline *handle, pk_result **out)
     if (rc == PK_OK)
         rc = pk__loop_create(&st.loop);
     for (size_t i = 0; rc == PK_OK && i + 1 < n; i++) {
-        if (pipe2(pipes[i], O_CLOEXEC) != 0) {
-            rc = pk__fail_errno(PK_ERR_OS, errno, "pk_pipeline_run: pipe2");
+        int err = pk__os_pipe(pipes[i]);
+        if (err != 0) {
+            rc = pk__fail_errno(PK_ERR_OS, -err, "pk_pipeline_run: pipe");
             pipes[i][0] = pipes[i][1] = -1;
         }
     }
@@ -365,17 +376,11 @@ int pk_pipeline_run(pk_pipeline *handle, pk_result **out)
     for (size_t i = 0; pipes && i + 1 < n; i++) {
         /* Only the stages hold the pipes now: EOF flows when a writer ends. */
         if (pipes[i][0] >= 0)
-            close(pipes[i][0]);
+            pk__os_close(pipes[i][0]);
         if (pipes[i][1] >= 0)
-            close(pipes[i][1]);
+            pk__os_close(pipes[i][1]);
     }
     free(pipes);
-    /* The token wakes the driver whichever stages are still running. */
-    int token_fd = -1;
-    if (rc == PK_OK && cfg.cancel) {
-        token_fd = fcntl(cfg.cancel->fd, F_DUPFD_CLOEXEC, 3);
-        rc = token_fd < 0 ? pk__fail_errno(PK_ERR_OS, errno, "pk_pipeline_run: dup") : pk__loop_wake_once_on(st.loop, token_fd);
-    }
 
     int timed_out = 0, cancelled = 0;
     if (rc != PK_OK && st.group) {
@@ -391,8 +396,6 @@ int pk_pipeline_run(pk_pipeline *handle, pk_result **out)
     } else if (rc == PK_OK) {
         drive(&st, &cfg, &timed_out, &cancelled);
     }
-    if (token_fd >= 0)
-        close(token_fd);
     if (st.group)
         (void)pk__group_teardown(st.group);
     if (rc == PK_OK) {

@@ -30,6 +30,11 @@ static inline int pk__ms_until(uint64_t deadline_ns, uint64_t now_ns)
 /* A short pause of about ms milliseconds (a signal may end it early). */
 void pk__sleep_ms(unsigned ms);
 
+/* An anonymous pipe as two C runtime fds (read end, write end), neither
+ * inherited by children unless handed to a spawn; and their close. */
+int pk__os_pipe(int fds[2]);
+void pk__os_close(int fd);
+
 /* Reads a whole small file into buf (NUL-terminated). Returns the length or
  * -errno. */
 ssize_t pk__read_file(const char *path, char *buf, size_t len);

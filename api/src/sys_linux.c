@@ -28,6 +28,16 @@ uint64_t pk__now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+int pk__os_pipe(int fds[2])
+{
+    return pipe2(fds, O_CLOEXEC) == 0 ? 0 : -errno;
+}
+
+void pk__os_close(int fd)
+{
+    close(fd);
+}
+
 void pk__sleep_ms(unsigned ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000u, .tv_nsec = (long)(ms % 1000u) * 1000000L};

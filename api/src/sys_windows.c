@@ -3,6 +3,8 @@
 
 #include "sys_windows.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <io.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -25,6 +27,16 @@ uint64_t pk__now_ns(void)
     LARGE_INTEGER now;
     QueryPerformanceCounter(&now);
     return (uint64_t)((double)now.QuadPart * 1e9 / (double)freq.QuadPart);
+}
+
+int pk__os_pipe(int fds[2])
+{
+    return _pipe(fds, 65536, _O_BINARY | _O_NOINHERIT) == 0 ? 0 : -errno;
+}
+
+void pk__os_close(int fd)
+{
+    _close(fd);
 }
 
 void pk__sleep_ms(unsigned ms)

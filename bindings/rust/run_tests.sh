@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Runs the Rust binding's tests: the generator's unit tests and a staleness
-# check of src/sys.rs, then `cargo test --locked --features tokio` against a
-# copy of libprocesskit.so.
+# check of src/sys.rs, then `cargo test --locked --features tokio` twice: on
+# the system library (default-features = false: a copy of the Bazel-built
+# libprocesskit.so, found by pkg-config through a processkit.pc) and bundled
+# (the default feature: build.rs compiles csrc/processkit.c and links it
+# statically).
 #
 # usage: run_tests.sh LIBPROCESSKIT_SO PROCESSKIT_H
 #
 # The toolchain is the machine's rustup stable (~/.cargo/bin of the real
 # user); when no cargo is found, rustup installs the stable toolchain if
 # rustup is there, else Debian's cargo is installed with apt-get (both are
-# printed). Crates (tokio, pinned in Cargo.toml and Cargo.lock) come from
+# printed). Crates (tokio, cc, pkg-config, as Cargo.lock has them) come from
 # crates.io into the real user's CARGO_HOME (~/.cargo), so they are fetched
 # once and reused offline afterwards. The sources, the library copy, HOME,
 # TMPDIR and the build directory live under $TEST_TMPDIR.
@@ -29,16 +32,27 @@ if [ -z "${TEST_TMPDIR:-}" ]; then
 fi
 work="$TEST_TMPDIR/rust"
 rm -rf "$work"
-mkdir -p "$work/lib" "$work/include" "$work/home" "$work/tmp" "$work/src"
+mkdir -p "$work/lib/pkgconfig" "$work/include" "$work/home" "$work/tmp" "$work/src"
 
 # The library and header, with the symlink the SONAME needs.
 cp "$lib_so" "$work/lib/libprocesskit.so"
 chmod u+w "$work/lib/libprocesskit.so"
 ln -sf libprocesskit.so "$work/lib/libprocesskit.so.1"
 cp "$header" "$work/include/processkit.h"
+# What an installed library carries for pkg-config (cf. dist/processkit.pc.in).
+cat >"$work/lib/pkgconfig/processkit.pc" <<PC
+libdir=$work/lib
+includedir=$work/include
+
+Name: processkit
+Description: Kill-on-free process containment and run-and-capture with a stable C ABI
+Version: 1.0.0
+Cflags: -I\${includedir}
+Libs: -L\${libdir} -Wl,-rpath,\${libdir} -lprocesskit
+PC
 
 # The sources, copied (runfiles are read-only symlinks; cargo writes beside them).
-for item in Cargo.toml Cargo.lock build.rs rustfmt.toml src tests; do
+for item in Cargo.toml Cargo.lock build.rs rustfmt.toml src tests csrc; do
   cp -rL "$src_dir/$item" "$work/src/"
 done
 chmod -R u+w "$work/src"
@@ -105,25 +119,47 @@ echo "run_tests.sh: $(cargo --version), $(rustc --version) (CARGO_HOME=$CARGO_HO
 export HOME="$work/home"
 export TMPDIR="$work/tmp"
 export CARGO_TARGET_DIR="$work/target"
-export PROCESSKIT_LIB_DIR="$work/lib"
-export LD_LIBRARY_PATH="$work/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export CARGO_TERM_COLOR=never
 export RUST_BACKTRACE=1
-unset RUSTFLAGS CARGO_BUILD_TARGET
+unset RUSTFLAGS CARGO_BUILD_TARGET PROCESSKIT_LIB_DIR LD_LIBRARY_PATH PKG_CONFIG_PATH
 
 # ---- the tests --------------------------------------------------------------
-log="$work/cargo-test.log"
-echo "=== cargo test --locked --features tokio"
-set +e
-(cd "$work/src" && cargo test --locked --features tokio) >"$log" 2>&1
-rc=$?
-set -e
-cat "$log"
+passed=0
+failed=0
+rc=0
+# cargo_test NAME [VAR=VALUE...] -- CARGO-TEST-ARGS...: one counted cargo test
+# run ("test result: ok. 15 passed; 0 failed; ..." per test binary).
+cargo_test() {
+  local name=$1 env_args=() log p f r
+  shift
+  while [ "$1" != -- ]; do env_args+=("$1"); shift; done
+  shift
+  log="$work/cargo-test-$name.log"
+  echo "=== $name: ${env_args[*]:+${env_args[*]} }cargo test $*"
+  set +e
+  (cd "$work/src" && env ${env_args[@]+"${env_args[@]}"} cargo test "$@") >"$log" 2>&1
+  r=$?
+  set -e
+  cat "$log"
+  p=$(sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+  f=$(sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\2/p' "$log" | awk '{s+=$1} END {print s+0}')
+  if [ "$r" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi # a build error: nothing ran
+  passed=$((passed + p))
+  failed=$((failed + f))
+  if [ "$r" -ne 0 ]; then rc=1; fi
+}
 
-# "test result: ok. 15 passed; 0 failed; ..." per test binary.
-passed=$(sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
-failed=$(sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\2/p' "$log" | awk '{s+=$1} END {print s+0}')
-if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi  # a build error: nothing ran
+# The system library, the way default-features = false finds it: pkg-config
+# reads processkit.pc (whose -Wl,-rpath reaches this crate's test binaries).
+# Without pkg-config, the PROCESSKIT_LIB_DIR override.
+if command -v pkg-config >/dev/null 2>&1; then
+  cargo_test system-library PKG_CONFIG_PATH="$work/lib/pkgconfig" -- --locked --no-default-features --features tokio
+else
+  echo "run_tests.sh: no pkg-config; the system-library run uses PROCESSKIT_LIB_DIR"
+  cargo_test system-library PROCESSKIT_LIB_DIR="$work/lib" -- --locked --no-default-features --features tokio
+fi
+# Bundled (the default): build.rs compiles csrc/processkit.c with the cc crate.
+cargo_test bundled -- --locked --features tokio
 
 # Nothing left behind by the tests: temp files (pid files) in their TMPDIR.
 leftovers=$(find "$work/tmp" -mindepth 1 -name 'pk-rust-*' 2>/dev/null | head -5)

@@ -398,13 +398,68 @@ TEST(WinRun, MissingProgramAndPosixOnlyAttributes)
     EXPECT_EQ(pk_command_pty(cmd, 24, 80), PK_ERR_UNSUPPORTED);
     EXPECT_EQ(pk_command_user(cmd, 1, 1, nullptr, 0), PK_ERR_UNSUPPORTED);
     pk_command_free(cmd);
-    pk_pipeline *pl = nullptr;
-    EXPECT_EQ(pk_pipeline_new(&pl), PK_ERR_UNSUPPORTED);
     pk_loop *loop = nullptr;
     ASSERT_EQ(pk_loop_new(&loop), PK_OK);
     int fd = -1;
     EXPECT_EQ(pk_loop_fd(loop, &fd), PK_ERR_UNSUPPORTED);
     pk_loop_free(loop);
+}
+
+// Pipelines on Windows: the stages are joined by anonymous pipes, and the
+// whole pipeline lives in one job.
+TEST(WinRun, PipelineJoinsStagesThroughAPipe)
+{
+    pk_pipeline *pl = nullptr;
+    ASSERT_EQ(pk_pipeline_new(&pl), PK_OK) << pk_last_error();
+    pk_command *a = Child({"out", "one two three"});
+    pk_command *b = Child({"cat"});
+    pk_command *c = Child({"cat", "exit", "4"});
+    ASSERT_EQ(pk_pipeline_add(pl, a, 0), PK_OK) << pk_last_error();
+    ASSERT_EQ(pk_pipeline_add(pl, b, 0), PK_OK) << pk_last_error();
+    ASSERT_EQ(pk_pipeline_add(pl, c, 0), PK_OK) << pk_last_error();
+    pk_result *r = nullptr;
+    ASSERT_EQ(pk_pipeline_run(pl, &r), PK_OK) << pk_last_error();
+    const uint8_t *data = nullptr;
+    size_t len = 0;
+    ASSERT_EQ(pk_result_output(r, PK_STREAM_STDOUT, &data, &len), PK_OK);
+    EXPECT_EQ(std::string(reinterpret_cast<const char *>(data), len), "one two three");
+    pk_run_info info = PK_RUN_INFO_INIT;
+    ASSERT_EQ(pk_result_info(r, &info), PK_OK);
+    EXPECT_EQ(info.stage_count, 3u);
+    EXPECT_EQ(info.outcome, PK_OUTCOME_EXITED);
+    EXPECT_EQ(info.exit_code, 4); /* the last stage's failure is the pipeline's */
+    EXPECT_EQ(info.failed_stage, 2);
+    EXPECT_EQ(pk_result_check(r), PK_ERR_FAILED);
+    pk_result_free(r);
+    pk_command_free(a);
+    pk_command_free(b);
+    pk_command_free(c);
+    pk_pipeline_free(pl);
+}
+
+TEST(WinRun, PipelineTimeoutKillsEveryStage)
+{
+    pk_pipeline *pl = nullptr;
+    ASSERT_EQ(pk_pipeline_new(&pl), PK_OK);
+    pk_command *a = Child({"sleep", "600000"});
+    pk_command *b = Child({"cat"});
+    ASSERT_EQ(pk_pipeline_add(pl, a, 0), PK_OK);
+    ASSERT_EQ(pk_pipeline_add(pl, b, 0), PK_OK);
+    /* SIGTERM asked for: a job has no polite signal, so the timeout kills. */
+    ASSERT_EQ(pk_pipeline_timeout(pl, 300, SIGTERM, 5000), PK_OK);
+    DWORD t0 = GetTickCount();
+    pk_result *r = nullptr;
+    ASSERT_EQ(pk_pipeline_run(pl, &r), PK_OK) << pk_last_error();
+    DWORD took = GetTickCount() - t0;
+    pk_run_info info = PK_RUN_INFO_INIT;
+    ASSERT_EQ(pk_result_info(r, &info), PK_OK);
+    EXPECT_EQ(info.outcome, PK_OUTCOME_TIMED_OUT);
+    EXPECT_LT(took, 4000u) << "the grace period was waited out although nothing polite was sent";
+    EXPECT_EQ(pk_result_check(r), PK_ERR_TIMEOUT);
+    pk_result_free(r);
+    pk_command_free(a);
+    pk_command_free(b);
+    pk_pipeline_free(pl);
 }
 
 TEST(WinRun, SignalsOnARun)

@@ -56,7 +56,7 @@ def sources():
     """The library's .c files by part, as the Bazel BUILD picks them (the
     fake backend is for unit tests only and is not shipped)."""
     api = listdir("api/src", ".c")
-    linux = [f for f in api if f.endswith("_linux.c")] + ["api/src/pipeline.c"]
+    linux = [f for f in api if f.endswith("_linux.c")]
     linux += listdir("backends/linux", ".c") + listdir("backends/posix", ".c")
     windows = [f for f in api if f.endswith("_windows.c")] + listdir("backends/windows", ".c")
     shared = [f for f in api + listdir("backends", ".c") if f not in linux and f not in windows]
@@ -157,12 +157,21 @@ def check_collisions(part, files):
 
 
 def defined_macros(text):
-    names = []
-    for line in text.splitlines():
+    """The macros a .c file defines for itself. A fallback for a system macro
+    (`#ifndef X` then `#define X`) is not the file's own: undefining it
+    after the file would take the system's definition from the files after."""
+    names, guarded = [], set()
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
         m = DEFINE_RE.match(line)
-        if m and m.group(1) not in names:
+        if not m:
+            continue
+        prev = lines[i - 1].strip() if i else ""
+        if re.match(r"#\s*ifndef\s+" + re.escape(m.group(1)) + r"\b", prev):
+            guarded.add(m.group(1))
+        elif m.group(1) not in names:
             names.append(m.group(1))
-    return names
+    return [n for n in names if n not in guarded]
 
 
 def source_block(path, index):

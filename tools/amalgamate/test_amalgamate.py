@@ -44,6 +44,10 @@ class Macros(unittest.TestCase):
         text = "#define A 1\n#  define B(x) (x)\n#if X\n#define A 2\n#endif\n#undef B\n"
         self.assertEqual(["A", "B"], am.defined_macros(text))
 
+    def test_a_fallback_for_a_system_macro_is_kept(self):
+        text = "#ifndef SIGPIPE\n#define SIGPIPE 13\n#endif\n#define OWN 1\n"
+        self.assertEqual(["OWN"], am.defined_macros(text))
+
 
 class Includes(unittest.TestCase):
     def test_only_internal_headers_are_dropped(self):

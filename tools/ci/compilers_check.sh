@@ -11,7 +11,7 @@ win_flags=(-std=c11 -Wall -Wextra -Werror -D_WIN32_WINNT=0x0A00 -D__USE_MINGW_AN
            -DPK_BUILDING_LIBRARY -Iapi/include -Iapi/src -Ibackends -Icli)
 # What only one OS builds (keep in step with the root BUILD and cli/windows/BUILD).
 windows_only='_windows\.c$|^backends/windows/'
-linux_only='_linux\.c$|^backends/(linux|posix|fake)/|^api/src/pipeline\.c$|^cli/pk(_pipe|_posix|_retry)?\.c$'
+linux_only='_linux\.c$|^backends/(linux|posix|fake)/|^cli/pk(_pipe|_posix|_retry)?\.c$'
 passed=0 failed=0
 for f in api/src/*.c backends/*.c backends/*/*.c cli/*.c; do
   if [[ $f =~ $windows_only ]]; then continue; fi

@@ -40,8 +40,10 @@
 //! ```
 //!
 //! The raw C ABI, generated from the library's ABI manifest, is in [`sys`].
-//! Link against the shared library: set `PROCESSKIT_LIB_DIR` to the directory
-//! holding `libprocesskit.so` when building (see `build.rs`).
+//! The C library comes with the crate: the default feature `bundled` compiles
+//! its one-file amalgamation (`csrc/processkit.c`) and links it statically.
+//! With `default-features = false` the system's `libprocesskit.so.1` is
+//! linked instead, found through pkg-config (see `build.rs`).
 #![warn(missing_docs)]
 
 #[rustfmt::skip]
