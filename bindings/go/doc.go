@@ -15,7 +15,10 @@
 // sentinel errors, Go mirrors of the C structs and a thin wrapper per C
 // function. Everything else is written by hand on top of it.
 //
-// Building needs cgo and the library: point CGO_CFLAGS at the directory of
-// processkit.h and CGO_LDFLAGS at libprocesskit.so (-L, and -Wl,-rpath or
-// LD_LIBRARY_PATH at run time).
+// Building needs cgo (a C compiler) and nothing else: the package carries the
+// whole C library as one file (processkit.c, the amalgamation), which cgo
+// compiles into the program, so a plain `go build` works with no installed
+// library and no CGO_CFLAGS or CGO_LDFLAGS. With the build tag
+// processkit_system (`go build -tags processkit_system`) the package links
+// an installed libprocesskit.so.1 instead, found with pkg-config (processkit).
 package processkit

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Runs the Go binding's tests: the generator's unit tests
 # (bindings/gen/test_gen_go.py), a staleness check of the generated
-# zz_generated*.go, gofmt, then `go test -race -v ./...` against a copy of
-# libprocesskit.so.
+# zz_generated*.go, gofmt, then go vet and `go test -race -v` twice:
+#   - bundled (the default): cgo compiles the package's own processkit.c (the
+#     amalgamation); no CGO_* variables, no library, no pkg-config;
+#   - `-tags processkit_system`: the package links a copy of the built
+#     libprocesskit.so.1 through a processkit.pc written here (rpath in its
+#     Libs, no LD_LIBRARY_PATH).
+# Each mode's test binary is checked to need libprocesskit.so.1 (system) or
+# not (bundled).
 #
 # usage: run_tests.sh LIBPROCESSKIT_SO PROCESSKIT_H
 #
@@ -37,14 +43,29 @@ work="$TEST_TMPDIR/go"
 rm -rf "$work"
 mkdir -p "$work/lib" "$work/include" "$work/home" "$work/tmp" "$work/gopath" "$work/src"
 
-# The library and header, with the symlink the SONAME needs.
-cp "$lib_so" "$work/lib/libprocesskit.so"
-chmod u+w "$work/lib/libprocesskit.so"
-ln -sf libprocesskit.so "$work/lib/libprocesskit.so.1"
+# For the processkit_system mode: the library under its SONAME, the
+# link-time name, the header and a pkg-config file for them.
+cp "$lib_so" "$work/lib/libprocesskit.so.1"
+chmod u+w "$work/lib/libprocesskit.so.1"
+ln -sf libprocesskit.so.1 "$work/lib/libprocesskit.so"
 cp "$header" "$work/include/processkit.h"
+mkdir -p "$work/lib/pkgconfig"
+version=$(awk '$1 == "#define" && $2 ~ /^PK_VERSION_(MAJOR|MINOR|PATCH)$/ { print $3 }' "$header" | paste -sd.)
+cat >"$work/lib/pkgconfig/processkit.pc" <<PC
+prefix=$work
+includedir=\${prefix}/include
+libdir=\${prefix}/lib
 
-# The sources, copied (runfiles are read-only symlinks).
-cp -L "$src_dir"/go.mod "$src_dir"/*.go "$work/src/"
+Name: processkit
+Description: processkit, built by Bazel, for the Go binding's processkit_system test
+Version: $version
+Cflags: -I\${includedir}
+Libs: -L\${libdir} -Wl,-rpath,\${libdir} -lprocesskit
+PC
+
+# The package's sources, the amalgamation included, copied (runfiles are
+# read-only symlinks).
+cp -L "$src_dir"/go.mod "$src_dir"/*.go "$src_dir"/processkit.c "$src_dir"/processkit.h "$work/src/"
 chmod -R u+w "$work/src"
 
 failures=0
@@ -120,9 +141,9 @@ if [ -n "$real_home" ] && mkdir -p "$real_home/.cache/go-build" 2>/dev/null && [
 else
   export GOCACHE="$work/gocache"
 fi
-export CGO_CFLAGS="-I$work/include"
-export CGO_LDFLAGS="-L$work/lib -Wl,-rpath,$work/lib"
-export LD_LIBRARY_PATH="$work/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# Nothing may point the build at a library: the bundled mode needs none, the
+# system mode gets PKG_CONFIG_PATH for its own commands only.
+unset CGO_CFLAGS CGO_CPPFLAGS CGO_CXXFLAGS CGO_LDFLAGS LD_LIBRARY_PATH PKG_CONFIG_PATH LIBRARY_PATH CPATH C_INCLUDE_PATH
 echo "=== toolchain: $(go version) ($go_bin), GOCACHE=$GOCACHE"
 
 need=$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$work/src/go.mod")
@@ -143,25 +164,67 @@ else
   checks_passed=$((checks_passed + 1))
 fi
 
-# ---- go vet and go test -race -----------------------------------------------
+# ---- go vet and go test -race, in both modes --------------------------------
 cd "$work/src"
-echo "=== go vet ./..."
-if go vet ./...; then
-  checks_passed=$((checks_passed + 1))
-else
-  failures=$((failures + 1))
-fi
-echo "=== go test -race -count=1 -v ./..."
-set +e
-go test -race -count=1 -v ./... 2>&1 | tee "$work/go-test.log"
-rc=${PIPESTATUS[0]}
-set -e
-go_passed=$(grep -c -- '^--- PASS' "$work/go-test.log" || true)
-go_failed=$(grep -c -- '^--- FAIL' "$work/go-test.log" || true)
-if [ "$rc" != 0 ]; then
-  failures=$((failures + 1))
-fi
+go_passed=0
+go_failed=0
+go_rc=0
+# go_mode NAME [ENV=VALUE...] -- [GO FLAGS...]: go vet, go test -race (its
+# binary kept as $work/NAME.test) and the test binary's NEEDED entries.
+go_mode() {
+  local name=$1 envs=() flags=() rc p f
+  shift
+  while [ "$#" -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
+  shift
+  flags=("$@")
+  echo "=== $name: ${envs[*]} go vet ${flags[*]} ."
+  if env "${envs[@]}" go vet "${flags[@]}" .; then
+    checks_passed=$((checks_passed + 1))
+  else
+    failures=$((failures + 1))
+  fi
+  echo "=== $name: ${envs[*]} go test -race -count=1 -v ${flags[*]} -o $work/$name.test ."
+  set +e
+  env "${envs[@]}" go test -race -count=1 -v "${flags[@]}" -o "$work/$name.test" . 2>&1 | tee "$work/go-test-$name.log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  p=$(grep -c -- '^--- PASS' "$work/go-test-$name.log" || true)
+  f=$(grep -c -- '^--- FAIL' "$work/go-test-$name.log" || true)
+  go_passed=$((go_passed + p))
+  go_failed=$((go_failed + f))
+  echo "=== $name: go test exit $rc ($p top-level tests passed, $f failed)"
+  if [ "$rc" != 0 ]; then
+    failures=$((failures + 1))
+    go_rc=$rc
+  fi
+}
 
-echo "=== result: go test exit $rc ($go_passed top-level tests passed, $go_failed failed); other checks: $checks_passed passed"
+# needs_lib NAME yes|no: whether the mode's test binary links libprocesskit.so.1.
+needs_lib() {
+  local name=$1 want=$2 got=no
+  if [ ! -f "$work/$name.test" ]; then
+    echo "=== $name: no test binary to inspect"
+    failures=$((failures + 1))
+    return
+  fi
+  if readelf -d "$work/$name.test" | grep -q 'NEEDED.*\[libprocesskit\.so\.1\]'; then got=yes; fi
+  echo "=== $name: the test binary needs libprocesskit.so.1: $got (want $want)"
+  if [ "$got" = "$want" ]; then
+    checks_passed=$((checks_passed + 1))
+  else
+    failures=$((failures + 1))
+  fi
+}
+
+go_mode bundled --
+needs_lib bundled no
+command -v pkg-config >/dev/null || echo "run_tests.sh: pkg-config not found; the processkit_system mode needs it"
+# Go's build cache does not key on pkg-config's output (golang/go#24544): a
+# package cached by a run with another $work would link with that run's -L
+# and rpath. So the system mode gets a cache of its own.
+go_mode system "PKG_CONFIG_PATH=$work/lib/pkgconfig" "GOCACHE=$work/gocache-system" -- -tags processkit_system
+needs_lib system yes
+
+echo "=== result: go test exit $go_rc ($go_passed top-level tests passed, $go_failed failed, both modes); other checks: $checks_passed passed, $failures failed"
 echo "go: $((go_passed + checks_passed)) passed, $((go_failed + failures)) failed"
 [ "$failures" = 0 ] && [ "$go_failed" = 0 ]

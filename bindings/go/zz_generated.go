@@ -4,7 +4,6 @@
 package processkit
 
 /*
-#cgo LDFLAGS: -lprocesskit
 #include <stdlib.h>
 #include <string.h>
 #include <processkit.h>
