@@ -9,8 +9,10 @@
 # The toolchain is the machine's python3 (PATH: pyenv's, else Debian's); when
 # there is none, Debian's python3 is installed with apt-get. pytest is the
 # interpreter's own when it has one, else `pip install pytest` into a target
-# directory under $TEST_TMPDIR (both printed). The binding is pure Python
-# (ctypes): nothing is compiled. The sources, the library copy (with the
+# directory under $TEST_TMPDIR (both printed). Nothing is compiled: the
+# sources (which carry no library of their own; pip install builds one into
+# the package) load the given library through $PROCESSKIT_LIBRARY, the
+# documented override. The sources, the library copy (with the
 # libprocesskit.so.1 symlink its SONAME needs), HOME and TMPDIR live under
 # $TEST_TMPDIR; pip's download cache is the real user's when writable.
 set -euo pipefail

@@ -19,11 +19,14 @@
         server = loop.start(["my-server"])
         server.wait_for_line("listening", timeout=10)   # or wait_for_port(8080, timeout=10)
 
-The library is found through $PROCESSKIT_LIBRARY (a path) or the dynamic
-linker's search for libprocesskit.so.1. processkit_c._native is the generated
-low-level layer (every function, struct, enum and constant of the ABI).
+The library is, in order: the copy pip built into this package
+(processkit_c/libprocesskit.so.1), $PROCESSKIT_LIBRARY (a path), the system's
+libprocesskit.so.1 (see processkit_c._loader; library_path() says which).
+processkit_c._native is the generated low-level layer (every function,
+struct, enum and constant of the ABI).
 """
-from . import _native
+from . import _loader, _native
+
 from . import aio
 from ._native import Backend, ExitKind, Feature, Mechanism, Outcome, Stream
 from .aio import AsyncLoop
@@ -59,13 +62,20 @@ __all__ = [
     "OutOfMemoryError", "Outcome", "OutputOverflowError", "PIPE", "PermissionDeniedError", "Pipeline",
     "PipelineResult", "Process", "ProcessKitError", "Result", "STDOUT", "ShutdownReport", "StageResult",
     "StateError", "Stream", "TimeoutExpiredError", "UnavailableError",
-    "UnsupportedError", "VersionError", "aio", "last_error", "library_version", "pipeline", "probe", "run",
-    "run_async",
+    "UnsupportedError", "VersionError", "aio", "last_error", "library_path", "library_version", "pipeline", "probe",
+    "run", "run_async",
 ]
 
 run_async = aio.run
 
 
-def library_version():
+def library_version() -> str:
     """The loaded library's version string, e.g. "1.0.0"."""
     return _native.pk_version_string().decode()
+
+
+def library_path() -> str:
+    """Where the loaded library came from: the package's own copy (a path), the
+    $PROCESSKIT_LIBRARY path, or the name the system resolved."""
+    assert _loader.path is not None
+    return _loader.path

@@ -14,15 +14,15 @@ ABI_MINOR = 0
 
 
 def _load():
-    """Load the library: $PROCESSKIT_LIBRARY if set (a path), else the SONAME
-    through the dynamic linker's search (LD_LIBRARY_PATH, ld.so.cache)."""
-    path = os.environ.get("PROCESSKIT_LIBRARY") or SONAME
+    """Load the library processkit_c._loader chooses (the package's own copy,
+    then $PROCESSKIT_LIBRARY, then the system's) and check its version."""
     try:
-        lib = ctypes.CDLL(path)
-    except OSError as e:
-        raise ImportError(
-            f"processkit: cannot load {path!r} ({e}); set PROCESSKIT_LIBRARY to the path of "
-            f"{SONAME} or put its directory on LD_LIBRARY_PATH") from None
+        from ._loader import open_library
+    except (ImportError, KeyError):  # rendered outside its package (the generator's tests)
+        def open_library(soname):
+            path = os.environ.get("PROCESSKIT_LIBRARY") or soname
+            return ctypes.CDLL(path), path
+    lib, path = open_library(SONAME)
     lib.pk_version.argtypes = []
     lib.pk_version.restype = ctypes.c_uint32
     found = lib.pk_version()

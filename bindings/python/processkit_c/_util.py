@@ -1,11 +1,31 @@
-"""Conversions shared by the idiomatic layer."""
+"""Conversions shared by the idiomatic layer, and the types of its arguments."""
+from __future__ import annotations
+
 import ctypes
 import math
 import os
 import time
+from typing import Iterable, List, Mapping, Optional, Protocol, Union
 
 from . import _native as N
 from .errors import InvalidArgumentError
+
+# An argv item, program, path or environment string: str (os.fsencode'd),
+# bytes, or a path object.
+Arg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+# An environment that replaces the child's: {"KEY": "value"} (str or bytes).
+Env = Union[Mapping[str, Union[str, bytes]], Mapping[bytes, Union[str, bytes]]]
+# A backend or mechanism: its name ("cgroup-v2", "process-group", ...) or the enum (an int).
+BackendLike = Union[str, int]
+MechanismLike = Union[str, int]
+
+
+class HasFileno(Protocol):
+    def fileno(self) -> int: ...
+
+
+# An open file: an fd, or an object with fileno().
+FileLike = Union[int, HasFileno]
 
 BACKENDS = {
     "auto": N.Backend.AUTO,
@@ -22,7 +42,7 @@ MECHANISMS = {
 }
 
 
-def _lookup(table, value, what):
+def _lookup(table: Mapping[str, int], value: Optional[BackendLike], what: str) -> Optional[int]:
     if value is None:
         return None
     if isinstance(value, str):
@@ -34,24 +54,24 @@ def _lookup(table, value, what):
     return int(value)
 
 
-def backend(value):
+def backend(value: Optional[BackendLike]) -> int:
     """'auto' | 'cgroup-v2' | 'process-group' | 'job-object' | a Backend -> int."""
     result = _lookup(BACKENDS, value, "backend")
     return N.Backend.AUTO if result is None else result
 
 
-def mechanism(value):
+def mechanism(value: Optional[MechanismLike]) -> int:
     """A mechanism name or Mechanism -> int (None -> NONE)."""
     result = _lookup(MECHANISMS, value, "mechanism")
     return N.Mechanism.NONE if result is None else result
 
 
-def mechanism_name(value):
+def mechanism_name(value: int) -> str:
     raw = N.pk_mechanism_name(int(value))
     return raw.decode() if raw else f"unknown({int(value)})"
 
 
-def cbytes(value, what="argument"):
+def cbytes(value: object, what: str = "argument") -> bytes:
     """str / bytes / os.PathLike -> bytes without NUL (os.fsencode for str)."""
     if isinstance(value, (bytes, bytearray, memoryview)):
         data = bytes(value)
@@ -64,13 +84,13 @@ def cbytes(value, what="argument"):
     return data
 
 
-def cstr_array(items):
+def cstr_array(items: Iterable[Optional[bytes]]) -> ctypes.Array[ctypes.c_char_p]:
     """A NULL-terminated char*[] (the list keeps the bytes alive with the array)."""
     items = list(items)
     return (ctypes.c_char_p * (len(items) + 1))(*items, None)
 
 
-def env_list(env):
+def env_list(env: Env) -> List[bytes]:
     """A mapping -> ["K=V", ...] bytes."""
     out = []
     for key, value in env.items():
@@ -79,7 +99,7 @@ def env_list(env):
     return out
 
 
-def seconds_to_ms(seconds, what, *, allow_none=True, infinite=-1):
+def seconds_to_ms(seconds: Optional[float], what: str, *, allow_none: bool = True, infinite: int = -1) -> int:
     """Seconds (float) -> whole milliseconds rounded up; None -> `infinite`."""
     if seconds is None:
         if allow_none:
@@ -91,7 +111,7 @@ def seconds_to_ms(seconds, what, *, allow_none=True, infinite=-1):
     return min(ms, 0x7FFFFFFF)
 
 
-def remaining_ms(deadline, slice_ms):
+def remaining_ms(deadline: Optional[float], slice_ms: int) -> int:
     """Milliseconds to wait now: `slice_ms` without a deadline (a time.monotonic()
     value), else what is left of it, at most `slice_ms` and never negative."""
     if deadline is None:
@@ -100,7 +120,7 @@ def remaining_ms(deadline, slice_ms):
     return 0 if left <= 0 else min(slice_ms, math.ceil(left * 1000))
 
 
-def fileno(value):
+def fileno(value: object) -> int:
     """An int fd, or an object's fileno()."""
     if isinstance(value, int):
         return value
@@ -109,6 +129,6 @@ def fileno(value):
     raise InvalidArgumentError(N.Error.INVALID, f"{value!r} is neither an fd nor has fileno()")
 
 
-def cstring(raw):
+def cstring(raw: Optional[bytes]) -> str:
     """A fixed char[] field (bytes up to NUL) -> str."""
     return raw.decode("utf-8", "replace") if raw else ""

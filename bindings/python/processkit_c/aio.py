@@ -12,12 +12,19 @@ or, with a pk_loop shared per asyncio loop and freed when idle:
 
     result = await processkit_c.aio.run(["echo", "hi"])
 """
+from __future__ import annotations
+
 import asyncio
 import weakref
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
 
 from . import _native as N
+from ._util import Arg
 from .errors import error_for
-from .run import Loop
+from .run import Loop, Process, Result
+
+if TYPE_CHECKING:
+    from .group import Group
 
 __all__ = ["AsyncLoop", "run"]
 
@@ -25,23 +32,23 @@ __all__ = ["AsyncLoop", "run"]
 class AsyncLoop:
     """A pk_loop driven by the running asyncio event loop."""
 
-    def __init__(self, *, close_when_idle=False):
+    def __init__(self, *, close_when_idle: bool = False) -> None:
         self._pk = Loop()
-        self._aio = None
-        self._fd = None
-        self._pending = {}  # Process -> Future
+        self._aio: Optional[asyncio.AbstractEventLoop] = None
+        self._fd: Optional[int] = None
+        self._pending: Dict[Process, asyncio.Future[None]] = {}
         self._close_when_idle = close_when_idle
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         return self._pk.closed
 
     @property
-    def loop(self):
+    def loop(self) -> Loop:
         """The underlying processkit_c.Loop."""
         return self._pk
 
-    def _attach(self):
+    def _attach(self) -> asyncio.AbstractEventLoop:
         aio = asyncio.get_running_loop()
         if self._aio is None:
             self._aio = aio
@@ -49,8 +56,9 @@ class AsyncLoop:
             aio.add_reader(self._fd, self._on_readable)
         elif self._aio is not aio:
             raise RuntimeError("this AsyncLoop belongs to another asyncio event loop")
+        return aio
 
-    def _on_readable(self):
+    def _on_readable(self) -> None:
         if self._pk.closed:
             return
         rc = N.pk_loop_run_once(self._pk.handle, 0)
@@ -62,7 +70,7 @@ class AsyncLoop:
             return
         self._resolve()
 
-    def _resolve(self):
+    def _resolve(self) -> None:
         for proc, fut in list(self._pending.items()):
             if fut.done():
                 continue
@@ -73,7 +81,7 @@ class AsyncLoop:
             elif proc.done:
                 fut.set_result(None)
 
-    def start(self, args, *, group=None, **options):
+    def start(self, args: Sequence[Arg], *, group: Optional[Group] = None, **options: Any) -> Process:
         """Start a command (processkit_c.run()'s options) on the pk_loop, in
         `group` or a private group; returns its Process. Await wait(process)."""
         if self._pk.closed:
@@ -81,11 +89,10 @@ class AsyncLoop:
         self._attach()
         return self._pk.start(args, group=group, **options)
 
-    async def wait(self, proc):
+    async def wait(self, proc: Process) -> Result:
         """Wait (without blocking the asyncio loop) until `proc` is finished;
         return its Result. Cancelling the awaiting task kills the run's tree."""
-        self._attach()
-        fut = self._aio.create_future()
+        fut: asyncio.Future[None] = self._attach().create_future()
         self._pending[proc] = fut
         try:
             self._resolve()  # it may have finished already
@@ -98,7 +105,8 @@ class AsyncLoop:
             self._pending.pop(proc, None)
         return proc.result()
 
-    async def run(self, args, *, check=False, group=None, **options):
+    async def run(self, args: Sequence[Arg], *, check: bool = False, group: Optional[Group] = None,
+                  **options: Any) -> Result:
         """processkit_c.run() as a coroutine: the command runs on this loop
         while other coroutines (and other commands) proceed. Cancelling the
         awaiting task kills the command's tree."""
@@ -113,7 +121,7 @@ class AsyncLoop:
             result.check()
         return result
 
-    def close(self):
+    def close(self) -> None:
         """Remove the reader, cancel what is still pending and free the pk_loop
         (every run still going is killed and reaped). Idempotent."""
         if self._pk.closed:
@@ -125,26 +133,26 @@ class AsyncLoop:
                 fut.cancel()
         self._pk.close()
 
-    async def aclose(self):
+    async def aclose(self) -> None:
         self.close()
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> AsyncLoop:
         return self
 
-    async def __aexit__(self, *exc):
+    async def __aexit__(self, *exc: object) -> None:
         self.close()
 
-    def __enter__(self):
+    def __enter__(self) -> AsyncLoop:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-_shared = weakref.WeakKeyDictionary()  # asyncio loop -> AsyncLoop
+_shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncLoop] = weakref.WeakKeyDictionary()
 
 
-async def run(args, *, check=False, **options):
+async def run(args: Sequence[Arg], *, check: bool = False, **options: Any) -> Result:
     """Run a command without blocking the asyncio loop; returns a Result.
     Concurrent calls on one asyncio loop share one pk_loop, which is freed as
     soon as no run is pending. Same options as processkit_c.run()."""

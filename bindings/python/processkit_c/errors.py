@@ -1,6 +1,13 @@
 """The exception hierarchy: one ProcessKitError subclass per pk_error code,
 each carrying the library's code and message (pk_last_error())."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple, Type, TypeVar
+
 from . import _native as N
+
+if TYPE_CHECKING:
+    from .run import Result
 
 __all__ = [
     "ProcessKitError",
@@ -27,13 +34,13 @@ __all__ = [
 ]
 
 
-def last_error():
+def last_error() -> str:
     """The message of the last failing processkit call on this thread ("" if none)."""
     raw = N.pk_last_error()
     return raw.decode("utf-8", "replace") if raw else ""
 
 
-def strerror(code):
+def strerror(code: int) -> str:
     """The library's short description of an error code."""
     raw = N.pk_strerror(int(code))
     return raw.decode("utf-8", "replace") if raw else ""
@@ -43,39 +50,40 @@ class ProcessKitError(Exception):
     """A processkit call failed. `code` is the negative pk_error value,
     `message` the library's message for it, `name` the code's C name."""
 
-    code = None  # set on each subclass
+    code: int = None  # type: ignore[assignment]  # set on each subclass
 
-    def __init__(self, code=None, message=""):
+    def __init__(self, code: Optional[int] = None, message: str = "") -> None:
         if code is None:
             code = type(self).code
         self.code = int(code)
         self.message = message or strerror(self.code)
         # For errors raised by Result.check(): the run that failed.
-        self.result = None
+        self.result: Optional[Result] = None
         super().__init__(self.code, self.message)
 
     @property
-    def name(self):
+    def name(self) -> str:
         try:
             return "PK_" + ("OK" if self.code == 0 else "ERR_" + N.Error(self.code).name)
         except ValueError:
             return f"pk_error({self.code})"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.message} [{self.name}]"
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code}, message={self.message!r})"
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Type[ProcessKitError], Tuple[int, str]]:
         return (type(self), (self.code, self.message))
 
 
-_BY_CODE = {}
+_BY_CODE: Dict[int, Type[ProcessKitError]] = {}
+_E = TypeVar("_E", bound=Type[ProcessKitError])
 
 
-def _code(value):
-    def register(cls):
+def _code(value: int) -> Callable[[_E], _E]:
+    def register(cls: _E) -> _E:
         cls.code = int(value)
         _BY_CODE[int(value)] = cls
         return cls
@@ -170,7 +178,7 @@ class NotReadyError(ProcessKitError):
     was seen. The process is left running."""
 
 
-def error_for(code, message=None):
+def error_for(code: int, message: Optional[str] = None) -> ProcessKitError:
     """The exception for a pk_error code; the message defaults to pk_last_error()."""
     if message is None:
         message = last_error()
@@ -178,7 +186,7 @@ def error_for(code, message=None):
     return cls(int(code), message)
 
 
-def check(rc):
+def check(rc: int) -> int:
     """Raise the matching ProcessKitError when a call returned a negative code."""
     if rc < 0:
         raise error_for(rc)

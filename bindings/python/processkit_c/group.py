@@ -1,12 +1,15 @@
 """Groups: kill-on-free containers of processes, and their children."""
+from __future__ import annotations
+
 import ctypes
 import signal as _signal
 import subprocess
 import time
-from typing import NamedTuple, Optional
+from typing import Any, List, NamedTuple, Optional, Sequence
 
 from . import _native as N
 from . import _util as U
+from ._util import Arg, BackendLike, Env, FileLike, MechanismLike
 from .errors import InvalidArgumentError, TimeoutExpiredError, check
 
 __all__ = ["Group", "Child", "ExitStatus", "Containment", "GroupStats", "ShutdownReport", "probe"]
@@ -25,7 +28,7 @@ class Containment(NamedTuple):
     cgroup_path: str
 
     @classmethod
-    def _from(cls, c):
+    def _from(cls, c: N.pk_containment) -> Containment:
         return cls(
             mechanism=U.mechanism_name(c.mechanism),
             features=N.Feature(c.features),
@@ -35,7 +38,7 @@ class Containment(NamedTuple):
         )
 
 
-def probe(backend="auto"):
+def probe(backend: BackendLike = "auto") -> Containment:
     """What a group created with `backend` would get here, without creating one."""
     out = N.pk_containment()
     check(N.pk_host_probe(U.backend(backend), ctypes.byref(out)))
@@ -51,16 +54,16 @@ class ExitStatus(NamedTuple):
     core_dumped: bool
 
     @property
-    def returncode(self):
+    def returncode(self) -> int:
         """As subprocess: the exit code, or -signal when a signal killed it."""
         return self.code if self.kind == N.ExitKind.CODE else -self.signal
 
     @property
-    def exited(self):
+    def exited(self) -> bool:
         return self.kind == N.ExitKind.CODE
 
     @property
-    def signalled(self):
+    def signalled(self) -> bool:
         return self.kind == N.ExitKind.SIGNAL
 
 
@@ -78,7 +81,7 @@ class ShutdownReport(NamedTuple):
     elapsed: float  # seconds
 
 
-def _stdio(value, what):
+def _stdio(value: Optional[FileLike], what: str) -> int:
     """None -> inherit, subprocess.DEVNULL -> /dev/null, else an fd or file object."""
     if value is None:
         return N.PK_STDIO_INHERIT
@@ -94,36 +97,37 @@ class Child:
     """A direct child spawned into a Group. Closing the handle does not touch
     the process: it stays in its group, which kills it when freed."""
 
-    def __init__(self, handle, args):
+    def __init__(self, handle: ctypes._Pointer[N.pk_child], args: List[Arg]) -> None:
         self._h = handle
         self._closed = False
         self.args = args
-        self._status = None
+        self._status: Optional[ExitStatus] = None
         pid = ctypes.c_int32()
         check(N.pk_child_pid(self._h, ctypes.byref(pid)))
         self.pid = pid.value
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         state = "closed" if self._closed else ("running" if self._status is None else f"ended {self._status}")
         return f"<processkit_c.Child pid={self.pid} {state}>"
 
     @property
-    def handle(self):
+    def handle(self) -> ctypes._Pointer[N.pk_child]:
+        """The native pk_child pointer (for processkit_c._native)."""
         return self._h
 
-    def fileno(self):
+    def fileno(self) -> int:
         """An fd that polls readable when the child exits (its pidfd; owned by the handle)."""
         fd = ctypes.c_int()
         check(N.pk_child_pollfd(self._h, ctypes.byref(fd)))
         return fd.value
 
-    def _wait_ms(self, ms):
+    def _wait_ms(self, ms: int) -> ExitStatus:
         st = N.pk_exit_status()
         check(N.pk_child_wait(self._h, ms, ctypes.byref(st)))
         self._status = ExitStatus(N.ExitKind(st.kind), st.code, st.signal, bool(st.core_dumped))
         return self._status
 
-    def wait(self, timeout=None):
+    def wait(self, timeout: Optional[float] = None) -> ExitStatus:
         """Wait for the child to end (and reap it); TimeoutExpiredError if it is
         still running after `timeout` seconds (None: forever)."""
         if self._status is not None:
@@ -137,7 +141,7 @@ class Child:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise
 
-    def poll(self):
+    def poll(self) -> Optional[ExitStatus]:
         """The ExitStatus if the child has ended, else None."""
         try:
             return self.wait(0)
@@ -145,33 +149,33 @@ class Child:
             return None
 
     @property
-    def returncode(self):
+    def returncode(self) -> Optional[int]:
         """None while running (as last seen by wait/poll), else ExitStatus.returncode."""
         return None if self._status is None else self._status.returncode
 
-    def send_signal(self, sig):
+    def send_signal(self, sig: int) -> None:
         """Signal the child alone, through its pidfd (never a recycled pid)."""
         check(N.pk_child_signal(self._h, int(sig)))
 
-    def terminate(self):
+    def terminate(self) -> None:
         self.send_signal(_signal.SIGTERM)
 
-    def kill(self):
+    def kill(self) -> None:
         self.send_signal(_signal.SIGKILL)
 
-    def close(self):
+    def close(self) -> None:
         """Release the handle (the process is not touched). Idempotent."""
         if not self._closed:
             self._closed = True
             check(N.pk_child_free(self._h))
 
-    def __enter__(self):
+    def __enter__(self) -> Child:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         if not getattr(self, "_closed", True):
             self._closed = True
             try:
@@ -192,8 +196,9 @@ class Group:
     library with HandleError, which carries the library's message.
     """
 
-    def __init__(self, backend="auto", *, min_mechanism=None, memory_max=None, pids_max=None, cpu_max=None,
-                 parent_death_signal=0):
+    def __init__(self, backend: BackendLike = "auto", *, min_mechanism: Optional[MechanismLike] = None,
+                 memory_max: Optional[int] = None, pids_max: Optional[int] = None, cpu_max: Optional[float] = None,
+                 parent_death_signal: int = 0) -> None:
         opts = N.pk_group_options(
             backend=U.backend(backend),
             min_mechanism=U.mechanism(min_mechanism),
@@ -208,39 +213,41 @@ class Group:
         self._h = handle
         self._closed = False
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self._closed:
             return "<processkit_c.Group closed>"
         return f"<processkit_c.Group {self.mechanism}>"
 
     @property
-    def handle(self):
+    def handle(self) -> ctypes._Pointer[N.pk_group]:
         """The native pk_group pointer (for processkit_c._native)."""
         return self._h
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         return self._closed
 
-    def containment(self):
+    def containment(self) -> Containment:
         out = N.pk_containment()
         check(N.pk_group_containment(self._h, ctypes.byref(out)))
         return Containment._from(out)
 
     @property
-    def mechanism(self):
+    def mechanism(self) -> str:
         """The mechanism holding the group: "cgroup-v2", "process-group", ..."""
         return self.containment().mechanism
 
-    def spawn(self, args, *, program=None, env=None, cwd=None, stdin=None, stdout=None, stderr=None,
-              new_session=False, search_path=True, parent_death_signal=None):
+    def spawn(self, args: Sequence[Arg], *, program: Optional[Arg] = None, env: Optional[Env] = None,
+              cwd: Optional[Arg] = None, stdin: Optional[FileLike] = None, stdout: Optional[FileLike] = None,
+              stderr: Optional[FileLike] = None, new_session: bool = False, search_path: bool = True,
+              parent_death_signal: Optional[int] = None) -> Child:
         """Start a child inside the group. `args` is argv (args[0] is also the
         program unless `program` is given). stdio: None inherits, DEVNULL
         (subprocess.DEVNULL) is /dev/null, an int or object with fileno() is
         that fd. `env` (a mapping) replaces the environment."""
         argv = [U.cbytes(a) for a in args]
         c_argv = U.cstr_array(argv)
-        keep = [c_argv]
+        keep: List[Any] = [c_argv]
         opts = N.pk_spawn_options()
         opts.argv = ctypes.cast(c_argv, ctypes.POINTER(ctypes.c_char_p))
         if program is not None:
@@ -266,11 +273,11 @@ class Group:
         del keep
         return Child(handle, list(args))
 
-    def adopt(self, pid):
+    def adopt(self, pid: int) -> None:
         """Bring an existing child of this process (and its future descendants) into the group."""
         check(N.pk_group_adopt(self._h, int(pid)))
 
-    def members(self):
+    def members(self) -> List[int]:
         """The pids in the group (every process on cgroup v2)."""
         count = ctypes.c_size_t()
         check(N.pk_group_members(self._h, None, 0, ctypes.byref(count)))
@@ -281,21 +288,21 @@ class Group:
             if count.value <= capacity:
                 return list(pids[: count.value])
 
-    def send_signal(self, sig):
+    def send_signal(self, sig: int) -> None:
         """Send `sig` to every process in the group."""
         check(N.pk_group_signal(self._h, int(sig)))
 
-    def kill(self):
+    def kill(self) -> None:
         """SIGKILL the whole tree; the group stays usable."""
         check(N.pk_group_kill(self._h))
 
-    def suspend(self):
+    def suspend(self) -> None:
         check(N.pk_group_suspend(self._h))
 
-    def resume(self):
+    def resume(self) -> None:
         check(N.pk_group_resume(self._h))
 
-    def stats(self):
+    def stats(self) -> GroupStats:
         out = N.pk_group_stats()
         check(N.pk_group_stats_get(self._h, ctypes.byref(out)))
         return GroupStats(
@@ -304,7 +311,7 @@ class Group:
             peak_memory=None if out.peak_memory_bytes < 0 else out.peak_memory_bytes,
         )
 
-    def shutdown(self, signal=_signal.SIGTERM, grace=2.0, escalate=True):
+    def shutdown(self, signal: int = _signal.SIGTERM, grace: float = 2.0, escalate: bool = True) -> ShutdownReport:
         """Send `signal` to the tree, wait up to `grace` seconds for it to
         drain, then SIGKILL what is left if `escalate`."""
         opts = N.pk_shutdown_options(signal=int(signal), grace_ms=U.seconds_to_ms(grace, "grace", allow_none=False),
@@ -314,19 +321,19 @@ class Group:
         return ShutdownReport(report.members_before, report.members_after, bool(report.drained),
                               bool(report.escalated), report.elapsed_us / 1e6)
 
-    def close(self):
+    def close(self) -> None:
         """Free the group: SIGKILL the whole tree, reap, remove the cgroup. Idempotent."""
         if not self._closed:
             self._closed = True
             check(N.pk_group_free(self._h))
 
-    def __enter__(self):
+    def __enter__(self) -> Group:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         # Kill-on-free: a group dropped without close() still takes its tree down.
         if not getattr(self, "_closed", True):
             self._closed = True

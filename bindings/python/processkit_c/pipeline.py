@@ -11,14 +11,17 @@ are those of the first stage that failed (pipefail), or of the last stage. A
 producer killed by SIGPIPE (its reader ended early) does not count as failed
 unless sigpipe_fails=True.
 """
+from __future__ import annotations
+
 import ctypes
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from . import _native as N
 from . import _util as U
+from ._util import Arg
 from .errors import check as _check
-from .run import Result, _Command
+from .run import CancelToken, Result, _Command
 
 __all__ = ["Pipeline", "PipelineResult", "StageResult", "pipeline"]
 
@@ -50,7 +53,7 @@ class PipelineResult(Result):
     failed_stage: Optional[int] = None  # the first failing stage (pipefail), None if none failed
 
 
-def _stage_result(info, args):
+def _stage_result(info: N.pk_run_info, args: Iterable[str]) -> StageResult:
     outcome = N.Outcome(info.outcome)
     if outcome == N.Outcome.EXITED:
         returncode = info.exit_code
@@ -78,8 +81,10 @@ class Pipeline:
     every stage's tree, and SIGKILL after grace, default 2 s), sigpipe_fails,
     cancel (a CancelToken)."""
 
-    def __init__(self, stages=(), *, timeout=None, grace=None, timeout_signal=0, sigpipe_fails=False, cancel=None):
-        self._stages = []  # (args, unchecked, options)
+    def __init__(self, stages: Iterable[Sequence[Arg]] = (), *, timeout: Optional[float] = None,
+                 grace: Optional[float] = None, timeout_signal: int = 0, sigpipe_fails: bool = False,
+                 cancel: Optional[CancelToken] = None) -> None:
+        self._stages: List[Tuple[List[Arg], bool, Dict[str, Any]]] = []  # (args, unchecked, options)
         self.timeout = timeout
         self.grace = grace
         self.timeout_signal = timeout_signal
@@ -88,7 +93,7 @@ class Pipeline:
         for args in stages:
             self.add(args)
 
-    def add(self, args, *, unchecked=False, **options):
+    def add(self, args: Sequence[Arg], *, unchecked: bool = False, **options: Any) -> Pipeline:
         """Append a stage: args plus run()'s per-command options (env, cwd,
         stderr, ok_codes, input or stdin for the first stage, stdout for the
         last, on_line...). The stage's stdout feeds the next stage's stdin.
@@ -100,10 +105,10 @@ class Pipeline:
         self._stages.append((list(args), bool(unchecked), options))
         return self
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._stages)
 
-    def run(self, *, check=False):
+    def run(self, *, check: bool = False) -> PipelineResult:
         """Run every stage and wait for the end. A failing stage is data
         (result.failed_stage, result.stages) unless check=True, which raises
         the library's error with `.result`."""
@@ -143,7 +148,7 @@ class Pipeline:
         return result
 
     @staticmethod
-    def _result(res, commands):
+    def _result(res: ctypes._Pointer[N.pk_result], commands: Sequence[_Command]) -> PipelineResult:
         info = N.pk_run_info()
         _check(N.pk_result_info(res, ctypes.byref(info)))
         stages = []
@@ -158,8 +163,10 @@ class Pipeline:
         )
 
 
-def pipeline(*stages, check=False, input=None, timeout=None, grace=None, timeout_signal=0, sigpipe_fails=False,
-             cancel=None, unchecked=(), **options):
+def pipeline(*stages: Sequence[Arg], check: bool = False, input: Union[str, bytes, None] = None,
+             timeout: Optional[float] = None, grace: Optional[float] = None, timeout_signal: int = 0,
+             sigpipe_fails: bool = False, cancel: Optional[CancelToken] = None, unchecked: Iterable[int] = (),
+             **options: Any) -> PipelineResult:
     """Run `stages[0] | stages[1] | ...` (each an args list) in one private
     group and return a PipelineResult with the last stage's output captured.
 

@@ -1,4 +1,6 @@
 """Run-and-capture: commands run on a pk_loop, with their output captured."""
+from __future__ import annotations
+
 import ctypes
 import os
 import re
@@ -6,11 +8,15 @@ import subprocess
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Iterable, NoReturn, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 from . import _native as N
 from . import _util as U
+from ._util import Arg, Env
 from .errors import InvalidArgumentError, ProcessKitError, check, error_for, last_error
+
+if TYPE_CHECKING:
+    from .group import Group
 
 __all__ = ["run", "Result", "Loop", "Process", "CancelToken", "PIPE", "STDOUT", "DEVNULL"]
 
@@ -31,7 +37,7 @@ class CancelToken:
     """A cancellation token: trigger() (from any thread) kills every run that
     watches it (run(..., cancel=token)) and ends it as cancelled."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         handle = ctypes.POINTER(N.pk_cancel)()
         self._closed = True
         check(N.pk_cancel_new(ctypes.byref(handle)))
@@ -39,24 +45,24 @@ class CancelToken:
         self._closed = False
 
     @property
-    def handle(self):
+    def handle(self) -> ctypes._Pointer[N.pk_cancel]:
         return self._h
 
-    def trigger(self):
+    def trigger(self) -> None:
         check(N.pk_cancel_trigger(self._h))
 
-    def close(self):
+    def close(self) -> None:
         if not self._closed:
             self._closed = True
             check(N.pk_cancel_free(self._h))
 
-    def __enter__(self):
+    def __enter__(self) -> CancelToken:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         if not getattr(self, "_closed", True):
             self._closed = True
             try:
@@ -87,14 +93,14 @@ class Result:
     error_message: str = field(default="", repr=False)  # ... and its message
 
     @property
-    def timed_out(self):
+    def timed_out(self) -> bool:
         return self.outcome == N.Outcome.TIMED_OUT
 
     @property
-    def cancelled(self):
+    def cancelled(self) -> bool:
         return self.outcome == N.Outcome.CANCELLED
 
-    def check(self):
+    def check(self: _R) -> _R:
         """Return self if the run succeeded, else raise its ProcessKitError
         (CommandFailedError, TimeoutExpiredError, CancelledRunError or
         OutputOverflowError) with the library's message and `.result`."""
@@ -108,7 +114,7 @@ class Result:
     check_returncode = check
 
     @classmethod
-    def _from_handle(cls, handle, args, **extra):
+    def _from_handle(cls: Type[_R], handle: ctypes._Pointer[N.pk_result], args: Iterable[Any], **extra: Any) -> _R:
         info = N.pk_run_info()
         check(N.pk_result_info(handle, ctypes.byref(info)))
         outputs = []
@@ -146,7 +152,17 @@ class Result:
         )
 
 
-def _output(cmd, stream, value, what):
+_R = TypeVar("_R", bound=Result)
+
+# stdout/stderr: PIPE (capture), None (inherit), DEVNULL, STDOUT (stderr only), or an fd / object with fileno().
+Output = Optional[U.FileLike]
+# stdin: DEVNULL, None (inherit), PIPE (Process.write), a path (str or os.PathLike) to read, or an fd / file.
+Input = Union[None, int, str, "os.PathLike[str]", U.HasFileno]
+# on_line: called with (the stream, the line's bytes) for every output line.
+LineCallback = Callable[[N.Stream, bytes], None]
+
+
+def _output(cmd: ctypes._Pointer[N.pk_command], stream: int, value: object, what: str) -> None:
     if value == PIPE:
         mode, fd = N.OutputMode.CAPTURE, -1
     elif value is None:
@@ -166,21 +182,26 @@ def _output(cmd, stream, value, what):
 class _Command:
     """A pk_command built from run()'s keyword arguments; freed on exit."""
 
-    def __init__(self, args, *, input=None, stdin=DEVNULL, stdout=PIPE, stderr=PIPE, env=None, cwd=None,
-                 timeout=None, grace=2.0, timeout_signal=0, ok_codes=None, backend=None, min_mechanism=None,
-                 memory_max=None, pids_max=None, cpu_max=None, new_session=False, parent_death_signal=0,
-                 max_output=None, overflow="keep-head", cancel=None, on_line=None):
+    def __init__(self, args: Sequence[Arg], *, input: Union[str, bytes, None] = None, stdin: Input = DEVNULL,
+                 stdout: Output = PIPE, stderr: Output = PIPE, env: Optional[Env] = None, cwd: Optional[Arg] = None,
+                 timeout: Optional[float] = None, grace: Optional[float] = 2.0, timeout_signal: int = 0,
+                 ok_codes: Optional[Iterable[int]] = None, backend: Optional[U.BackendLike] = None,
+                 min_mechanism: Optional[U.MechanismLike] = None, memory_max: Optional[int] = None,
+                 pids_max: Optional[int] = None, cpu_max: Optional[float] = None, new_session: bool = False,
+                 parent_death_signal: int = 0, max_output: Optional[int] = None,
+                 overflow: Union[str, int] = "keep-head", cancel: Optional[CancelToken] = None,
+                 on_line: Optional[LineCallback] = None) -> None:
         args = list(args)
         self.args = tuple(os.fsdecode(a) if isinstance(a, (bytes, str, os.PathLike)) else str(a) for a in args)
         # An empty argv reaches the library as an empty program name, so the
         # error (InvalidArgumentError) carries the library's own message.
         program = U.cbytes(args[0], "program") if args else b""
         handle = ctypes.POINTER(N.pk_command)()
-        self._h = None
+        self._h: Optional[ctypes._Pointer[N.pk_command]] = None
         check(N.pk_command_new(program, ctypes.byref(handle)))
         self._h = handle
-        self.line_thunk = None
-        self.callback_error = None
+        self.line_thunk: Any = None  # the ctypes callback, alive as long as the command
+        self.callback_error: Optional[BaseException] = None
         try:
             self._configure(args[1:], input, stdin, stdout, stderr, env, cwd, timeout, grace, timeout_signal,
                             ok_codes, backend, min_mechanism, memory_max, pids_max, cpu_max, new_session,
@@ -256,59 +277,59 @@ class _Command:
             self.line_thunk = N.pk_line_fn(thunk)
             check(N.pk_command_on_event(h, self.line_thunk, None))
 
-    def close(self):
+    def close(self) -> None:
         if self._h is not None:
             h, self._h = self._h, None
             N.pk_command_free(h)
 
-    def __enter__(self):
+    def __enter__(self) -> _Command:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
 class Process:
     """A command running (or finished) on a Loop."""
 
-    def __init__(self, loop, handle, command):
+    def __init__(self, loop: Loop, handle: ctypes._Pointer[N.pk_process], command: _Command) -> None:
         self._loop = loop
         self._h = handle
         self._closed = False
         self._command = command  # keeps the line callback alive for the run
         self.args = command.args
-        self._result = None
+        self._result: Optional[Result] = None
         pid = ctypes.c_int32()
         check(N.pk_process_pid(handle, ctypes.byref(pid)))
         self.pid = pid.value
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<processkit_c.Process pid={self.pid} {'done' if self._closed or self.done else 'running'}>"
 
     @property
-    def handle(self):
+    def handle(self) -> ctypes._Pointer[N.pk_process]:
         return self._h
 
     @property
-    def done(self):
+    def done(self) -> bool:
         if self._result is not None:
             return True
         flag = ctypes.c_int32()
         check(N.pk_process_done(self._h, ctypes.byref(flag)))
         return bool(flag.value)
 
-    def _raise_callback_error(self):
+    def _raise_callback_error(self) -> None:
         err = self._command.callback_error
         if err is not None:
             self._command.callback_error = None
             raise err
 
-    def wait(self, timeout=None):
+    def wait(self, timeout: Optional[float] = None) -> Result:
         """Drive the loop until this run is finished; return its Result."""
         self._loop.wait([self], timeout)
         return self.result()
 
-    def result(self):
+    def result(self) -> Result:
         """The Result of the finished run (StateError while it is running)."""
         self._raise_callback_error()
         if self._result is None:
@@ -320,7 +341,8 @@ class Process:
                 N.pk_result_free(handle)
         return self._result
 
-    def wait_for_line(self, pattern, *, regex=False, stream=None, timeout=None):
+    def wait_for_line(self, pattern: Union[str, bytes], *, regex: bool = False, stream: Union[None, str, int] = None,
+                      timeout: Optional[float] = None) -> None:
         """Drive the loop until a line of output contains `pattern` (str or
         bytes), or matches it as a POSIX extended regular expression when
         `regex` is true. `stream`: None (stdout or stderr), "stdout",
@@ -334,7 +356,7 @@ class Process:
         flags = N.MatchFlag.REGEX if regex else N.MatchFlag.SUBSTRING
         self._probe(lambda ms: N.pk_process_wait_for_line(self._h, which, data, flags, ms), timeout)
 
-    def wait_for_port(self, port, *, timeout=None):
+    def wait_for_port(self, port: int, *, timeout: Optional[float] = None) -> None:
         """Drive the loop (so the output keeps flowing) until a TCP
         connection to 127.0.0.1:`port` succeeds. NotReadyError when
         `timeout` seconds pass (None: no limit) or the run ends first; the
@@ -344,7 +366,7 @@ class Process:
             raise InvalidArgumentError(N.Error.INVALID, f"port {port} is not in 1..65535")
         self._probe(lambda ms: N.pk_process_wait_for_port(self._h, port, ms), timeout)
 
-    def _probe(self, call, timeout):
+    def _probe(self, call: Callable[[int], int], timeout: Optional[float]) -> None:
         # In slices, like the loop's waits, so Ctrl-C is seen. Lines from
         # before each slice are tested again, so none is missed in between.
         started = time.monotonic()
@@ -362,36 +384,36 @@ class Process:
                 waited = round((time.monotonic() - started) * 1000)
                 _raise(rc, _PROBE_WAITED.sub(f" after {waited} ms waiting for ", message, count=1))
 
-    def write(self, data):
+    def write(self, data: Union[str, bytes, bytearray, memoryview]) -> None:
         """Queue bytes for a stdin=PIPE run."""
         data = data.encode() if isinstance(data, str) else bytes(data)
         check(N.pk_process_write(self._h, data, len(data)))
 
-    def close_stdin(self):
+    def close_stdin(self) -> None:
         check(N.pk_process_close_stdin(self._h))
 
-    def send_signal(self, sig):
+    def send_signal(self, sig: int) -> None:
         """Signal the run's tree (its private group)."""
         check(N.pk_process_signal(self._h, int(sig)))
 
-    def cancel(self):
+    def cancel(self) -> None:
         """Kill the tree and end the run as cancelled. Any thread."""
         check(N.pk_process_cancel(self._h))
 
-    def close(self):
+    def close(self) -> None:
         """Release the handle; a run still going is cancelled and reaped first."""
         if not self._closed:
             self._closed = True
             self._loop._processes.discard(self)
             check(N.pk_process_free(self._h))
 
-    def __enter__(self):
+    def __enter__(self) -> Process:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         if not getattr(self, "_closed", True):
             self._closed = True
             try:
@@ -405,7 +427,7 @@ _PROBE_WAITED = re.compile(r" after -?\d+ ms waiting for ")
 _PROBE_STREAMS = {None: 0, "stdout": N.Stream.STDOUT, "stderr": N.Stream.STDERR}
 
 
-def _probe_stream(stream):
+def _probe_stream(stream: Union[None, str, int]) -> int:
     if isinstance(stream, str) or stream is None:
         if stream not in _PROBE_STREAMS:
             raise InvalidArgumentError(N.Error.INVALID, f"stream {stream!r} is not None, 'stdout' or 'stderr'")
@@ -413,7 +435,7 @@ def _probe_stream(stream):
     return int(stream)
 
 
-def _raise(rc, message):
+def _raise(rc: int, message: str) -> NoReturn:
     raise error_for(rc, message)
 
 
@@ -421,28 +443,28 @@ class Loop:
     """A pk_loop: many runs on one thread. fileno() polls readable when
     run_once() has work, so another event loop can embed it (AsyncLoop does)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         handle = ctypes.POINTER(N.pk_loop)()
         self._closed = True
         check(N.pk_loop_new(ctypes.byref(handle)))
         self._h = handle
         self._closed = False
-        self._processes = weakref.WeakSet()
+        self._processes: weakref.WeakSet[Process] = weakref.WeakSet()
 
     @property
-    def handle(self):
+    def handle(self) -> ctypes._Pointer[N.pk_loop]:
         return self._h
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         return self._closed
 
-    def fileno(self):
+    def fileno(self) -> int:
         fd = ctypes.c_int()
         check(N.pk_loop_fd(self._h, ctypes.byref(fd)))
         return fd.value
 
-    def start(self, args, *, group=None, **options):
+    def start(self, args: Sequence[Arg], *, group: Optional[Group] = None, **options: Any) -> Process:
         """Start a command (run()'s options) on the loop, in `group` (a Group)
         or in a private group of its own; return its Process."""
         command = _Command(args, **options)
@@ -456,14 +478,14 @@ class Loop:
         self._processes.add(proc)
         return proc
 
-    def run_once(self, timeout=0):
+    def run_once(self, timeout: Optional[float] = 0) -> None:
         """Wait up to `timeout` seconds (None: forever) for events and handle them."""
         check(N.pk_loop_run_once(self._h, U.seconds_to_ms(timeout, "timeout")))
 
-    def _array(self, procs):
+    def _array(self, procs: Sequence[Process]) -> ctypes.Array[ctypes._Pointer[N.pk_process]]:
         return (ctypes.POINTER(N.pk_process) * max(1, len(procs)))(*[p.handle for p in procs])
 
-    def wait(self, procs, timeout=None):
+    def wait(self, procs: Iterable[Process], timeout: Optional[float] = None) -> None:
         """Drive the loop until every process in `procs` is finished;
         TimeoutExpiredError after `timeout` seconds (None: no limit)."""
         procs = list(procs)
@@ -479,7 +501,7 @@ class Loop:
             check(rc)
             return
 
-    def wait_any(self, procs, timeout=None):
+    def wait_any(self, procs: Iterable[Process], timeout: Optional[float] = None) -> Process:
         """Drive the loop until one of `procs` is finished; return it."""
         procs = list(procs)
         array = self._array(procs)
@@ -495,7 +517,7 @@ class Loop:
             check(rc)
             return procs[index.value]
 
-    def close(self):
+    def close(self) -> None:
         """Cancel and release every run still on the loop, then free it. Idempotent."""
         if self._closed:
             return
@@ -507,13 +529,13 @@ class Loop:
                 pass
         check(N.pk_loop_free(self._h))
 
-    def __enter__(self):
+    def __enter__(self) -> Loop:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __del__(self):
+    def __del__(self) -> None:
         if not getattr(self, "_closed", True):
             self._closed = True
             try:
@@ -522,7 +544,9 @@ class Loop:
                 pass
 
 
-def run(args, *, input=None, env=None, cwd=None, timeout=None, grace=None, check=False, ok_codes=None, **options):
+def run(args: Sequence[Arg], *, input: Union[str, bytes, None] = None, env: Optional[Env] = None,
+        cwd: Optional[Arg] = None, timeout: Optional[float] = None, grace: Optional[float] = None,
+        check: bool = False, ok_codes: Optional[Iterable[int]] = None, **options: Any) -> Result:
     """Run a command to completion in a private group (its whole tree dies
     with it) and return a Result with stdout and stderr captured.
 
