@@ -286,7 +286,7 @@ namespace ProcessKit
     /// <summary>The C ABI as the manifest describes it: C names, exact entry points.</summary>
     public static unsafe partial class Native
     {
-        /// <summary>The library name DllImport uses; under Mono, Processkit.dll.config maps it to libprocesskit.so.1.</summary>
+        /// <summary>The library name DllImport uses: Mono finds libprocesskit.so beside the dll; the optional Processkit.dll.config maps it to libprocesskit.so.1.</summary>
         public const string Lib = "processkit";
         /// <summary>The SONAME the manifest was generated for.</summary>
         public const string SoName = "libprocesskit.so.1";

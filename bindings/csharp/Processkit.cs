@@ -124,9 +124,11 @@ namespace ProcessKit
     {
         static int initialized;
 
-        /// <summary>Makes DllImport("processkit") find libprocesskit.so.1 on
+        /// <summary>Makes DllImport("processkit") find the packaged
+        /// libprocesskit.so first and an installed libprocesskit.so.1 last on
         /// .NET Core 3+ (NativeLibrary, through reflection so this also
-        /// compiles for Mono, which uses Processkit.dll.config instead).</summary>
+        /// compiles for Mono, which finds libprocesskit.so beside
+        /// Processkit.dll by itself, or follows Processkit.dll.config).</summary>
         internal static void Init()
         {
             if (Interlocked.Exchange(ref initialized, 1) != 0)
@@ -153,13 +155,34 @@ namespace ProcessKit
         {
             if (name != Native.Lib)
                 return IntPtr.Zero;
-            var nl = Type.GetType("System.Runtime.InteropServices.NativeLibrary");
-            var tryLoad = nl.GetMethod("TryLoad", new[] { typeof(string), typeof(IntPtr).MakeByRefType() });
-            foreach (var candidate in new[] { Native.SoName, "libprocesskit.so" })
+            try
             {
-                var args = new object[] { candidate, IntPtr.Zero };
-                if ((bool)tryLoad.Invoke(null, args))
-                    return (IntPtr)args[1];
+                var nl = Type.GetType("System.Runtime.InteropServices.NativeLibrary");
+                // First the runtime's own probing for "processkit" (it does not
+                // call this resolver again): the NuGet package's
+                // runtimes/linux-x64/native/libprocesskit.so, the app's
+                // directory, then the system's libprocesskit.so; so a packaged
+                // library wins over an installed one.
+                var probe = nl.GetMethod("TryLoad", new[] { typeof(string), typeof(Assembly), typeof(DllImportSearchPath?), typeof(IntPtr).MakeByRefType() });
+                if (probe != null)
+                {
+                    var args = new object[] { name, assembly, path, IntPtr.Zero };
+                    if ((bool)probe.Invoke(null, args))
+                        return (IntPtr)args[3];
+                }
+                // Then the SONAME: a system install without the unversioned
+                // development symlink.
+                var tryLoad = nl.GetMethod("TryLoad", new[] { typeof(string), typeof(IntPtr).MakeByRefType() });
+                if (tryLoad != null)
+                {
+                    var args = new object[] { Native.SoName, IntPtr.Zero };
+                    if ((bool)tryLoad.Invoke(null, args))
+                        return (IntPtr)args[1];
+                }
+            }
+            catch (Exception)
+            {
+                // Fall through: the runtime's default probing reports the failure.
             }
             return IntPtr.Zero;
         }

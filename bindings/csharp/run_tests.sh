@@ -2,6 +2,11 @@
 # Runs the C# binding's tests (Tests.exe, under Mono) against a copy of
 # libprocesskit.so, with a header cross-check of the struct sizes.
 #
+# The library is found the way a package user's is, with no LD_LIBRARY_PATH:
+# libprocesskit.so beside Processkit.dll and no Processkit.dll.config (the
+# NuGet layout); then once more, for the ABI test only, as libprocesskit.so.1
+# with Processkit.dll.config beside the dll (the SONAME mapping).
+#
 # usage: run_tests.sh LIBPROCESSKIT_SO PROCESSKIT_H
 #
 # Toolchain: Debian's Mono (mcs, C# <= 7.2, and the mono runtime). When mcs
@@ -21,19 +26,19 @@ if [ -z "${TEST_TMPDIR:-}" ]; then
 fi
 work="$TEST_TMPDIR/csharp"
 rm -rf "$work"
-mkdir -p "$work/lib" "$work/include" "$work/home" "$work/tmp" "$work/build"
+mkdir -p "$work/include" "$work/home" "$work/tmp" "$work/build" "$work/soname"
 
-# The library and header, with the symlink the SONAME needs.
-cp "$lib_so" "$work/lib/libprocesskit.so"
-chmod u+w "$work/lib/libprocesskit.so"
-ln -sf libprocesskit.so "$work/lib/libprocesskit.so.1"
+# The library beside the assembly (as in the package's layout once restored),
+# and the header.
+cp "$lib_so" "$work/build/libprocesskit.so"
 cp "$header" "$work/include/processkit.h"
 
 # The sources, copied (Bazel runfiles are read-only symlinks).
-for f in Native.g.cs Processkit.cs Tests.cs Processkit.dll.config; do
+for f in Native.g.cs Processkit.cs Tests.cs; do
   cp -L "$src_dir/$f" "$work/build/$f"
 done
-chmod -R u+w "$work/build"
+cp -L "$src_dir/Processkit.dll.config" "$work/soname/Processkit.dll.config"
+chmod -R u+w "$work/build" "$work/soname"
 
 # ---- the toolchain ----------------------------------------------------------
 if ! command -v mcs >/dev/null 2>&1 || ! command -v mono >/dev/null 2>&1; then
@@ -57,9 +62,9 @@ export HOME="$work/home"
 export TMPDIR="$work/tmp"
 export XDG_CONFIG_HOME="$work/home/.config"
 export XDG_CACHE_HOME="$work/home/.cache"
-export LD_LIBRARY_PATH="$work/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export MONO_PATH="$work/build"
 export MONO_ENV_OPTIONS="--debug"
+# Nothing points Mono at the library: it must find it beside Processkit.dll.
+unset LD_LIBRARY_PATH MONO_PATH
 
 # ---- build ------------------------------------------------------------------
 cd "$work/build"
@@ -91,9 +96,25 @@ mono Tests.exe 2>&1 | tee "$work/build/output.txt"
 rc=${PIPESTATUS[0]}
 set -e
 
+# The SONAME mapping (Processkit.dll.config): only libprocesskit.so.1 beside
+# the dll, the ABI test only.
+cp "$work/build/Processkit.dll" "$work/build/Tests.exe" "$work/soname/"
+cp "$work/build/libprocesskit.so" "$work/soname/libprocesskit.so.1"
+soname_ok=0
+if (cd "$work/soname" && env -u PK_CS_KEEPER_PIDS mono Tests.exe abi_layouts) >"$work/soname/output.txt" 2>&1 &&
+  grep -qx '1 passed, 0 failed' "$work/soname/output.txt"; then
+  soname_ok=1
+  echo "run_tests.sh: Processkit.dll.config maps processkit to libprocesskit.so.1 beside the dll"
+fi
+
 # Nothing left behind: the library's keeper (a fork of the runner that guards
 # its cgroup leaves) ends with the runner; no temp file remains.
 extra_failures=0
+if [ "$soname_ok" != 1 ]; then
+  echo "run_tests.sh: FAIL: with Processkit.dll.config and libprocesskit.so.1 only:" >&2
+  sed 's/^/    /' "$work/soname/output.txt" >&2
+  extra_failures=$((extra_failures + 1))
+fi
 if [ -s "$PK_CS_KEEPER_PIDS" ]; then
   while read -r pid start; do
     [ -n "$pid" ] || continue

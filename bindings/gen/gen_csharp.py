@@ -245,7 +245,7 @@ def generate_source(m):
     L.append("    /// <summary>The C ABI as the manifest describes it: C names, exact entry points.</summary>")
     L.append("    public static unsafe partial class Native")
     L.append("    {")
-    L.append("        /// <summary>The library name DllImport uses; under Mono, Processkit.dll.config maps it to %s.</summary>" % m.get("soname", "libprocesskit.so.1"))
+    L.append("        /// <summary>The library name DllImport uses: Mono finds libprocesskit.so beside the dll; the optional Processkit.dll.config maps it to %s.</summary>" % m.get("soname", "libprocesskit.so.1"))
     L.append('        public const string Lib = "%s";' % LIBRARY)
     L.append('        /// <summary>The SONAME the manifest was generated for.</summary>')
     L.append('        public const string SoName = "%s";' % m.get("soname", ""))
