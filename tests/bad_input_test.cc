@@ -113,7 +113,7 @@ int RunToEnd(const pk_spawn_options& so, pk_exit_status* st, std::string* error 
 TEST_F(BadInput, VersionAndStaticStrings) {
     EXPECT_EQ(static_cast<uint32_t>(PK_VERSION_NUMBER), pk_version());
     ASSERT_NE(nullptr, pk_version_string());
-    EXPECT_STREQ("1.0.0", pk_version_string());
+    EXPECT_STREQ("1.1.0", pk_version_string());
 
     for (int code = PK_OK; code >= PK_ERR_STATE; code--) {
         const char* s = pk_strerror(code);

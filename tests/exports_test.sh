@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# libprocesskit.so exports exactly the functions of the public header, all
-# under version node PROCESSKIT_1.0, and its SONAME is libprocesskit.so.1.
+# libprocesskit.so exports exactly the functions of the public header, each
+# under the version node abi/processkit.map gives it (PROCESSKIT_1.0 for the
+# 1.0 functions, PROCESSKIT_1.1 for those added in 1.1...), and its SONAME is
+# libprocesskit.so.1.
 set -euo pipefail
 lib=$1
 header=$2
+map=$3
 
 fail=0
 soname=$(readelf -d "$lib" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
@@ -17,10 +20,10 @@ declared=$(grep -o '^PK_API [^(]*(' "$header" | sed 's/PK_API //; s/($//' | awk 
 while read -r sym; do
   [ -z "$sym" ] && continue
   name=${sym%%@*}
-  case "$sym" in
-    *@@PROCESSKIT_1.0) ;;
-    *) echo "not under PROCESSKIT_1.0: $sym"; fail=1 ;;
-  esac
+  want=$(awk -v s="$name;" '/^PROCESSKIT_[0-9.]+ *\{/ {node=$1} $1 == s {print node}' "$map")
+  if [ -z "$want" ] || [ "$sym" != "$name@@$want" ]; then
+    echo "not under its node ${want:-(none in the map)}: $sym"; fail=1
+  fi
   case "$name" in
     pk_*) ;;
     *) echo "exported symbol outside pk_*: $sym"; fail=1 ;;

@@ -263,4 +263,63 @@ TEST_F(Readiness, WaitForPredicate) {
 
 // ===========================================================================
 
+// The outcome of the last probe as data (pk_process_readiness), so a
+// binding never parses the message.
+TEST_F(Readiness, OutcomeAsData) {
+    Cmd cmd = Sh("echo starting; echo listening on 1234; sleep 30");
+    ASSERT_TRUE(cmd);
+    Loop loop = NewLoop();
+    ASSERT_TRUE(loop);
+    Proc p = Start(loop.get(), cmd.get());
+    ASSERT_TRUE(p);
+    pk_readiness_info info = PK_READINESS_INFO_INIT;
+    ASSERT_PK_OK(pk_process_readiness(p.get(), &info));
+    EXPECT_EQ(PK_READY_NONE, info.kind);
+    EXPECT_EQ(PK_READY_PENDING, info.outcome);
+
+    ASSERT_PK_OK(pk_process_wait_for_line(p.get(), PK_STREAM_STDOUT, "listening", PK_MATCH_SUBSTRING, kLongMs));
+    info = PK_READINESS_INFO_INIT;
+    ASSERT_PK_OK(pk_process_readiness(p.get(), &info));
+    EXPECT_EQ(PK_READY_LINE, info.kind);
+    EXPECT_EQ(PK_READY_MET, info.outcome);
+    EXPECT_EQ(PK_STREAM_STDOUT, info.stream);
+    EXPECT_EQ(2u, info.lines_seen);
+    EXPECT_STREQ("listening on 1234", info.last_line);
+    EXPECT_LT(info.waited_us, static_cast<uint64_t>(kLongMs) * 1000u);
+
+    EXPECT_PK_ERR(PK_ERR_NOT_READY, pk_process_wait_for_line(p.get(), 0, "never printed", 0, 200));
+    info = PK_READINESS_INFO_INIT;
+    ASSERT_PK_OK(pk_process_readiness(p.get(), &info));
+    EXPECT_EQ(PK_READY_TIMED_OUT, info.outcome);
+    EXPECT_GE(info.waited_us, 150000u);
+    EXPECT_STREQ("listening on 1234", info.last_line);
+
+    uint16_t port = FreePort();
+    ASSERT_NE(0, port);
+    EXPECT_PK_ERR(PK_ERR_NOT_READY, pk_process_wait_for_port(p.get(), port, 100));
+    info = PK_READINESS_INFO_INIT;
+    ASSERT_PK_OK(pk_process_readiness(p.get(), &info));
+    EXPECT_EQ(PK_READY_PORT, info.kind);
+    EXPECT_EQ(PK_READY_TIMED_OUT, info.outcome);
+    EXPECT_EQ(port, info.port);
+
+    // pk_loop_wake from another thread ends a probe with no timeout.
+    std::thread waker([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        EXPECT_PK_OK(pk_loop_wake(loop.get()));
+    });
+    auto t0 = Clock::now();
+    EXPECT_PK_ERR(PK_ERR_CANCELLED, pk_process_wait_for_line(p.get(), 0, "never printed", 0, -1));
+    waker.join();
+    EXPECT_LT(MsSince(t0), kLongMs);
+    info = PK_READINESS_INFO_INIT;
+    ASSERT_PK_OK(pk_process_readiness(p.get(), &info));
+    EXPECT_EQ(PK_READY_WOKEN, info.outcome);
+    EXPECT_FALSE(Done(p.get())) << "a wake leaves the run alone";
+
+    EXPECT_PK_ERR(PK_ERR_INVALID, pk_process_readiness(p.get(), nullptr));
+    EXPECT_PK_ERR(PK_ERR_HANDLE, pk_process_readiness(nullptr, &info));
+    CancelAndWait(loop.get(), p.get());
+}
+
 }  // namespace

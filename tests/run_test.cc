@@ -1897,5 +1897,38 @@ TEST_F(Run, MissingOrNonExecutableProgramLeavesNothing) {
     EXPECT_EQ(1, ResultOf(good.get()).info.success);
 }
 
-}  // namespace
+// pk_loop_wake from any thread: a wait the library drives ends with
+// PK_ERR_CANCELLED and leaves the runs alone; a bare run_once returns PK_OK.
+TEST_F(Run, LoopWakeEndsAWaitFromAnotherThread) {
+    Loop loop = NewLoop();
+    Cmd cmd = NewCmd({"sleep", "30"});
+    pk_process* raw = nullptr;
+    ASSERT_PK_OK(pk_loop_start(loop.get(), cmd.get(), nullptr, &raw));
+    Proc p(raw);
+    for (int round = 0; round < 3; round++) {
+        std::thread waker([&] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            EXPECT_PK_OK(pk_loop_wake(loop.get()));
+        });
+        pk_process* all[] = {p.get()};
+        auto t0 = Clock::now();
+        EXPECT_PK_ERR(PK_ERR_CANCELLED, pk_loop_wait_all(loop.get(), all, 1, -1));
+        waker.join();
+        EXPECT_LT(MsSince(t0), 10000) << "round " << round;
+        int32_t done = 1;
+        ASSERT_PK_OK(pk_process_done(p.get(), &done));
+        EXPECT_EQ(0, done) << "a wake must not end the run";
+    }
+    std::thread waker([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        EXPECT_PK_OK(pk_loop_wake(loop.get()));
+    });
+    EXPECT_PK_OK(pk_loop_run_once(loop.get(), -1));
+    waker.join();
+    EXPECT_PK_ERR(PK_ERR_HANDLE, pk_loop_wake(nullptr));
+    ASSERT_PK_OK(pk_process_cancel(p.get()));
+    pk_process* all[] = {p.get()};
+    ASSERT_PK_OK(pk_loop_wait_all(loop.get(), all, 1, 10000));
+}
 
+}  // namespace

@@ -56,7 +56,7 @@ extern "C" {
  *  The header's version; pk_version() gives the library's at run time.
  *  @{ */
 #define PK_VERSION_MAJOR 1 /**< Incompatible ABI changes (never so far). */
-#define PK_VERSION_MINOR 0 /**< Compatible additions. */
+#define PK_VERSION_MINOR 1 /**< Compatible additions. */
 #define PK_VERSION_PATCH 0 /**< Fixes only. */
 /** Packed as (major << 16) | (minor << 8) | patch. */
 #define PK_VERSION_NUMBER ((PK_VERSION_MAJOR << 16) | (PK_VERSION_MINOR << 8) | PK_VERSION_PATCH)
@@ -74,7 +74,8 @@ typedef enum pk_struct_id {
     PK_STRUCT_RUN_INFO = 8,
     PK_STRUCT_RETRY_OPTIONS = 9,
     PK_STRUCT_SUPERVISE_OPTIONS = 10,
-    PK_STRUCT_SUPERVISE_REPORT = 11
+    PK_STRUCT_SUPERVISE_REPORT = 11,
+    PK_STRUCT_READINESS_INFO = 12 /**< pk_readiness_info (since 1.1). */
 } pk_struct_id;
 
 /**
@@ -507,6 +508,14 @@ PK_API int pk_loop_free(pk_loop *loop);
 PK_API int pk_loop_fd(pk_loop *loop, int *fd);
 /** Wait up to @p timeout_ms (-1 forever, 0 not at all) for events and handle them. */
 PK_API int pk_loop_run_once(pk_loop *loop, int32_t timeout_ms);
+/** Wake the loop, from any thread (not from a signal handler), so a caller
+ *  blocked on it can stop waiting (since 1.1). A pk_loop_run_once() in
+ *  progress returns ::PK_OK at once; a wait the library drives on the loop
+ *  (pk_loop_wait_any(), pk_loop_wait_all(), pk_process_wait_for_line(),
+ *  _port() and pk_process_wait_for()) returns ::PK_ERR_CANCELLED, and every
+ *  run goes on as it was. pk_loop_fd() turns readable. A wake with nobody
+ *  waiting only makes the next pk_loop_run_once() return early. */
+PK_API int pk_loop_wake(pk_loop *loop);
 /** Start @p cmd on the loop, in @p group, or in a private group of its own
  *  when @p group is NULL (then the rest of its tree dies when the program
  *  ends). */
@@ -630,6 +639,44 @@ typedef int (*pk_ready_fn)(void *user);
 /** Wait until @p ready returns non-zero, asking every @p interval_ms. */
 PK_API int pk_process_wait_for(pk_process *proc, pk_ready_fn ready, void *user, uint32_t interval_ms,
                                int32_t timeout_ms);
+
+/** What a readiness probe waited for (since 1.1). */
+typedef enum pk_ready_kind {
+    PK_READY_NONE = 0,  /**< No probe has run on this process. */
+    PK_READY_LINE = 1,  /**< pk_process_wait_for_line(). */
+    PK_READY_PORT = 2,  /**< pk_process_wait_for_port(). */
+    PK_READY_CHECK = 3  /**< pk_process_wait_for() (the caller's predicate). */
+} pk_ready_kind;
+
+/** How a readiness probe ended (since 1.1). */
+typedef enum pk_ready_outcome {
+    PK_READY_PENDING = 0,   /**< No probe has ended yet. */
+    PK_READY_MET = 1,       /**< The condition held (the probe returned ::PK_OK). */
+    PK_READY_TIMED_OUT = 2, /**< Its timeout passed first (::PK_ERR_NOT_READY). */
+    PK_READY_RUN_ENDED = 3, /**< The run finished first (::PK_ERR_NOT_READY). */
+    PK_READY_WOKEN = 4,     /**< pk_loop_wake() ended the wait (::PK_ERR_CANCELLED). */
+    PK_READY_FAILED = 5     /**< Another error ended it (the probe's return code says which). */
+} pk_ready_outcome;
+
+/** The outcome of the last readiness probe on a process, as data (since
+ *  1.1): what it waited for, how long, and what it last saw. Start from
+ *  ::PK_READINESS_INFO_INIT. */
+typedef struct pk_readiness_info {
+    uint32_t size;          /**< sizeof(pk_readiness_info) as the caller compiled it. */
+    int32_t kind;           /**< ::pk_ready_kind. */
+    int32_t outcome;        /**< ::pk_ready_outcome. */
+    int32_t stream;         /**< LINE: the stream it watched (0 = either). */
+    uint32_t port;          /**< PORT: the port on 127.0.0.1. */
+    uint32_t lines_seen;    /**< LINE: how many lines it looked at, those before the call included. */
+    uint64_t waited_us;     /**< How long it waited. */
+    char last_line[160];    /**< LINE: the last line it looked at (cut to 159 bytes), or "". */
+} pk_readiness_info;
+/** Defaults: no probe. */
+#define PK_READINESS_INFO_INIT {sizeof(pk_readiness_info), 0, 0, 0, 0, 0, 0, {0}}
+
+/** The last readiness probe's outcome on @p proc (kind ::PK_READY_NONE
+ *  before any), so a binding need not parse the message (since 1.1). */
+PK_API int pk_process_readiness(pk_process *proc, pk_readiness_info *out);
 
 /** How pk_command_run_retry() retries. Start from ::PK_RETRY_OPTIONS_INIT. */
 typedef struct pk_retry_options {

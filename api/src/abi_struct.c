@@ -114,6 +114,10 @@ LAYOUT(pk__layout_supervise_options, pk_supervise_options, PK_FIELD_END(pk_super
        PK_FIELD_END(pk_supervise_options, backoff_multiplier), PK_FIELD_END(pk_supervise_options, storm_restarts),
        PK_FIELD_END(pk_supervise_options, storm_window_ms), PK_FIELD_END(pk_supervise_options, storm_action),
        PK_FIELD_END(pk_supervise_options, storm_pause_ms));
+LAYOUT(pk__layout_readiness_info, pk_readiness_info, PK_FIELD_END(pk_readiness_info, kind),
+       PK_FIELD_END(pk_readiness_info, outcome), PK_FIELD_END(pk_readiness_info, stream),
+       PK_FIELD_END(pk_readiness_info, port), PK_FIELD_END(pk_readiness_info, lines_seen),
+       PK_FIELD_END(pk_readiness_info, waited_us), PK_FIELD_END(pk_readiness_info, last_line));
 LAYOUT(pk__layout_supervise_report, pk_supervise_report, PK_FIELD_END(pk_supervise_report, runs),
        PK_FIELD_END(pk_supervise_report, restarts), PK_FIELD_END(pk_supervise_report, storm_pauses),
        PK_FIELD_END(pk_supervise_report, stop_reason), PK_FIELD_END(pk_supervise_report, reserved));
@@ -134,6 +138,7 @@ int pk_struct_size(int32_t id, size_t *size)
         &pk__layout_retry_options,
         &pk__layout_supervise_options,
         &pk__layout_supervise_report,
+        &pk__layout_readiness_info,
     };
     if (!size)
         return pk__fail(PK_ERR_INVALID, "pk_struct_size: size is NULL");

@@ -45,5 +45,6 @@ extern const pk_struct_layout pk__layout_run_info;
 extern const pk_struct_layout pk__layout_retry_options;
 extern const pk_struct_layout pk__layout_supervise_options;
 extern const pk_struct_layout pk__layout_supervise_report;
+extern const pk_struct_layout pk__layout_readiness_info;
 
 #endif

@@ -57,6 +57,7 @@ typedef struct pk_loop_obj {
     int in_dispatch;
     int closed;
     int closing;          /* pk_loop_free has begun: other threads' waits end with PK_ERR_HANDLE */
+    atomic_uint wakes;    /* pk_loop_wake calls: a library-driven wait ends when it moves */
     int waiters;          /* threads inside pk__loop_run_once, other than the one freeing */
     pthread_t closer;     /* the thread freeing the loop, once closing */
 #ifdef _WIN32
@@ -103,6 +104,7 @@ typedef struct pk_process_obj {
     } probe;
     char seen[6][160]; /* the last lines a probe looked at, for its error */
     unsigned seen_count;
+    pk_readiness_info readiness; /* the last probe's outcome (pk_process_readiness) */
 #ifdef _WIN32
     pk_win_stream io[3]; /* our ends: stdin (write), stdout, stderr (read) */
     void *cancel_event;  /* a duplicate of the token's event */
@@ -138,6 +140,11 @@ int pk__loop_enter(pk_loop_obj *loop, int *counted);
 int pk__loop_leave(pk_loop_obj *loop, int counted, int rc);
 /* Makes a thread blocked in pk__loop_run_once return (each OS's loop file). */
 void pk__loop_wake(pk_loop_obj *loop);
+/* One turn of a wait the library drives for a caller: pk__loop_run_once,
+ * then PK_ERR_CANCELLED if pk_loop_wake was called since @wakes_before
+ * (pk__loop_wakes at the wait's start). */
+unsigned pk__loop_wakes(pk_loop_obj *loop);
+int pk__loop_turn(pk_loop_obj *loop, int timeout_ms, unsigned wakes_before, const char *fn);
 /* pk__loop_run_once that also returns (PK_OK) when @token triggers. */
 int pk__loop_run_once_watching(pk_loop_obj *loop, int timeout_ms, pk_cancel_obj *token);
 void pk__process_cancel(pk_process_obj *proc);

@@ -70,6 +70,41 @@ static int not_ready(pk_process_obj *p, const char *what, int timeout_ms)
                     p->plan.program, why, timeout_ms, what, n ? seen : "(none)");
 }
 
+/* A probe's record, kept for pk_process_readiness: what it waits for now,
+ * and, at its end, how it ended. With the loop's lock held. */
+static void probe_begins(pk_process_obj *p, int kind, int stream, unsigned port)
+{
+    pk_readiness_info *r = &p->readiness;
+    memset(r, 0, sizeof *r);
+    r->size = sizeof *r;
+    r->kind = kind;
+    r->outcome = PK_READY_PENDING;
+    r->stream = stream;
+    r->port = port;
+}
+
+static int probe_ends(pk_process_obj *p, uint64_t started_ns, int rc)
+{
+    pthread_mutex_lock(&p->loop->lock);
+    pk_readiness_info *r = &p->readiness;
+    r->waited_us = (pk__now_ns() - started_ns) / 1000u;
+    if (rc == PK_OK)
+        r->outcome = PK_READY_MET;
+    else if (rc == PK_ERR_NOT_READY)
+        r->outcome = atomic_load(&p->done) ? PK_READY_RUN_ENDED : PK_READY_TIMED_OUT;
+    else if (rc == PK_ERR_CANCELLED)
+        r->outcome = PK_READY_WOKEN;
+    else
+        r->outcome = PK_READY_FAILED;
+    if (r->kind == PK_READY_LINE) {
+        r->lines_seen = p->seen_count;
+        if (p->seen_count)
+            pk__format(r->last_line, sizeof r->last_line, "%s", p->seen[(p->seen_count - 1) % 6]);
+    }
+    pthread_mutex_unlock(&p->loop->lock);
+    return rc;
+}
+
 /* Lines that came before the probe: the complete ones in the capture are
  * tested; a trailing partial one primes the splitter so it is completed. */
 static void probe_backlog(pk_process_obj *p)
@@ -108,18 +143,23 @@ int pk__process_wait_for_line(pk_process_obj *p, int stream, const char *pattern
         return pk__fail(PK_ERR_STATE, "pk_process_wait_for_line: another probe is running on this process");
     }
     memset(&p->probe, 0, sizeof p->probe);
+    const uint64_t started = pk__now_ns();
+    const unsigned wakes = pk__loop_wakes(p->loop);
+    probe_begins(p, PK_READY_LINE, stream, 0);
     if (flags & PK_MATCH_REGEX) {
 #ifdef _WIN32
         pthread_mutex_unlock(&p->loop->lock);
-        return pk__fail(PK_ERR_UNSUPPORTED, "pk_process_wait_for_line: regular expressions are POSIX ERE, not built "
-                                            "for Windows; match a substring instead");
+        return probe_ends(p, started,
+                          pk__fail(PK_ERR_UNSUPPORTED, "pk_process_wait_for_line: regular expressions are POSIX ERE, "
+                                                       "not built for Windows; match a substring instead"));
 #else
         int err = regcomp(&p->probe.regex, pattern, REG_EXTENDED | REG_NOSUB);
         if (err != 0) {
             char msg[128];
             regerror(err, &p->probe.regex, msg, sizeof msg);
             pthread_mutex_unlock(&p->loop->lock);
-            return pk__fail(PK_ERR_INVALID, "pk_process_wait_for_line: bad regex '%s': %s", pattern, msg);
+            return probe_ends(p, started,
+                              pk__fail(PK_ERR_INVALID, "pk_process_wait_for_line: bad regex '%s': %s", pattern, msg));
         }
         p->probe.use_regex = 1;
 #endif
@@ -131,13 +171,13 @@ int pk__process_wait_for_line(pk_process_obj *p, int stream, const char *pattern
     probe_backlog(p);
     pthread_mutex_unlock(&p->loop->lock);
 
-    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : pk__now_ns() + (uint64_t)timeout_ms * 1000000u;
+    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : started + (uint64_t)timeout_ms * 1000000u;
     int rc = PK_OK, matched = 0;
     while (!probe_finished(p, &matched)) {
         int left = probe_ms_left(deadline);
         if (left == 0)
             break;
-        rc = pk__loop_run_once(p->loop, left);
+        rc = pk__loop_turn(p->loop, left, wakes, "pk_process_wait_for_line");
         if (rc != PK_OK)
             break;
     }
@@ -161,7 +201,7 @@ int pk__process_wait_for_line(pk_process_obj *p, int stream, const char *pattern
         rc = not_ready(p, what, timeout_ms);
     }
     pthread_mutex_unlock(&p->loop->lock);
-    return rc;
+    return probe_ends(p, started, rc);
 }
 
 /* Between attempts the loop keeps running, so the program's output is read
@@ -178,36 +218,47 @@ int pk__process_wait_for_line(pk_process_obj *p, int stream, const char *pattern
 
 int pk__process_wait_for_port(pk_process_obj *p, uint16_t port, int timeout_ms)
 {
-    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : pk__now_ns() + (uint64_t)timeout_ms * 1000000u;
+    const uint64_t started = pk__now_ns();
+    const unsigned wakes = pk__loop_wakes(p->loop);
+    pthread_mutex_lock(&p->loop->lock);
+    probe_begins(p, PK_READY_PORT, 0, port);
+    pthread_mutex_unlock(&p->loop->lock);
+    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : started + (uint64_t)timeout_ms * 1000000u;
     for (;;) {
         int left = probe_ms_left(deadline);
         if (pk__tcp_port_open(port, left < 0 || left > PORT_ATTEMPT_MS ? PORT_ATTEMPT_MS : left))
-            return PK_OK;
+            return probe_ends(p, started, PK_OK);
         left = probe_ms_left(deadline);
         if (left == 0 || atomic_load(&p->done))
             break;
-        int rc = pk__loop_run_once(p->loop, left < 0 || left > PROBE_RETRY_MS ? PROBE_RETRY_MS : left);
+        int rc = pk__loop_turn(p->loop, left < 0 || left > PROBE_RETRY_MS ? PROBE_RETRY_MS : left, wakes,
+                               "pk_process_wait_for_port");
         if (rc != PK_OK)
-            return rc;
+            return probe_ends(p, started, rc);
     }
     char what[64];
     pk__format(what, sizeof what, "127.0.0.1:%u to accept a connection", (unsigned)port);
-    return not_ready(p, what, timeout_ms);
+    return probe_ends(p, started, not_ready(p, what, timeout_ms));
 }
 
 int pk__process_wait_for(pk_process_obj *p, pk_ready_fn ready, void *user, uint32_t interval_ms, int timeout_ms)
 {
-    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : pk__now_ns() + (uint64_t)timeout_ms * 1000000u;
+    const uint64_t started = pk__now_ns();
+    const unsigned wakes = pk__loop_wakes(p->loop);
+    pthread_mutex_lock(&p->loop->lock);
+    probe_begins(p, PK_READY_CHECK, 0, 0);
+    pthread_mutex_unlock(&p->loop->lock);
+    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : started + (uint64_t)timeout_ms * 1000000u;
     int every = interval_ms ? (int)(interval_ms > 60000 ? 60000 : interval_ms) : PROBE_RETRY_MS;
     for (;;) {
         if (ready(user))
-            return PK_OK;
+            return probe_ends(p, started, PK_OK);
         int left = probe_ms_left(deadline);
         if (left == 0 || atomic_load(&p->done))
             break;
-        int rc = pk__loop_run_once(p->loop, left < 0 || left > every ? every : left);
+        int rc = pk__loop_turn(p->loop, left < 0 || left > every ? every : left, wakes, "pk_process_wait_for");
         if (rc != PK_OK)
-            return rc;
+            return probe_ends(p, started, rc);
     }
-    return not_ready(p, "the caller's readiness check", timeout_ms);
+    return probe_ends(p, started, not_ready(p, "the caller's readiness check", timeout_ms));
 }

@@ -118,6 +118,19 @@ int pk_loop_run_once(pk_loop *handle, int32_t timeout_ms)
     return rc;
 }
 
+int pk_loop_wake(pk_loop *handle)
+{
+    pk__clear_error();
+    pk_loop_obj *loop;
+    int rc = get_loop(handle, "pk_loop_wake", &loop);
+    if (rc != PK_OK)
+        return rc;
+    atomic_fetch_add(&loop->wakes, 1u);
+    pk__loop_wake(loop);
+    pk__object_unref(&loop->obj);
+    return PK_OK;
+}
+
 int pk_loop_start(pk_loop *loop_handle, pk_command *cmd_handle, pk_group *group_handle, pk_process **out)
 {
     pk__clear_error();
@@ -198,6 +211,7 @@ static int wait_on(pk_loop *handle, pk_process *const *procs, size_t count, int3
     else
         rc = get_all(loop, procs, count, fn, &objs);
     uint64_t deadline = deadline_after(timeout_ms);
+    const unsigned wakes = pk__loop_wakes(loop);
     while (rc == PK_OK) {
         size_t finished = 0, first = count;
         for (size_t i = 0; i < count; i++) {
@@ -218,7 +232,7 @@ static int wait_on(pk_loop *handle, pk_process *const *procs, size_t count, int3
                           (int)timeout_ms);
             break;
         }
-        rc = pk__loop_run_once(loop, left);
+        rc = pk__loop_turn(loop, left, wakes, fn);
     }
     if (objs) {
         for (size_t i = 0; i < count; i++)
@@ -250,6 +264,27 @@ int pk_process_pid(pk_process *handle, int32_t *pid)
         rc = pk__fail(PK_ERR_INVALID, "pk_process_pid: pid is NULL");
     else
         *pid = (int32_t)p->pid;
+    pk__object_unref(&p->obj);
+    return rc;
+}
+
+int pk_process_readiness(pk_process *handle, pk_readiness_info *out)
+{
+    pk__clear_error();
+    pk_process_obj *p;
+    int rc = get_process(handle, "pk_process_readiness", &p);
+    if (rc != PK_OK)
+        return rc;
+    if (!out) {
+        rc = pk__fail(PK_ERR_INVALID, "pk_process_readiness: out is NULL");
+    } else {
+        pk_readiness_info copy;
+        pthread_mutex_lock(&p->loop->lock);
+        copy = p->readiness;
+        pthread_mutex_unlock(&p->loop->lock);
+        copy.size = sizeof copy; /* all zero before any probe: kind NONE, outcome PENDING */
+        rc = pk__struct_out(&pk__layout_readiness_info, out, &copy, "pk_process_readiness: out");
+    }
     pk__object_unref(&p->obj);
     return rc;
 }

@@ -287,6 +287,19 @@ int pk__loop_leave(pk_loop_obj *loop, int counted, int rc)
     return rc;
 }
 
+unsigned pk__loop_wakes(pk_loop_obj *loop)
+{
+    return atomic_load(&loop->wakes);
+}
+
+int pk__loop_turn(pk_loop_obj *loop, int timeout_ms, unsigned wakes_before, const char *fn)
+{
+    int rc = pk__loop_run_once(loop, timeout_ms);
+    if (rc == PK_OK && atomic_load(&loop->wakes) != wakes_before)
+        rc = pk__fail(PK_ERR_CANCELLED, "%s: woken by pk_loop_wake", fn);
+    return rc;
+}
+
 void pk__loop_begin_close(pk_loop_obj *loop)
 {
     pthread_mutex_lock(&loop->lock);

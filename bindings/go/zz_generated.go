@@ -372,6 +372,12 @@ static int gopk_loop_wait_any(pk_loop *loop, pk_process *const *procs, size_t co
 	return rc;
 }
 
+static int gopk_loop_wake(pk_loop *loop, char **pk__err) {
+	int rc = pk_loop_wake(loop);
+	if (rc != 0 && pk__err) *pk__err = gopk_errdup();
+	return rc;
+}
+
 static const char *gopk_mechanism_name(int mechanism) {
 	return pk_mechanism_name(mechanism);
 }
@@ -444,6 +450,12 @@ static int gopk_process_free(pk_process *proc, char **pk__err) {
 
 static int gopk_process_pid(pk_process *proc, int32_t *pid, char **pk__err) {
 	int rc = pk_process_pid(proc, pid);
+	if (rc != 0 && pk__err) *pk__err = gopk_errdup();
+	return rc;
+}
+
+static int gopk_process_readiness(pk_process *proc, void *out, char **pk__err) {
+	int rc = pk_process_readiness(proc, (pk_readiness_info *)out);
 	if (rc != 0 && pk__err) *pk__err = gopk_errdup();
 	return rc;
 }
@@ -555,7 +567,7 @@ import (
 // Library identity from the manifest.
 const (
 	manifestLibrary = "processkit"
-	manifestVersion = "1.0.0"
+	manifestVersion = "1.1.0"
 	manifestSoname  = "libprocesskit.so.1"
 )
 
@@ -564,8 +576,8 @@ const (
 	StdioInherit  = -1    // PK_STDIO_INHERIT
 	StdioNull     = -2    // PK_STDIO_NULL
 	VersionMajor  = 1     // PK_VERSION_MAJOR
-	VersionMinor  = 0     // PK_VERSION_MINOR
-	VersionNumber = 65536 // PK_VERSION_NUMBER
+	VersionMinor  = 1     // PK_VERSION_MINOR
+	VersionNumber = 65792 // PK_VERSION_NUMBER
 	VersionPatch  = 0     // PK_VERSION_PATCH
 )
 
@@ -887,6 +899,62 @@ func (v PipelineFlag) String() string {
 	return "PipelineFlag(" + strconv.FormatInt(int64(v), 10) + ")"
 }
 
+// ReadyKind mirrors pk_ready_kind.
+type ReadyKind int32
+
+const (
+	ReadyKindNone  ReadyKind = 0 // PK_READY_NONE
+	ReadyKindLine  ReadyKind = 1 // PK_READY_LINE
+	ReadyKindPort  ReadyKind = 2 // PK_READY_PORT
+	ReadyKindCheck ReadyKind = 3 // PK_READY_CHECK
+)
+
+// String returns the C name of the value.
+func (v ReadyKind) String() string {
+	switch v {
+	case ReadyKindNone:
+		return "PK_READY_NONE"
+	case ReadyKindLine:
+		return "PK_READY_LINE"
+	case ReadyKindPort:
+		return "PK_READY_PORT"
+	case ReadyKindCheck:
+		return "PK_READY_CHECK"
+	}
+	return "ReadyKind(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
+// ReadyOutcome mirrors pk_ready_outcome.
+type ReadyOutcome int32
+
+const (
+	ReadyOutcomePending  ReadyOutcome = 0 // PK_READY_PENDING
+	ReadyOutcomeMet      ReadyOutcome = 1 // PK_READY_MET
+	ReadyOutcomeTimedOut ReadyOutcome = 2 // PK_READY_TIMED_OUT
+	ReadyOutcomeRunEnded ReadyOutcome = 3 // PK_READY_RUN_ENDED
+	ReadyOutcomeWoken    ReadyOutcome = 4 // PK_READY_WOKEN
+	ReadyOutcomeFailed   ReadyOutcome = 5 // PK_READY_FAILED
+)
+
+// String returns the C name of the value.
+func (v ReadyOutcome) String() string {
+	switch v {
+	case ReadyOutcomePending:
+		return "PK_READY_PENDING"
+	case ReadyOutcomeMet:
+		return "PK_READY_MET"
+	case ReadyOutcomeTimedOut:
+		return "PK_READY_TIMED_OUT"
+	case ReadyOutcomeRunEnded:
+		return "PK_READY_RUN_ENDED"
+	case ReadyOutcomeWoken:
+		return "PK_READY_WOKEN"
+	case ReadyOutcomeFailed:
+		return "PK_READY_FAILED"
+	}
+	return "ReadyOutcome(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
 // Restart mirrors pk_restart.
 type Restart int32
 
@@ -1000,6 +1068,7 @@ const (
 	StructIDRetryOptions     StructID = 9  // PK_STRUCT_RETRY_OPTIONS
 	StructIDSuperviseOptions StructID = 10 // PK_STRUCT_SUPERVISE_OPTIONS
 	StructIDSuperviseReport  StructID = 11 // PK_STRUCT_SUPERVISE_REPORT
+	StructIDReadinessInfo    StructID = 12 // PK_STRUCT_READINESS_INFO
 )
 
 // String returns the C name of the value.
@@ -1027,6 +1096,8 @@ func (v StructID) String() string {
 		return "PK_STRUCT_SUPERVISE_OPTIONS"
 	case StructIDSuperviseReport:
 		return "PK_STRUCT_SUPERVISE_REPORT"
+	case StructIDReadinessInfo:
+		return "PK_STRUCT_READINESS_INFO"
 	}
 	return "StructID(" + strconv.FormatInt(int64(v), 10) + ")"
 }
@@ -1143,6 +1214,18 @@ type rawGroupStats struct {
 	LiveProcesses   uint32 // uint32_t live_processes, offset 4
 	CPUTimeUs       int64  // int64_t cpu_time_us, offset 8
 	PeakMemoryBytes int64  // int64_t peak_memory_bytes, offset 16
+}
+
+// rawReadinessInfo mirrors pk_readiness_info (192 bytes).
+type rawReadinessInfo struct {
+	Size      uint32    // uint32_t size, offset 0
+	Kind      int32     // int32_t kind, offset 4
+	Outcome   int32     // int32_t outcome, offset 8
+	Stream    int32     // int32_t stream, offset 12
+	Port      uint32    // uint32_t port, offset 16
+	LinesSeen uint32    // uint32_t lines_seen, offset 20
+	WaitedUs  uint64    // uint64_t waited_us, offset 24
+	LastLine  [160]byte // char[160] last_line, offset 32
 }
 
 // rawRetryOptions mirrors pk_retry_options (32 bytes).
@@ -1358,6 +1441,41 @@ func abiLayoutProblems() []string {
 			problems = append(problems, "pk_struct_size(StructIDGroupStats): "+err.Error())
 		} else {
 			check("pk_struct_size(StructIDGroupStats)", uintptr(n), 24)
+		}
+	}
+	check("sizeof(C.pk_readiness_info)", unsafe.Sizeof(C.pk_readiness_info{}), 192)
+	check("sizeof(rawReadinessInfo)", unsafe.Sizeof(rawReadinessInfo{}), 192)
+	check("alignof(C.pk_readiness_info)", unsafe.Alignof(C.pk_readiness_info{}), 8)
+	check("offsetof(C.pk_readiness_info.size)", unsafe.Offsetof(C.pk_readiness_info{}.size), 0)
+	check("offsetof(rawReadinessInfo.Size)", unsafe.Offsetof(rawReadinessInfo{}.Size), 0)
+	check("sizeof(rawReadinessInfo.Size)", unsafe.Sizeof(rawReadinessInfo{}.Size), 4)
+	check("offsetof(C.pk_readiness_info.kind)", unsafe.Offsetof(C.pk_readiness_info{}.kind), 4)
+	check("offsetof(rawReadinessInfo.Kind)", unsafe.Offsetof(rawReadinessInfo{}.Kind), 4)
+	check("sizeof(rawReadinessInfo.Kind)", unsafe.Sizeof(rawReadinessInfo{}.Kind), 4)
+	check("offsetof(C.pk_readiness_info.outcome)", unsafe.Offsetof(C.pk_readiness_info{}.outcome), 8)
+	check("offsetof(rawReadinessInfo.Outcome)", unsafe.Offsetof(rawReadinessInfo{}.Outcome), 8)
+	check("sizeof(rawReadinessInfo.Outcome)", unsafe.Sizeof(rawReadinessInfo{}.Outcome), 4)
+	check("offsetof(C.pk_readiness_info.stream)", unsafe.Offsetof(C.pk_readiness_info{}.stream), 12)
+	check("offsetof(rawReadinessInfo.Stream)", unsafe.Offsetof(rawReadinessInfo{}.Stream), 12)
+	check("sizeof(rawReadinessInfo.Stream)", unsafe.Sizeof(rawReadinessInfo{}.Stream), 4)
+	check("offsetof(C.pk_readiness_info.port)", unsafe.Offsetof(C.pk_readiness_info{}.port), 16)
+	check("offsetof(rawReadinessInfo.Port)", unsafe.Offsetof(rawReadinessInfo{}.Port), 16)
+	check("sizeof(rawReadinessInfo.Port)", unsafe.Sizeof(rawReadinessInfo{}.Port), 4)
+	check("offsetof(C.pk_readiness_info.lines_seen)", unsafe.Offsetof(C.pk_readiness_info{}.lines_seen), 20)
+	check("offsetof(rawReadinessInfo.LinesSeen)", unsafe.Offsetof(rawReadinessInfo{}.LinesSeen), 20)
+	check("sizeof(rawReadinessInfo.LinesSeen)", unsafe.Sizeof(rawReadinessInfo{}.LinesSeen), 4)
+	check("offsetof(C.pk_readiness_info.waited_us)", unsafe.Offsetof(C.pk_readiness_info{}.waited_us), 24)
+	check("offsetof(rawReadinessInfo.WaitedUs)", unsafe.Offsetof(rawReadinessInfo{}.WaitedUs), 24)
+	check("sizeof(rawReadinessInfo.WaitedUs)", unsafe.Sizeof(rawReadinessInfo{}.WaitedUs), 8)
+	check("offsetof(C.pk_readiness_info.last_line)", unsafe.Offsetof(C.pk_readiness_info{}.last_line), 32)
+	check("offsetof(rawReadinessInfo.LastLine)", unsafe.Offsetof(rawReadinessInfo{}.LastLine), 32)
+	check("sizeof(rawReadinessInfo.LastLine)", unsafe.Sizeof(rawReadinessInfo{}.LastLine), 160)
+	{
+		var n C.size_t
+		if err := pkStructSize(int32(StructIDReadinessInfo), &n); err != nil {
+			problems = append(problems, "pk_struct_size(StructIDReadinessInfo): "+err.Error())
+		} else {
+			check("pk_struct_size(StructIDReadinessInfo)", uintptr(n), 192)
 		}
 	}
 	check("sizeof(C.pk_retry_options)", unsafe.Sizeof(C.pk_retry_options{}), 32)
@@ -2042,6 +2160,13 @@ func pkLoopWaitAny(loop *C.pk_loop, procs **C.pk_process, count uint64, timeoutM
 	return errorFromC(int32(pkRC), pkMsg)
 }
 
+// pkLoopWake wraps pk_loop_wake(pk_loop *loop).
+func pkLoopWake(loop *C.pk_loop) error {
+	var pkMsg *C.char
+	pkRC := C.gopk_loop_wake(loop, &pkMsg)
+	return errorFromC(int32(pkRC), pkMsg)
+}
+
 // pkMechanismName wraps pk_mechanism_name(int mechanism).
 func pkMechanismName(mechanism int32) string {
 	s := C.gopk_mechanism_name(C.int(mechanism))
@@ -2132,6 +2257,13 @@ func pkProcessFree(proc *C.pk_process) error {
 func pkProcessPID(proc *C.pk_process, pid *C.int32_t) error {
 	var pkMsg *C.char
 	pkRC := C.gopk_process_pid(proc, pid, &pkMsg)
+	return errorFromC(int32(pkRC), pkMsg)
+}
+
+// pkProcessReadiness wraps pk_process_readiness(pk_process *proc, pk_readiness_info *out).
+func pkProcessReadiness(proc *C.pk_process, out *rawReadinessInfo) error {
+	var pkMsg *C.char
+	pkRC := C.gopk_process_readiness(proc, unsafe.Pointer(out), &pkMsg)
 	return errorFromC(int32(pkRC), pkMsg)
 }
 
@@ -2318,6 +2450,7 @@ var generatedFunctions = []string{
 	"pk_loop_start",
 	"pk_loop_wait_all",
 	"pk_loop_wait_any",
+	"pk_loop_wake",
 	"pk_mechanism_name",
 	"pk_pipeline_add",
 	"pk_pipeline_cancel_on",
@@ -2331,6 +2464,7 @@ var generatedFunctions = []string{
 	"pk_process_done",
 	"pk_process_free",
 	"pk_process_pid",
+	"pk_process_readiness",
 	"pk_process_resize",
 	"pk_process_result",
 	"pk_process_signal",

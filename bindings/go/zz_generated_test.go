@@ -16,7 +16,7 @@ func TestABILayout(t *testing.T) {
 
 // TestFunctionCount checks that the binding wraps every manifest function.
 func TestFunctionCount(t *testing.T) {
-	if got, want := len(generatedFunctions), 90; got != want {
+	if got, want := len(generatedFunctions), 92; got != want {
 		t.Fatalf("generated wrappers: %d, manifest functions: %d", got, want)
 	}
 }

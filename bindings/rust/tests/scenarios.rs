@@ -317,6 +317,7 @@ fn struct_sizes_fit_the_library() {
         (sys::PK_STRUCT_RETRY_OPTIONS, std::mem::size_of::<sys::pk_retry_options>()),
         (sys::PK_STRUCT_SUPERVISE_OPTIONS, std::mem::size_of::<sys::pk_supervise_options>()),
         (sys::PK_STRUCT_SUPERVISE_REPORT, std::mem::size_of::<sys::pk_supervise_report>()),
+        (sys::PK_STRUCT_READINESS_INFO, std::mem::size_of::<sys::pk_readiness_info>()),
     ];
     assert_eq!(expect.len(), sys::PK_STRUCT_ID_VALUES.len());
     for (id, size) in expect {
