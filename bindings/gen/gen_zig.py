@@ -201,7 +201,7 @@ class TypeMapper:
 
 def zero_value(zig_type, f):
     if "array_length" in f:
-        return "[_]%s{0} ** %d" % (zig_type.split("]", 1)[1], f["array_length"])
+        return "@splat(0)"
     if zig_type.startswith("?") or zig_type.startswith("[*c]"):
         return "null"
     if zig_type in ("f32", "f64"):

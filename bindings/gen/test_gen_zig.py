@@ -112,7 +112,7 @@ class TypeMapping(unittest.TestCase):
     def test_array_field(self):
         field = TINY["structs"][0]["fields"][3]
         self.assertEqual(self.tm.field(field), "[8]u8")
-        self.assertEqual(gen_zig.zero_value("[8]u8", field), "[_]u8{0} ** 8")
+        self.assertEqual(gen_zig.zero_value("[8]u8", field), "@splat(0)")
 
     def test_byte_buffer_parameters(self):
         params = TINY["callbacks"][0]["params"]

@@ -1,12 +1,25 @@
-//! zig build test -Dpk-lib-dir=DIR [-Dpk-include-dir=DIR]
-//! Links -lprocesskit from DIR (with DIR as the test binary's rpath).
+//! The processkit Zig package.
+//!
+//! A project depends on it in its build.zig.zon and imports the module:
+//!
+//!     const pk = b.dependency("processkit", .{ .target = target, .optimize = optimize });
+//!     exe.root_module.addImport("processkit", pk.module("processkit"));
+//!
+//! The module compiles the C library (csrc/processkit.c, the amalgamation:
+//! one C11 translation unit) into whatever imports it and links libc, so no
+//! prebuilt libprocesskit and no system package is needed.
+//!
+//! zig build test                      the binding's tests, on the amalgamation
+//!   -Dpk-lib-dir=DIR                  link libprocesskit.so from DIR instead (DIR is the rpath)
+//!   -Dpk-include-dir=DIR              cross-check c.zig against DIR/processkit.h
+//!                                     (default: csrc/processkit.h)
 const std = @import("std");
 
 pub fn build(b: *std.Build) void {
     const target = b.standardTargetOptions(.{});
     const optimize = b.standardOptimizeOption(.{});
-    const lib_dir = b.option([]const u8, "pk-lib-dir", "directory holding libprocesskit.so (and .so.1)");
-    const include_dir = b.option([]const u8, "pk-include-dir", "directory holding processkit.h (enables the header cross-check)");
+    const lib_dir = b.option([]const u8, "pk-lib-dir", "link libprocesskit.so (and .so.1) from this directory instead of compiling csrc/processkit.c");
+    const include_dir = b.option([]const u8, "pk-include-dir", "directory holding the processkit.h the header cross-check reads (default: csrc)");
 
     const mod = b.addModule("processkit", .{
         .root_source_file = b.path("src/processkit.zig"),
@@ -17,8 +30,16 @@ pub fn build(b: *std.Build) void {
     if (lib_dir) |dir| {
         mod.addLibraryPath(.{ .cwd_relative = dir });
         mod.addRPath(.{ .cwd_relative = dir });
+        mod.linkSystemLibrary("processkit", .{ .use_pkg_config = .no });
+    } else {
+        mod.addCSourceFiles(.{
+            .root = b.path("csrc"),
+            .files = &.{"processkit.c"},
+            .flags = &.{ "-std=c11", "-pthread" },
+        });
+        mod.linkSystemLibrary("pthread", .{}); // part of libc where it exists
+        if (target.result.os.tag == .windows) mod.linkSystemLibrary("ws2_32", .{});
     }
-    mod.linkSystemLibrary("processkit", .{ .use_pkg_config = .no });
 
     // The library's own tests (every generated declaration links).
     const unit = b.addTest(.{ .name = "processkit-unit", .root_module = mod });
@@ -35,23 +56,30 @@ pub fn build(b: *std.Build) void {
         }),
     });
 
-    const step = b.step("test", "Run the processkit binding tests");
-    // The generated and hand-written sources stay zig-fmt clean.
-    step.dependOn(&b.addFmt(.{ .paths = &.{ "build.zig", "build.zig.zon", "src", "tests" }, .check = true }).step);
-    step.dependOn(&b.addRunArtifact(unit).step);
-    step.dependOn(&b.addRunArtifact(scenarios).step);
-
-    // The generated declarations against the real header (@cImport), when given.
-    if (include_dir) |dir| {
-        const header_mod = b.createModule(.{
+    // The generated declarations against the real header (translate-c).
+    const header_c = b.addTranslateC(.{
+        .root_source_file = if (include_dir) |dir| .{ .cwd_relative = b.pathJoin(&.{ dir, "processkit.h" }) } else b.path("csrc/processkit.h"),
+        .target = target,
+        .optimize = optimize,
+    });
+    const header = b.addTest(.{
+        .name = "processkit-header",
+        .root_module = b.createModule(.{
             .root_source_file = b.path("tests/header_test.zig"),
             .target = target,
             .optimize = optimize,
             .link_libc = true,
-            .imports = &.{.{ .name = "processkit", .module = mod }},
-        });
-        header_mod.addIncludePath(.{ .cwd_relative = dir });
-        const header = b.addTest(.{ .name = "processkit-header", .root_module = header_mod });
-        step.dependOn(&b.addRunArtifact(header).step);
-    }
+            .imports = &.{
+                .{ .name = "processkit", .module = mod },
+                .{ .name = "processkit_h", .module = header_c.createModule() },
+            },
+        }),
+    });
+
+    const step = b.step("test", "Run the processkit binding tests");
+    // The generated and hand-written sources stay zig-fmt clean.
+    step.dependOn(&b.addFmt(.{ .paths = b.pathList(&.{ "build.zig", "build.zig.zon", "src", "tests" }), .check = true }).step);
+    step.dependOn(&b.addRunArtifact(unit).step);
+    step.dependOn(&b.addRunArtifact(scenarios).step);
+    step.dependOn(&b.addRunArtifact(header).step);
 }

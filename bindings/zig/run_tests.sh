@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs the Zig binding's tests: `zig build test` against a copy of
-# libprocesskit.so, with the header cross-check.
+# Runs the Zig binding's tests twice: `zig build test` as a user gets it
+# (the module compiles csrc/processkit.c, the amalgamation, itself), then
+# against a copy of the Bazel-built libprocesskit.so with the header
+# cross-check reading api/include/processkit.h.
 #
 # usage: run_tests.sh LIBPROCESSKIT_SO PROCESSKIT_H
 #
@@ -12,7 +14,7 @@
 # under $TEST_TMPDIR (a fresh mktemp dir, removed afterwards, outside Bazel).
 set -euo pipefail
 
-ZIG_VERSION=0.15.2
+ZIG_VERSION=0.17.1
 
 lib_so=${1:?usage: run_tests.sh LIBPROCESSKIT_SO PROCESSKIT_H}
 header=${2:?usage: run_tests.sh LIBPROCESSKIT_SO PROCESSKIT_H}
@@ -33,7 +35,7 @@ ln -sf libprocesskit.so "$work/lib/libprocesskit.so.1"
 cp "$header" "$work/include/processkit.h"
 
 # The sources, copied (runfiles are read-only symlinks; zig build writes .zig-cache).
-for item in build.zig build.zig.zon src tests; do
+for item in build.zig build.zig.zon src csrc tests; do
   cp -rL "$src_dir/$item" "$work/src/"
 done
 chmod -R u+w "$work/src"
@@ -79,26 +81,37 @@ mkdir -p "$ZIG_GLOBAL_CACHE_DIR" "$ZIG_LOCAL_CACHE_DIR" "$XDG_CACHE_HOME"
 echo "run_tests.sh: zig $(zig version) (ziglang $ZIG_VERSION from $zig_pkg)"
 
 # ---- the tests --------------------------------------------------------------
-log="$work/zig-build-test.log"
-set +e
-(cd "$work/src" && zig build test \
-  -Dpk-lib-dir="$work/lib" -Dpk-include-dir="$work/include" \
-  --summary all) >"$log" 2>&1
-rc=$?
-set -e
-cat "$log"
+passed=0
+failed=0
+rc=0
+# zig_build_test NAME [ARGS...]: one `zig build test`, its counts added up.
+zig_build_test() {
+  local name=$1; shift
+  local log="$work/zig-build-test-$name.log" run_rc summary p t
+  echo "run_tests.sh: zig build test${*:+ $*} ($name)"
+  set +e
+  (cd "$work/src" && zig build test "$@" --summary all) >"$log" 2>&1
+  run_rc=$?
+  set -e
+  cat "$log"
+  # "Build Summary: 9/9 steps succeeded; 18/18 tests passed[; 1 failed]"
+  summary=$(grep -E '^Build Summary:' "$log" | tail -1 || true)
+  p=$(sed -nE 's/.* ([0-9]+)\/([0-9]+) tests passed.*/\1/p' <<<"$summary")
+  t=$(sed -nE 's/.* ([0-9]+)\/([0-9]+) tests passed.*/\2/p' <<<"$summary")
+  if [ -n "$p" ] && [ -n "$t" ]; then
+    passed=$((passed + p))
+    failed=$((failed + t - p))
+    if [ "$run_rc" -ne 0 ] && [ "$t" -eq "$p" ]; then failed=$((failed + 1)); fi
+  else
+    failed=$((failed + 1)) # nothing ran: a build or compile error
+  fi
+  if [ "$run_rc" -ne 0 ]; then rc=$run_rc; fi
+}
 
-# "Build Summary: 7/7 steps succeeded; 18/18 tests passed[; 1 failed]"
-summary=$(grep -E '^Build Summary:' "$log" | tail -1 || true)
-passed=$(sed -nE 's/.* ([0-9]+)\/([0-9]+) tests passed.*/\1/p' <<<"$summary")
-total=$(sed -nE 's/.* ([0-9]+)\/([0-9]+) tests passed.*/\2/p' <<<"$summary")
-if [ -n "$passed" ] && [ -n "$total" ]; then
-  failed=$((total - passed))
-else
-  passed=0
-  failed=1  # nothing ran: a build or compile error
-fi
-if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+# As a user's `zig build` gets it: the amalgamation compiled into the module.
+zig_build_test amalgamation
+# The same tests on the library Bazel built from the sources.
+zig_build_test shared-library -Dpk-lib-dir="$work/lib" -Dpk-include-dir="$work/include"
 
 rm -rf "$work/src" "$work/local-cache"
 echo "zig: $passed passed, $failed failed"

@@ -80,9 +80,9 @@ const pk = @import("processkit");
 pub fn main(init: std.process.Init) !void {
     var cmd = try pk.Command.initArgv(&.{ "sh", "-c", "sleep 300 & echo $!" });
     defer cmd.deinit();
-    var res = try cmd.run(init.gpa); // the run's group, grandchild included, is killed on return
+    var res = try cmd.run(init.gpa);
     defer res.deinit();
-    try std.Io.File.stdout().writeStreamingAll(init.io, res.stdout);
+    try std.Io.File.stdout().writeStreamingAll(init.io, res.stdout); // the grandchild's pid: the run killed it on return
 }
 ZIG
 

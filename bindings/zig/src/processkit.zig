@@ -110,7 +110,7 @@ pub const Mechanism = enum(i32) {
 
     /// The library's stable name: "cgroup-v2", "process-group", "job-object", "none".
     pub fn name(self: Mechanism) []const u8 {
-        return if (c.pk_mechanism_name(@intFromEnum(self))) |p| std.mem.span(p) else "unknown";
+        return if (c.pk_mechanism_name(@backingInt(self))) |p| std.mem.span(p) else "unknown";
     }
 };
 
@@ -163,8 +163,8 @@ pub const GroupOptions = struct {
 
     fn toC(self: GroupOptions) c.pk_group_options {
         var raw: c.pk_group_options = .{
-            .backend = @intFromEnum(self.backend),
-            .min_mechanism = @intFromEnum(self.min_mechanism),
+            .backend = @backingInt(self.backend),
+            .min_mechanism = @backingInt(self.min_mechanism),
             .parent_death_signal = self.parent_death_signal,
             .memory_max = self.memory_max,
             .pids_max = self.pids_max,
@@ -182,7 +182,7 @@ pub const Containment = struct {
     raw: c.pk_containment,
 
     pub fn mechanism(self: *const Containment) Mechanism {
-        return @enumFromInt(self.raw.mechanism);
+        return @fromBackingInt(self.raw.mechanism);
     }
     pub fn has(self: *const Containment, feature: u32) bool {
         return self.raw.features & feature == feature;
@@ -203,7 +203,7 @@ pub const Containment = struct {
 /// What a group would get on this host with `backend`, creating nothing.
 pub fn probe(backend: Backend) Error!Containment {
     var out: Containment = .{ .raw = .{} };
-    try checkRc(c.pk_host_probe(@intFromEnum(backend), &out.raw));
+    try checkRc(c.pk_host_probe(@backingInt(backend), &out.raw));
     return out;
 }
 
@@ -302,8 +302,9 @@ pub const Group = struct {
     }
 
     pub fn spawnWith(self: Group, argv: []const [:0]const u8, opts: SpawnOptions) Error!Child {
-        var sfa = std.heap.stackFallback(32 * @sizeOf(?[*:0]const u8), std.heap.c_allocator);
-        const alloc = sfa.get();
+        var buf: [32]?[*:0]const u8 = undefined;
+        var bfa: std.heap.BufferFirstAllocator = .init(@ptrCast(&buf), std.heap.c_allocator);
+        const alloc = bfa.allocator();
         const ptrs = try alloc.allocSentinel(?[*:0]const u8, argv.len, null);
         defer alloc.free(ptrs);
         for (argv, 0..) |a, i| ptrs[i] = a.ptr;
@@ -582,12 +583,12 @@ pub const Command = struct {
             .fd => |f| .{ c.PK_OUTPUT_FD, f },
             .merge => .{ c.PK_OUTPUT_MERGE, -1 },
         };
-        try checkRc(c.pk_command_output(self.handle, @intFromEnum(stream), mode, fd));
+        try checkRc(c.pk_command_output(self.handle, @backingInt(stream), mode, fd));
     }
 
     /// Cap a captured stream at `max_bytes` (0 = no cap).
     pub fn outputLimit(self: Command, stream: Stream, max_bytes: u64, policy: Overflow) Error!void {
-        try checkRc(c.pk_command_output_limit(self.handle, @intFromEnum(stream), max_bytes, @intFromEnum(policy)));
+        try checkRc(c.pk_command_output_limit(self.handle, @backingInt(stream), max_bytes, @backingInt(policy)));
     }
 
     /// Call `callback(ctx, stream, line)` for every line of `stream`, on the
@@ -599,7 +600,7 @@ pub const Command = struct {
         ctx: anytype,
         comptime callback: fn (@TypeOf(ctx), Stream, []const u8) void,
     ) Error!void {
-        try checkRc(c.pk_command_on_line(self.handle, @intFromEnum(stream), Trampoline(@TypeOf(ctx), callback).call, @ptrCast(@constCast(ctx))));
+        try checkRc(c.pk_command_on_line(self.handle, @backingInt(stream), Trampoline(@TypeOf(ctx), callback).call, @ptrCast(@constCast(ctx))));
     }
 
     /// Like onLine, for both streams in arrival order.
@@ -661,7 +662,7 @@ fn Trampoline(comptime Ctx: type, comptime callback: fn (Ctx, Stream, []const u8
         fn call(user: ?*anyopaque, stream: i32, line: ?[*]const u8, len: usize) callconv(.c) void {
             const ctx: Ctx = @ptrCast(@alignCast(user));
             const bytes: []const u8 = if (line) |l| l[0..len] else "";
-            callback(ctx, @enumFromInt(stream), bytes);
+            callback(ctx, @fromBackingInt(stream), bytes);
         }
     };
 }
@@ -705,14 +706,14 @@ pub const Result = struct {
             const msg = if (c.pk_last_error()) |p| std.mem.span(p) else "";
             failure = .{ .code = rc, .message = try allocator.dupe(u8, msg) };
         }
-        const outcome: Outcome = @enumFromInt(info.outcome);
+        const outcome: Outcome = @fromBackingInt(info.outcome);
         return .{
             .allocator = allocator,
             .outcome = outcome,
             .exit_code = if (outcome == .exited) info.exit_code else null,
             .signal = if (info.signal != 0) info.signal else null,
             .pid = info.pid,
-            .mechanism = @enumFromInt(info.mechanism),
+            .mechanism = @fromBackingInt(info.mechanism),
             .success = info.success != 0,
             .duration_us = info.duration_us,
             .stdout = out,
@@ -727,7 +728,7 @@ pub const Result = struct {
     fn outputOf(allocator: std.mem.Allocator, h: *c.pk_result, stream: Stream) Error![]u8 {
         var data: [*c]const u8 = null;
         var len: usize = 0;
-        try checkRc(c.pk_result_output(h, @intFromEnum(stream), &data, &len));
+        try checkRc(c.pk_result_output(h, @backingInt(stream), &data, &len));
         if (len == 0) return allocator.alloc(u8, 0);
         return allocator.dupe(u8, data[0..len]);
     }
@@ -816,7 +817,7 @@ pub const Loop = struct {
     /// Drive the loop (poll + run_once) until every process is finished.
     /// `timeout_ms` null waits forever; else error.Timeout when it runs out.
     pub fn waitAll(self: Loop, procs: []const Process, timeout_ms: ?u32) Error!void {
-        const start_ms = std.time.milliTimestamp();
+        const start_ms = monotonicMs();
         while (true) {
             var all = true;
             for (procs) |p| {
@@ -828,7 +829,7 @@ pub const Loop = struct {
             if (all) return;
             var wait_ms: i32 = -1;
             if (timeout_ms) |t| {
-                const left = @as(i64, t) - (std.time.milliTimestamp() - start_ms);
+                const left = @as(i64, t) - (monotonicMs() - start_ms);
                 if (left <= 0) return fail(c.PK_ERR_TIMEOUT, "Loop.waitAll: still running after {d} ms", .{t});
                 wait_ms = @intCast(@min(left, std.math.maxInt(i32)));
             }
@@ -839,12 +840,12 @@ pub const Loop = struct {
     /// Drive the loop until one of `procs` is finished; returns its index.
     pub fn waitAny(self: Loop, procs: []const Process, timeout_ms: ?u32) Error!usize {
         if (procs.len == 0) return fail(c.PK_ERR_INVALID, "Loop.waitAny: no processes given", .{});
-        const start_ms = std.time.milliTimestamp();
+        const start_ms = monotonicMs();
         while (true) {
             for (procs, 0..) |p, i| if (try p.done()) return i;
             var wait_ms: i32 = -1;
             if (timeout_ms) |t| {
-                const left = @as(i64, t) - (std.time.milliTimestamp() - start_ms);
+                const left = @as(i64, t) - (monotonicMs() - start_ms);
                 if (left <= 0) return fail(c.PK_ERR_TIMEOUT, "Loop.waitAny: all still running after {d} ms", .{t});
                 wait_ms = @intCast(@min(left, std.math.maxInt(i32)));
             }
@@ -878,6 +879,13 @@ pub const Loop = struct {
         return results;
     }
 };
+
+/// Milliseconds on the monotonic clock (the loop's deadlines).
+fn monotonicMs() i64 {
+    var ts: std.c.timespec = undefined;
+    if (std.c.clock_gettime(std.c.CLOCK.MONOTONIC, &ts) != 0) unreachable;
+    return @as(i64, ts.sec) * std.time.ms_per_s + @divTrunc(@as(i64, ts.nsec), std.time.ns_per_ms);
+}
 
 /// A command running (or finished) on a Loop.
 pub const Process = struct {

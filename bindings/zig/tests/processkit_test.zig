@@ -4,6 +4,15 @@ const pk = @import("processkit");
 const testing = std.testing;
 
 const alloc = testing.allocator;
+const io = testing.io;
+
+fn nowMs() i64 {
+    return std.Io.Timestamp.now(io, .awake).toMilliseconds();
+}
+
+fn sleepMs(ms: i64) void {
+    io.sleep(.fromMilliseconds(ms), .awake) catch {};
+}
 
 // ---- helpers -------------------------------------------------------------
 
@@ -15,10 +24,7 @@ fn procState(pid: i32) ?ProcState {
     var path_buf: [64]u8 = undefined;
     const path = std.fmt.bufPrint(&path_buf, "/proc/{d}/stat", .{pid}) catch unreachable;
     var buf: [1024]u8 = undefined;
-    const file = std.fs.openFileAbsolute(path, .{}) catch return null;
-    defer file.close();
-    const n = file.readAll(&buf) catch return null;
-    const text = buf[0..n];
+    const text = std.Io.Dir.cwd().readFile(io, path, &buf) catch return null;
     // comm may hold spaces and parens: the fields start after the last ')'.
     const close = std.mem.lastIndexOfScalar(u8, text, ')') orelse return null;
     var it = std.mem.tokenizeScalar(u8, text[close + 1 ..], ' ');
@@ -39,25 +45,25 @@ fn isAlive(pid: i32, start: u64) bool {
 
 /// Wait (up to timeout_ms) for a process to be dead; true if it is.
 fn waitDead(pid: i32, start: u64, timeout_ms: i64) bool {
-    const deadline = std.time.milliTimestamp() + timeout_ms;
-    while (std.time.milliTimestamp() < deadline) {
+    const deadline = nowMs() + timeout_ms;
+    while (nowMs() < deadline) {
         if (!isAlive(pid, start)) return true;
-        std.Thread.sleep(20 * std.time.ns_per_ms);
+        sleepMs(20);
     }
     return !isAlive(pid, start);
 }
 
 /// Read a pid a shell wrote to `name` in `dir`, waiting for it to appear.
-fn readPidFile(dir: std.fs.Dir, name: []const u8, timeout_ms: i64) !i32 {
-    const deadline = std.time.milliTimestamp() + timeout_ms;
-    while (std.time.milliTimestamp() < deadline) {
+fn readPidFile(dir: std.Io.Dir, name: []const u8, timeout_ms: i64) !i32 {
+    const deadline = nowMs() + timeout_ms;
+    while (nowMs() < deadline) {
         var buf: [32]u8 = undefined;
-        if (dir.readFile(name, &buf)) |text| {
+        if (dir.readFile(io, name, &buf)) |text| {
             const trimmed = std.mem.trim(u8, text, " \n");
             if (trimmed.len > 0 and text[text.len - 1] == '\n')
                 return try std.fmt.parseInt(i32, trimmed, 10);
         } else |_| {}
-        std.Thread.sleep(20 * std.time.ns_per_ms);
+        sleepMs(20);
     }
     return error.PidFileMissing;
 }
@@ -65,12 +71,12 @@ fn readPidFile(dir: std.fs.Dir, name: []const u8, timeout_ms: i64) !i32 {
 /// A temp dir and its absolute path (for shell commands); cleaned up by deinit.
 const Tmp = struct {
     tmp: testing.TmpDir,
-    path: []u8,
+    path: [:0]u8,
 
     fn init() !Tmp {
         var tmp = testing.tmpDir(.{});
         errdefer tmp.cleanup();
-        const path = try tmp.dir.realpathAlloc(alloc, ".");
+        const path = try tmp.dir.realPathFileAlloc(io, ".", alloc);
         return .{ .tmp = tmp, .path = path };
     }
     fn deinit(self: *Tmp) void {
@@ -83,7 +89,7 @@ const Tmp = struct {
 };
 
 fn pathExists(path: []const u8) bool {
-    std.fs.accessAbsolute(path, .{}) catch return false;
+    std.Io.Dir.accessAbsolute(io, path, .{}) catch return false;
     return true;
 }
 
@@ -201,10 +207,10 @@ test "c: a timeout tears the tree down and reports timed out" {
     var cmd = try pk.Command.initArgv(&.{ "sh", "-c", script });
     defer cmd.deinit();
     try cmd.timeoutWith(300, 0, 500);
-    var timer = try std.time.Timer.start();
+    const start = std.Io.Timestamp.now(io, .awake);
     var res = try cmd.run(alloc);
     defer res.deinit();
-    const elapsed_ms = timer.read() / std.time.ns_per_ms;
+    const elapsed_ms = start.untilNow(io, .awake).toMilliseconds();
 
     try testing.expectEqual(pk.Outcome.timed_out, res.outcome);
     try testing.expect(!res.success);
@@ -313,7 +319,7 @@ test "e: the generated struct layouts match the library's sizes" {
         try testing.expectEqual(@as(usize, @sizeOf(p[1])), size);
     }
     try testing.expectEqual(@as(u32, c.PK_VERSION_NUMBER), c.pk_version());
-    try testing.expectEqualStrings("1.0.0", pk.version());
+    try testing.expectEqualStrings(c.manifest_version, pk.version());
 }
 
 // ---- f. the loop ----------------------------------------------------------
@@ -326,13 +332,13 @@ test "f: two commands run concurrently on one loop driven by poll" {
 
     var loop = try pk.Loop.init();
     defer loop.deinit();
-    var timer = try std.time.Timer.start();
+    const start = std.Io.Timestamp.now(io, .awake);
     const results = try loop.runAll(alloc, &.{ a, b }, 10_000);
     defer {
         for (results) |*r| r.deinit();
         alloc.free(results);
     }
-    const elapsed_ms = timer.read() / std.time.ns_per_ms;
+    const elapsed_ms = start.untilNow(io, .awake).toMilliseconds();
     try testing.expectEqual(@as(usize, 2), results.len);
     try testing.expectEqualStrings("a\n", results[0].stdout);
     try testing.expectEqualStrings("b\n", results[1].stdout);
@@ -378,7 +384,7 @@ test "f: a cancel token triggered from another thread ends a run" {
     try cmd.cancelOn(token);
     const t = try std.Thread.spawn(.{}, struct {
         fn go(tok: pk.CancelToken) void {
-            std.Thread.sleep(200 * std.time.ns_per_ms);
+            sleepMs(200);
             tok.trigger() catch {};
         }
     }.go, .{token});
