@@ -1,7 +1,8 @@
 """Rust generator: bindings/rust/src/sys.rs, the raw FFI layer of the
-processkit-c crate, from the ABI manifest.
+processkit-c crate, and bindings/rust/src/error_code.rs, the crate's
+`ErrorCode` enum, from the ABI manifest.
 
-What it writes:
+What sys.rs holds:
 - opaque handle types (zero-sized, !Send/!Sync/!Unpin, usable only behind pointers);
 - the callback typedefs as `Option<unsafe extern "C" fn(...)>`;
 - every enum as a type alias plus integer constants (never a Rust enum: a
@@ -9,10 +10,20 @@ What it writes:
   `<ENUM>_VALUES` array listing every member. Enums with a typedef carry
   values the ABI passes as int32_t (i32); tag-only enums are bit sets
   combined into uint32_t flag words (u32);
+- for every enum a name table, `pub const fn <enum>_str(v) -> Option<&str>`:
+  each member's stable name, its C name without the prefix the members
+  share, lower case with `-` for `_` (PK_MECHANISM_CGROUP_V2: "cgroup-v2",
+  the spelling of the C library's pk_mechanism_name);
 - the constants;
 - `#[repr(C)]` structs with compile-time size and alignment assertions and a
   `#[cfg(test)]` test per struct checking each field's offset;
 - one `extern "C"` block, `#[link(name = "processkit")]`, with every function.
+
+error_code.rs holds `pub enum ErrorCode`: a variant per negative pk_error
+member (PK_ERR_NOT_FOUND: NotFound), `Unknown(i32)` for a code a newer
+library adds, `from_raw` and `raw`. The crate's error.rs re-exports it and
+adds what calls the library (`description`, `Display`). A member's `doc` in
+the manifest, when there is one, becomes its variant's doc comment.
 
 Python standard library only; output is deterministic (the manifest helpers
 sort everything by name).
@@ -22,6 +33,15 @@ import re
 import manifest as mf
 
 OUT_PATH = "bindings/rust/src/sys.rs"
+ERROR_CODE_PATH = "bindings/rust/src/error_code.rs"
+
+# The enum behind ErrorCode, and the prefix its variants drop.
+ERROR_ENUM = "pk_error"
+# pk_error members whose Rust variant is not the camel-cased suffix (the
+# names the crate has always had).
+ERROR_VARIANT_OVERRIDES = {
+    "NOMEM": "NoMem",
+}
 
 # C scalar types -> Rust.
 SCALARS = {
@@ -137,6 +157,178 @@ def values_const_name(e):
     return e["name"].upper() + "_VALUES"
 
 
+def names_fn_name(e):
+    """pk_mechanism -> pk_mechanism_str (pk_mechanism_name is the C function)."""
+    return e["name"] + "_str"
+
+
+def word_prefixes(name):
+    """PK_ERR_NOT_FOUND -> ["PK_", "PK_ERR_", "PK_ERR_NOT_"] (never the whole name)."""
+    words = name.split("_")
+    return ["_".join(words[:i]) + "_" for i in range(1, len(words))]
+
+
+def member_prefix(e):
+    """The prefix the members of @p e share, to drop from their names: the
+    longest word-boundary prefix every member has (with something after
+    it). When that is only PK_ and there are three or more members, the
+    longest one all but one member has (PK_ERR_, which PK_OK lacks). A
+    lone member drops what it shares with the enum's name (pk_group_flag:
+    PK_GROUP_)."""
+    names = [v["name"] for v in e["values"]]
+
+    def shared(cands, need):
+        best = "PK_"
+        for p in cands:
+            have = sum(1 for n in names if n.startswith(p) and len(n) > len(p))
+            if have >= need and len(p) > len(best):
+                best = p
+        return best
+
+    if len(names) == 1:
+        return shared(word_prefixes(e["name"].upper() + "_X"), 1)
+    cands = sorted({p for n in names for p in word_prefixes(n)})
+    best = shared(cands, len(names))
+    if best == "PK_" and len(names) >= 3:
+        best = shared(cands, len(names) - 1)
+    return best
+
+
+def member_suffix(e, member):
+    """PK_MECHANISM_CGROUP_V2 -> CGROUP_V2; a member without the shared
+    prefix only drops PK_ (PK_OK -> OK)."""
+    prefix = member_prefix(e)
+    if member.startswith(prefix) and len(member) > len(prefix):
+        return member[len(prefix):]
+    return mf.strip_prefix(member, "PK_")
+
+
+def member_str(e, member):
+    """The stable name of a member: PK_MECHANISM_CGROUP_V2 -> "cgroup-v2"."""
+    return member_suffix(e, member).lower().replace("_", "-")
+
+
+def member_names(e):
+    """[(value, stable name)] of @p e in manifest order; a value listed twice
+    keeps its first name. Two members with one name are an error."""
+    out, values, names = [], set(), set()
+    for v in e["values"]:
+        name = member_str(e, v["name"])
+        if name in names:
+            raise ValueError("enum %s: two members are named %r" % (e["name"], name))
+        names.add(name)
+        if v["value"] not in values:
+            values.add(v["value"])
+            out.append((v, name))
+    return out
+
+
+def names_fn_lines(e):
+    fn = names_fn_name(e)
+    what = "one bit of a `%s` flag word" % e["name"] if enum_is_flags(e) else "a `%s` value" % e["name"]
+    example = member_names(e)[0]
+    out = [
+        '/// The stable name of %s ("%s" for `%s`), or `None` for a value' % (what, example[1], example[0]["name"]),
+        "/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.",
+        "pub const fn %s(v: %s) -> Option<&'static str> {" % (fn, e["name"]),
+        "    match v {",
+    ]
+    for v, name in member_names(e):
+        out.append('        %s => Some("%s"),' % (v["name"], name))
+    out.append("        _ => None,")
+    out.append("    }")
+    out.append("}")
+    return out
+
+
+def camel(name):
+    """NOT_FOUND -> NotFound."""
+    return "".join(w.capitalize() for w in name.lower().split("_") if w)
+
+
+def error_variants(m):
+    """[(variant, member)] of ErrorCode: the negative pk_error members, in
+    manifest order. None when the manifest has no pk_error."""
+    e = next((e for e in mf.enums(m) if e["name"] == ERROR_ENUM), None)
+    if e is None:
+        return None
+    out, seen = [], set()
+    for v in e["values"]:
+        if v["value"] >= 0:
+            continue
+        suffix = member_suffix(e, v["name"])
+        variant = ERROR_VARIANT_OVERRIDES.get(suffix, camel(suffix))
+        if variant in seen or variant == "Unknown" or not re.fullmatch(r"[A-Z][A-Za-z0-9]*", variant):
+            raise ValueError("pk_error member %s: bad or repeated variant %r" % (v["name"], variant))
+        seen.add(variant)
+        out.append((variant, v))
+    return out
+
+
+def doc_text(text):
+    """A manifest doc string as one line of a /// comment."""
+    return " ".join(text.split())
+
+
+def generate_error_code(m):
+    variants = error_variants(m)
+    L = [
+        "// " + mf.HEADER_NOTE,
+        "// Generator: bindings/gen/gen_rust.py. Library %s %s (%s), platform %s." % (
+            m.get("library", "processkit"), m.get("version", "?"), m.get("soname", "?"), m.get("platform", "?")),
+        "//",
+        "// ErrorCode: the safe form of pk_error, a variant per negative member of",
+        "// the manifest's enum. error.rs re-exports it and adds the methods that",
+        "// call the library (description, Display).",
+        "use crate::sys;",
+        "",
+        "/// What went wrong, as the library classifies it (`pk_error`).",
+        "///",
+        "/// Every code the library defines has a variant; a code from a newer library",
+        "/// that this crate does not know comes back as [`ErrorCode::Unknown`].",
+        "/// [`ErrorCode::description`] is the library's description of a code.",
+        "#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]",
+        "#[non_exhaustive]",
+        "pub enum ErrorCode {",
+    ]
+    for variant, v in variants:
+        if v.get("doc"):
+            L.append("    /// %s (`%s`)" % (doc_text(v["doc"]), v["name"]))
+        else:
+            L.append("    /// `%s` (%d)." % (v["name"], v["value"]))
+        L.append("    %s," % variant)
+    L += [
+        "    /// A code this crate does not know (from a newer library).",
+        "    Unknown(i32),",
+        "}",
+        "",
+        "impl ErrorCode {",
+        "    /// The variant for a raw `pk_error` value.",
+        "    pub fn from_raw(code: i32) -> ErrorCode {",
+        "        match code {",
+    ]
+    for variant, v in variants:
+        L.append("            sys::%s => ErrorCode::%s," % (v["name"], variant))
+    L += [
+        "            other => ErrorCode::Unknown(other),",
+        "        }",
+        "    }",
+        "",
+        "    /// The raw `pk_error` value.",
+        "    pub fn raw(self) -> i32 {",
+        "        match self {",
+    ]
+    for variant, v in variants:
+        L.append("            ErrorCode::%s => sys::%s," % (variant, v["name"]))
+    L += [
+        "            ErrorCode::Unknown(code) => code,",
+        "        }",
+        "    }",
+        "}",
+    ]
+    return "\n".join(L) + "\n"
+
+
 def constant_type(c):
     if c.get("abi") in ABI_SCALARS:
         return ABI_SCALARS[c["abi"]]
@@ -221,7 +413,15 @@ def layout_test_lines(s):
 
 
 def generate(m):
+    out = {OUT_PATH: generate_sys(m)}
+    if error_variants(m) is not None:
+        out[ERROR_CODE_PATH] = generate_error_code(m)
+    return out
+
+
+def generate_sys(m):
     known = known_types(m)
+    functions = {f["name"] for f in m["functions"]}
     L = []
     L.append("// " + mf.HEADER_NOTE)
     L.append("// Generator: bindings/gen/gen_rust.py. Library %s %s (%s), platform %s." % (
@@ -277,6 +477,11 @@ def generate(m):
         seen.add(vc)
         L.append("/// Every member of `%s`, in manifest order." % e["name"])
         L.append("pub const %s: &[%s] = &[%s];" % (vc, e["name"], ", ".join(names)))
+        fn = names_fn_name(e)
+        if fn in functions or fn in known or fn in seen:
+            raise ValueError("%s clashes with a function, type or enum member" % fn)
+        seen.add(fn)
+        L.extend(names_fn_lines(e))
         L.append("")
 
     L.append("// ---- constants ----")
@@ -322,4 +527,4 @@ def generate(m):
         L.append("")
         L.extend(layout_test_lines(s))
     L.append("}")
-    return {OUT_PATH: "\n".join(L) + "\n"}
+    return "\n".join(L) + "\n"

@@ -84,6 +84,24 @@ TINY = {
 }
 
 
+ERRORS = {"name": "pk_error", "c_type": "pk_error", "abi": "int32", "size": 4,
+          "values": [{"name": "PK_OK", "value": 0},
+                     {"name": "PK_ERR_INVALID", "value": -1},
+                     {"name": "PK_ERR_NOMEM", "value": -2},
+                     {"name": "PK_ERR_NOT_FOUND", "value": -7, "doc": "The program\n  was not found."}]}
+
+
+def with_errors(m=TINY):
+    m = copy.deepcopy(m)
+    m["enums"].append(copy.deepcopy(ERRORS))
+    return m
+
+
+def enum(name, *members, c_type=None):
+    return {"name": name, "c_type": c_type or name, "abi": "int32", "size": 4,
+            "values": [{"name": n, "value": i} for i, n in enumerate(members)]}
+
+
 class RustTypeTest(unittest.TestCase):
     def setUp(self):
         self.known = gen_rust.known_types(TINY)
@@ -170,12 +188,143 @@ class HelpersTest(unittest.TestCase):
             'pub type pk_cb = Option<unsafe extern "C" fn(user: *mut c_void, line: *const c_char)>;')
 
 
+class MemberNamesTest(unittest.TestCase):
+    def test_shared_prefix_dropped(self):
+        e = enum("pk_mechanism", "PK_MECHANISM_NONE", "PK_MECHANISM_PROCESS_GROUP", "PK_MECHANISM_CGROUP_V2")
+        self.assertEqual(gen_rust.member_prefix(e), "PK_MECHANISM_")
+        self.assertEqual(gen_rust.member_str(e, "PK_MECHANISM_CGROUP_V2"), "cgroup-v2")
+        self.assertEqual(gen_rust.member_str(e, "PK_MECHANISM_PROCESS_GROUP"), "process-group")
+        self.assertEqual(gen_rust.member_suffix(e, "PK_MECHANISM_NONE"), "NONE")
+
+    def test_prefix_not_from_the_enum_name(self):
+        e = enum("pk_ready_outcome", "PK_READY_PENDING", "PK_READY_TIMED_OUT", "PK_READY_RUN_ENDED")
+        self.assertEqual(gen_rust.member_prefix(e), "PK_READY_")
+        self.assertEqual([n for _, n in gen_rust.member_names(e)], ["pending", "timed-out", "run-ended"])
+
+    def test_longest_word_prefix_only(self):
+        # PK_OVERFLOW_KEEP_ is shared by two of three: not dropped.
+        e = enum("pk_overflow", "PK_OVERFLOW_KEEP_HEAD", "PK_OVERFLOW_KEEP_TAIL", "PK_OVERFLOW_ERROR")
+        self.assertEqual(gen_rust.member_prefix(e), "PK_OVERFLOW_")
+        # Two members that share the whole of one name: the shorter keeps a suffix.
+        e = enum("pk_x", "PK_X_A", "PK_X_A_B")
+        self.assertEqual([n for _, n in gen_rust.member_names(e)], ["a", "a-b"])
+
+    def test_one_outlier_only_when_nothing_else_is_shared(self):
+        self.assertEqual(gen_rust.member_prefix(ERRORS), "PK_ERR_")
+        self.assertEqual([n for _, n in gen_rust.member_names(ERRORS)], ["ok", "invalid", "nomem", "not-found"])
+        # Two members: no outlier allowed.
+        self.assertEqual(gen_rust.member_prefix(enum("pk_e", "PK_OK", "PK_ERR_A")), "PK_")
+
+    def test_lone_member_drops_what_it_shares_with_the_enum(self):
+        e = enum("pk_group_flag", "PK_GROUP_NO_OWNER_DEATH_KILL", c_type="enum pk_group_flag")
+        self.assertEqual(gen_rust.member_prefix(e), "PK_GROUP_")
+        self.assertEqual(gen_rust.member_str(e, "PK_GROUP_NO_OWNER_DEATH_KILL"), "no-owner-death-kill")
+        e = enum("pk_stage_flag", "PK_STAGE_UNCHECKED", c_type="enum pk_stage_flag")
+        self.assertEqual(gen_rust.member_str(e, "PK_STAGE_UNCHECKED"), "unchecked")
+        self.assertEqual(gen_rust.member_str(enum("pk_zz", "PK_ONLY"), "PK_ONLY"), "only")
+
+    def test_repeated_value_keeps_its_first_name(self):
+        e = enum("pk_c", "PK_C_A", "PK_C_B")
+        e["values"].append({"name": "PK_C_ALIAS", "value": 0})
+        self.assertEqual([(v["name"], n) for v, n in gen_rust.member_names(e)], [("PK_C_A", "a"), ("PK_C_B", "b")])
+
+    def test_two_members_with_one_name_are_an_error(self):
+        # PK_OK lacks the PK_ERR_ the others share: both are "ok".
+        with self.assertRaises(ValueError):
+            gen_rust.member_names(enum("pk_e", "PK_OK", "PK_ERR_OK", "PK_ERR_A"))
+        with self.assertRaises(ValueError):
+            gen_rust.member_names(enum("pk_c", "PK_C_AB", "PK_C_Ab"))
+
+    def test_names_fn(self):
+        self.assertEqual(gen_rust.names_fn_name(ERRORS), "pk_error_str")
+        lines = gen_rust.names_fn_lines(ERRORS)
+        self.assertIn("pub const fn pk_error_str(v: pk_error) -> Option<&'static str> {", lines)
+        self.assertIn('        PK_ERR_NOT_FOUND => Some("not-found"),', lines)
+        self.assertIn('        PK_OK => Some("ok"),', lines)
+        self.assertEqual(lines[-3:], ["        _ => None,", "    }", "}"])
+        self.assertIn('("ok" for `PK_OK`)', lines[0])
+        bits = TINY["enums"][1]
+        self.assertIn("one bit of a `pk_bits` flag word", gen_rust.names_fn_lines(bits)[0])
+
+    def test_error_variants(self):
+        self.assertIsNone(gen_rust.error_variants(TINY))
+        variants = gen_rust.error_variants(with_errors())
+        self.assertEqual([(n, v["name"]) for n, v in variants],
+                         [("Invalid", "PK_ERR_INVALID"), ("NoMem", "PK_ERR_NOMEM"), ("NotFound", "PK_ERR_NOT_FOUND")])
+        self.assertEqual(gen_rust.camel("NO_PROCESS"), "NoProcess")
+        self.assertEqual(gen_rust.camel("OS"), "Os")
+
+    def test_bad_or_repeated_variants_are_errors(self):
+        for extra in ("PK_ERR_UNKNOWN", "PK_ERR_NOT__FOUND", "PK_ERR_9LIVES"):
+            m = with_errors()
+            m["enums"][-1]["values"].append({"name": extra, "value": -99})
+            with self.assertRaises(ValueError, msg=extra):
+                gen_rust.error_variants(m)
+
+
+class ErrorCodeTest(unittest.TestCase):
+    def setUp(self):
+        self.out = gen_rust.generate(with_errors())
+        self.text = self.out[gen_rust.ERROR_CODE_PATH]
+
+    def test_file_and_header(self):
+        self.assertEqual(sorted(self.out), [gen_rust.ERROR_CODE_PATH, gen_rust.OUT_PATH])
+        self.assertEqual(gen_rust.ERROR_CODE_PATH, "bindings/rust/src/error_code.rs")
+        self.assertTrue(self.text.startswith("// " + mf.HEADER_NOTE + "\n"))
+        self.assertIn("\nuse crate::sys;\n", self.text)
+
+    def test_enum(self):
+        self.assertIn("#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]\n#[non_exhaustive]\npub enum ErrorCode {",
+                      self.text)
+        self.assertIn("    /// `PK_ERR_INVALID` (-1).\n    Invalid,\n", self.text)
+        self.assertIn("    /// `PK_ERR_NOMEM` (-2).\n    NoMem,\n", self.text)
+        # A manifest doc becomes the variant's doc, on one line.
+        self.assertIn("    /// The program was not found. (`PK_ERR_NOT_FOUND`)\n    NotFound,\n", self.text)
+        self.assertIn("    Unknown(i32),\n}", self.text)
+        self.assertNotIn("PK_OK", self.text)
+        # Manifest order.
+        self.assertLess(self.text.index("    Invalid,"), self.text.index("    NoMem,"))
+
+    def test_conversions(self):
+        self.assertIn("    pub fn from_raw(code: i32) -> ErrorCode {", self.text)
+        self.assertIn("            sys::PK_ERR_NOMEM => ErrorCode::NoMem,", self.text)
+        self.assertIn("            other => ErrorCode::Unknown(other),", self.text)
+        self.assertIn("    pub fn raw(self) -> i32 {", self.text)
+        self.assertIn("            ErrorCode::NotFound => sys::PK_ERR_NOT_FOUND,", self.text)
+        self.assertIn("            ErrorCode::Unknown(code) => code,", self.text)
+
+    def test_sys_has_the_name_tables(self):
+        sys_rs = self.out[gen_rust.OUT_PATH]
+        for e in ("pk_error", "pk_color", "pk_bits"):
+            self.assertIn("pub const fn %s_str(v: %s) -> Option<&'static str> {" % (e, e), sys_rs)
+        self.assertIn('        PK_COLOR_RED => Some("red"),', sys_rs)
+        self.assertIn('        PK_BITS_B => Some("b"),', sys_rs)
+        # After its enum's values.
+        self.assertLess(sys_rs.index("PK_COLOR_VALUES"), sys_rs.index("fn pk_color_str"))
+
+    def test_deterministic(self):
+        shuffled = with_errors()
+        shuffled["enums"].reverse()
+        self.assertEqual(gen_rust.generate(shuffled), self.out)
+
+    def test_name_fn_clashes_are_errors(self):
+        m = with_errors()
+        m["functions"].append({"name": "pk_color_str", "return": {"c_type": "void", "abi": "void"}, "params": []})
+        with self.assertRaises(ValueError):
+            gen_rust.generate(m)
+        m = with_errors()
+        m["constants"].append({"name": "pk_bits_str", "c_type": "int", "abi": "int32", "value": 1})
+        with self.assertRaises(ValueError):
+            gen_rust.generate(m)
+
+
 class GenerateTest(unittest.TestCase):
     def setUp(self):
         self.out = gen_rust.generate(copy.deepcopy(TINY))
         self.text = self.out[gen_rust.OUT_PATH]
 
     def test_one_file_with_header_note(self):
+        # No pk_error in the manifest: no error_code.rs.
         self.assertEqual(list(self.out), ["bindings/rust/src/sys.rs"])
         self.assertTrue(self.text.startswith("// " + mf.HEADER_NOTE + "\n"))
         self.assertIn('pub const MANIFEST_VERSION: &str = "9.8.7";', self.text)
@@ -234,6 +383,25 @@ class GenerateTest(unittest.TestCase):
             self.assertIn("    pub fn %s(" % f["name"], text)
         for s in m["structs"]:
             self.assertIn("size_of::<%s>() == %d" % (s["name"], s["size"]), text)
+        for e in m["enums"]:
+            self.assertIn("pub const fn %s_str(v: %s)" % (e["name"], e["name"]), text)
+        # The C library's stable mechanism names (pk_mechanism_name).
+        for member, name in (("NONE", "none"), ("PROCESS_GROUP", "process-group"),
+                             ("CGROUP_V2", "cgroup-v2"), ("JOB_OBJECT", "job-object")):
+            self.assertIn('        PK_MECHANISM_%s => Some("%s"),' % (member, name), text)
+
+    def test_real_manifest_error_code(self):
+        m = mf.load()
+        text = gen_rust.generate(m)[gen_rust.ERROR_CODE_PATH]
+        errors = next(e for e in m["enums"] if e["name"] == "pk_error")
+        negative = [v for v in errors["values"] if v["value"] < 0]
+        self.assertTrue(negative)
+        for v in negative:
+            self.assertIn("            sys::%s => ErrorCode::" % v["name"], text)
+        # The variant names the crate has always had.
+        for variant in ("Invalid", "NoMem", "Handle", "Os", "NotFound", "NoProcess", "Timeout", "Cancelled",
+                        "NotReady"):
+            self.assertIn("\n    %s,\n" % variant, text)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs the Rust binding's tests: the generator's unit tests and a staleness
-# check of src/sys.rs, then `cargo test --locked --features tokio` twice: on
-# the system library (default-features = false: a copy of the Bazel-built
-# libprocesskit.so, found by pkg-config through a processkit.pc) and bundled
-# (the default feature: build.rs compiles csrc/processkit.c and links it
-# statically).
+# check of the generated src/sys.rs and src/error_code.rs, then `cargo test
+# --locked --features tokio` twice: on the system library (default-features
+# = false: a copy of the Bazel-built libprocesskit.so, found by pkg-config
+# through a processkit.pc) and bundled (the default feature: build.rs
+# compiles csrc/processkit.c and links it statically).
 #
 # usage: run_tests.sh LIBPROCESSKIT_SO PROCESSKIT_H
 #
@@ -60,7 +60,7 @@ chmod -R u+w "$work/src"
 failures=0
 gen_passed=0
 
-# ---- the generator: unit tests and staleness of src/sys.rs -------------------
+# ---- the generator: unit tests and staleness of its files ---------------------
 python=$(command -v python3 || true)
 if [ -n "$python" ] && [ -n "$gen_dir" ] && [ -f "$gen_dir/gen_rust.py" ]; then
   echo "=== python3 -m unittest test_gen_rust"
@@ -72,16 +72,25 @@ if [ -n "$python" ] && [ -n "$gen_dir" ] && [ -f "$gen_dir/gen_rust.py" ]; then
     echo "$gen_log"
     failures=$((failures + 1))
   fi
-  echo "=== src/sys.rs is what gen_rust.py writes"
-  if (cd "$gen_dir" && "$python" -B - "$src_dir/src/sys.rs" <<'EOF'
-import sys
+  echo "=== src/sys.rs and src/error_code.rs are what gen_rust.py writes"
+  if (cd "$gen_dir" && "$python" -B - "$src_dir" <<'EOF'
+import os, sys
 import gen_rust, manifest
-want = gen_rust.generate(manifest.load())[gen_rust.OUT_PATH]
-with open(sys.argv[1]) as f:
-    have = f.read()
-if have != want:
-    sys.exit("src/sys.rs is stale: run python3 bindings/gen/generate.py")
-print("src/sys.rs is up to date")
+prefix = "bindings/rust/"
+stale = []
+for rel, want in sorted(gen_rust.generate(manifest.load()).items()):
+    assert rel.startswith(prefix), rel
+    try:
+        with open(os.path.join(sys.argv[1], rel[len(prefix):])) as f:
+            have = f.read()
+    except FileNotFoundError:
+        have = None
+    if have != want:
+        stale.append(rel[len(prefix):])
+    else:
+        print(rel[len(prefix):], "is up to date")
+if stale:
+    sys.exit("%s stale: run python3 bindings/gen/generate.py" % " and ".join(stale))
 EOF
   ); then
     gen_passed=$((gen_passed + 1))

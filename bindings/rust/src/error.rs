@@ -5,100 +5,11 @@ use std::os::raw::c_int;
 
 use crate::sys;
 
-/// What went wrong, as the library classifies it (`pk_error`).
-///
-/// Every code the library defines has a variant; a code from a newer library
-/// that this crate does not know comes back as [`ErrorCode::Unknown`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorCode {
-    /// A bad argument: NULL pointer, empty argv, bad enum value... (`PK_ERR_INVALID`)
-    Invalid,
-    /// Out of memory. (`PK_ERR_NOMEM`)
-    NoMem,
-    /// A NULL, freed or wrong-type handle. (`PK_ERR_HANDLE`)
-    Handle,
-    /// An operating-system call failed; the message names it and errno. (`PK_ERR_OS`)
-    Os,
-    /// The requested backend or minimum mechanism is not available here. (`PK_ERR_UNAVAILABLE`)
-    Unavailable,
-    /// A resource limit was asked for but cannot be enforced here. (`PK_ERR_LIMIT`)
-    Limit,
-    /// The program was not found. (`PK_ERR_NOT_FOUND`)
-    NotFound,
-    /// The program may not be executed, or an operation was refused. (`PK_ERR_PERMISSION`)
-    Permission,
-    /// No such process. (`PK_ERR_NO_PROCESS`)
-    NoProcess,
-    /// A wait ran out of time, or a run timed out. (`PK_ERR_TIMEOUT`)
-    Timeout,
-    /// The mechanism or platform cannot do this. (`PK_ERR_UNSUPPORTED`)
-    Unsupported,
-    /// A struct from a newer caller sets fields this library does not know. (`PK_ERR_VERSION`)
-    Version,
-    /// The operation or run was cancelled. (`PK_ERR_CANCELLED`)
-    Cancelled,
-    /// Output exceeded its cap under the error policy. (`PK_ERR_OVERFLOW`)
-    Overflow,
-    /// Not allowed in the object's current state. (`PK_ERR_STATE`)
-    State,
-    /// A command ended without success. (`PK_ERR_FAILED`)
-    Failed,
-    /// A readiness probe was not satisfied in time.
-    NotReady,
-    /// A code this crate does not know (from a newer library).
-    Unknown(i32),
-}
+pub use crate::error_code::ErrorCode;
 
+// The enum, `from_raw` and `raw` are generated from the ABI manifest
+// (error_code.rs); what asks the library is here.
 impl ErrorCode {
-    /// The variant for a raw `pk_error` value.
-    pub fn from_raw(code: i32) -> ErrorCode {
-        match code {
-            sys::PK_ERR_INVALID => ErrorCode::Invalid,
-            sys::PK_ERR_NOMEM => ErrorCode::NoMem,
-            sys::PK_ERR_HANDLE => ErrorCode::Handle,
-            sys::PK_ERR_OS => ErrorCode::Os,
-            sys::PK_ERR_UNAVAILABLE => ErrorCode::Unavailable,
-            sys::PK_ERR_LIMIT => ErrorCode::Limit,
-            sys::PK_ERR_NOT_FOUND => ErrorCode::NotFound,
-            sys::PK_ERR_PERMISSION => ErrorCode::Permission,
-            sys::PK_ERR_NO_PROCESS => ErrorCode::NoProcess,
-            sys::PK_ERR_TIMEOUT => ErrorCode::Timeout,
-            sys::PK_ERR_UNSUPPORTED => ErrorCode::Unsupported,
-            sys::PK_ERR_VERSION => ErrorCode::Version,
-            sys::PK_ERR_CANCELLED => ErrorCode::Cancelled,
-            sys::PK_ERR_OVERFLOW => ErrorCode::Overflow,
-            sys::PK_ERR_STATE => ErrorCode::State,
-            sys::PK_ERR_FAILED => ErrorCode::Failed,
-            sys::PK_ERR_NOT_READY => ErrorCode::NotReady,
-            other => ErrorCode::Unknown(other),
-        }
-    }
-
-    /// The raw `pk_error` value.
-    pub fn raw(self) -> i32 {
-        match self {
-            ErrorCode::Invalid => sys::PK_ERR_INVALID,
-            ErrorCode::NoMem => sys::PK_ERR_NOMEM,
-            ErrorCode::Handle => sys::PK_ERR_HANDLE,
-            ErrorCode::Os => sys::PK_ERR_OS,
-            ErrorCode::Unavailable => sys::PK_ERR_UNAVAILABLE,
-            ErrorCode::Limit => sys::PK_ERR_LIMIT,
-            ErrorCode::NotFound => sys::PK_ERR_NOT_FOUND,
-            ErrorCode::Permission => sys::PK_ERR_PERMISSION,
-            ErrorCode::NoProcess => sys::PK_ERR_NO_PROCESS,
-            ErrorCode::Timeout => sys::PK_ERR_TIMEOUT,
-            ErrorCode::Unsupported => sys::PK_ERR_UNSUPPORTED,
-            ErrorCode::Version => sys::PK_ERR_VERSION,
-            ErrorCode::Cancelled => sys::PK_ERR_CANCELLED,
-            ErrorCode::Overflow => sys::PK_ERR_OVERFLOW,
-            ErrorCode::State => sys::PK_ERR_STATE,
-            ErrorCode::Failed => sys::PK_ERR_FAILED,
-            ErrorCode::NotReady => sys::PK_ERR_NOT_READY,
-            ErrorCode::Unknown(code) => code,
-        }
-    }
-
     /// The library's short description of the code (`pk_strerror`).
     pub fn description(self) -> String {
         // SAFETY: pk_strerror never fails and returns static storage.

@@ -7,7 +7,7 @@ use std::ptr;
 use std::time::Duration;
 
 use crate::command::{Command, Output, RawResult, Stream};
-use crate::error::{check, Error, ErrorCode, Result};
+use crate::error::{char_array, check, Error, ErrorCode, Result};
 use crate::group::Group;
 use crate::sys;
 use crate::util::{cstring, timeout_ms_i32};
@@ -17,8 +17,9 @@ use crate::util::{cstring, timeout_ms_i32};
 /// One thread drives a loop at a time, so a `Loop` may move between threads
 /// (`Send`) but not be shared (`!Sync`). Its fd ([`Loop::fd`]) polls readable
 /// whenever [`Loop::run_once`] has work, for embedding in another event loop
-/// (the `tokio` feature's [`crate::AsyncLoop`] does that). Dropping it kills
-/// and reaps everything still running on it.
+/// (the `tokio` feature's [`crate::AsyncLoop`] does that). Another thread
+/// stops a wait on it through a [`LoopWaker`] ([`Loop::waker`]). Dropping it
+/// kills and reaps everything still running on it.
 #[derive(Debug)]
 pub struct Loop {
     raw: *mut sys::pk_loop,
@@ -54,7 +55,13 @@ impl Loop {
         self.fd
     }
 
-    /// Wait up to `timeout` (None = forever, zero = not at all) for events and handle them.
+    /// A handle that wakes this loop from any thread ([`LoopWaker::wake`]).
+    pub fn waker(&self) -> LoopWaker {
+        LoopWaker { raw: self.raw }
+    }
+
+    /// Wait up to `timeout` (None = forever, zero = not at all) for events and
+    /// handle them. A [`LoopWaker::wake`] makes it return `Ok` at once.
     pub fn run_once(&self, timeout: Option<Duration>) -> Result<()> {
         // SAFETY: live handle, driven by this thread only (!Sync).
         check(unsafe { sys::pk_loop_run_once(self.raw, timeout_ms_i32(timeout)) })
@@ -100,7 +107,8 @@ impl Loop {
     }
 
     /// Drive the loop until one of `procs` is finished: `Some(index)`, or
-    /// `None` if none finished within `timeout` (None = forever).
+    /// `None` if none finished within `timeout` (None = forever). A
+    /// [`LoopWaker::wake`] ends it with [`ErrorCode::Cancelled`] (the runs go on).
     pub fn wait_any(&self, procs: &[&Process<'_>], timeout: Option<Duration>) -> Result<Option<usize>> {
         let raws: Vec<*mut sys::pk_process> = procs.iter().map(|p| p.raw).collect();
         let mut index = 0usize;
@@ -114,7 +122,9 @@ impl Loop {
         Ok(Some(index))
     }
 
-    /// Drive the loop until all of `procs` are finished: `false` if the timeout came first.
+    /// Drive the loop until all of `procs` are finished: `false` if the
+    /// timeout came first. A [`LoopWaker::wake`] ends it with
+    /// [`ErrorCode::Cancelled`] (the runs go on).
     pub fn wait_all(&self, procs: &[&Process<'_>], timeout: Option<Duration>) -> Result<bool> {
         let raws: Vec<*mut sys::pk_process> = procs.iter().map(|p| p.raw).collect();
         // SAFETY: raws holds live handles.
@@ -132,6 +142,33 @@ impl Loop {
         let refs: Vec<&Process<'_>> = procs.iter().collect();
         self.wait_all(&refs, None)?;
         procs.iter().map(|p| p.result()).collect()
+    }
+}
+
+/// Wakes a [`Loop`] from any thread (`pk_loop_wake`); made by [`Loop::waker`].
+///
+/// A wake ends a wait the library drives on the loop ([`Loop::wait_any`],
+/// [`Loop::wait_all`], [`Process::wait_for_line`], [`Process::wait_for_port`])
+/// with [`ErrorCode::Cancelled`], and every run goes on as it was; a
+/// [`Loop::run_once`] in progress returns `Ok` at once, and the loop's fd
+/// turns readable. A wake with nobody waiting only makes the next `run_once`
+/// return early. Once the loop is dropped, [`LoopWaker::wake`] fails with
+/// [`ErrorCode::Handle`].
+#[derive(Debug, Clone)]
+pub struct LoopWaker {
+    raw: *mut sys::pk_loop,
+}
+
+// SAFETY: pk_loop_wake may be called from any thread, and a handle value is
+// never reused: after the loop is freed the call fails with PK_ERR_HANDLE.
+unsafe impl Send for LoopWaker {}
+unsafe impl Sync for LoopWaker {}
+
+impl LoopWaker {
+    /// Wake the loop (not from a signal handler).
+    pub fn wake(&self) -> Result<()> {
+        // SAFETY: a loop handle, live or freed (then PK_ERR_HANDLE).
+        check(unsafe { sys::pk_loop_wake(self.raw) })
     }
 }
 
@@ -199,7 +236,8 @@ impl Process<'_> {
     /// no limit), or when the run ends first, the error is
     /// [`ErrorCode::NotReady`] with the last lines seen in its message; the
     /// process is never killed by a probe. A bad regex is
-    /// [`ErrorCode::Invalid`].
+    /// [`ErrorCode::Invalid`]; a [`LoopWaker::wake`] ends it with
+    /// [`ErrorCode::Cancelled`]. [`Process::readiness`] says how it ended.
     ///
     /// It blocks the thread (it drives the loop), like [`Loop::wait_all`].
     pub fn wait_for_line(
@@ -221,13 +259,23 @@ impl Process<'_> {
     /// Readiness: drive the loop (so the output keeps flowing) until a TCP
     /// connection to 127.0.0.1:`port` succeeds. [`ErrorCode::NotReady`]
     /// after `timeout` (None = no limit) or when the run ends first; the
-    /// process is never killed by a probe.
+    /// process is never killed by a probe. A [`LoopWaker::wake`] ends it with
+    /// [`ErrorCode::Cancelled`].
     pub fn wait_for_port(&self, port: u16, timeout: Option<Duration>) -> Result<()> {
         if port == 0 {
             return Err(Error::new(ErrorCode::Invalid, "wait_for_port: port 0"));
         }
         // SAFETY: live handle.
         check(unsafe { sys::pk_process_wait_for_port(self.raw, port, timeout_ms_i32(timeout)) })
+    }
+
+    /// How the last readiness probe on this process went (kind
+    /// [`ReadyKind::None`] before any), as data rather than a message.
+    pub fn readiness(&self) -> Result<Readiness> {
+        let mut r = sys::pk_readiness_info::zeroed();
+        // SAFETY: live handle; r is a valid sized struct.
+        check(unsafe { sys::pk_process_readiness(self.raw, &mut r) })?;
+        Ok(Readiness::from_raw(&r))
     }
 
     /// Queue bytes for an [`crate::Input::Pipe`] stdin; the loop writes them as the child reads.
@@ -266,4 +314,152 @@ pub(crate) fn process_result(raw: *mut sys::pk_process) -> Result<Output> {
     // SAFETY: live handle; out-pointer.
     check(unsafe { sys::pk_process_result(raw, &mut res) })?;
     Output::from_result(RawResult(res))
+}
+
+/// What a readiness probe waited for (`pk_ready_kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReadyKind {
+    /// No probe has run on the process.
+    None,
+    /// A line ([`Process::wait_for_line`]).
+    Line,
+    /// A TCP port ([`Process::wait_for_port`]).
+    Port,
+    /// A caller's predicate (`pk_process_wait_for`).
+    Check,
+    /// A value this crate does not know (from a newer library).
+    Unknown(i32),
+}
+
+impl ReadyKind {
+    /// The variant for a raw `pk_ready_kind` value.
+    pub fn from_raw(v: i32) -> ReadyKind {
+        match v {
+            sys::PK_READY_NONE => ReadyKind::None,
+            sys::PK_READY_LINE => ReadyKind::Line,
+            sys::PK_READY_PORT => ReadyKind::Port,
+            sys::PK_READY_CHECK => ReadyKind::Check,
+            other => ReadyKind::Unknown(other),
+        }
+    }
+
+    /// The raw `pk_ready_kind` value.
+    pub fn raw(self) -> i32 {
+        match self {
+            ReadyKind::None => sys::PK_READY_NONE,
+            ReadyKind::Line => sys::PK_READY_LINE,
+            ReadyKind::Port => sys::PK_READY_PORT,
+            ReadyKind::Check => sys::PK_READY_CHECK,
+            ReadyKind::Unknown(v) => v,
+        }
+    }
+
+    /// Its name: "none", "line", "port", "check", or "unknown".
+    pub fn name(self) -> &'static str {
+        sys::pk_ready_kind_str(self.raw()).unwrap_or("unknown")
+    }
+}
+
+impl std::fmt::Display for ReadyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a readiness probe ended (`pk_ready_outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReadyOutcome {
+    /// No probe has ended yet.
+    Pending,
+    /// The condition held (the probe returned `Ok`).
+    Met,
+    /// Its timeout passed first ([`ErrorCode::NotReady`]).
+    TimedOut,
+    /// The run finished first ([`ErrorCode::NotReady`]).
+    RunEnded,
+    /// A [`LoopWaker::wake`] ended the wait ([`ErrorCode::Cancelled`]).
+    Woken,
+    /// Another error ended it (the probe's error says which).
+    Failed,
+    /// A value this crate does not know (from a newer library).
+    Unknown(i32),
+}
+
+impl ReadyOutcome {
+    /// The variant for a raw `pk_ready_outcome` value.
+    pub fn from_raw(v: i32) -> ReadyOutcome {
+        match v {
+            sys::PK_READY_PENDING => ReadyOutcome::Pending,
+            sys::PK_READY_MET => ReadyOutcome::Met,
+            sys::PK_READY_TIMED_OUT => ReadyOutcome::TimedOut,
+            sys::PK_READY_RUN_ENDED => ReadyOutcome::RunEnded,
+            sys::PK_READY_WOKEN => ReadyOutcome::Woken,
+            sys::PK_READY_FAILED => ReadyOutcome::Failed,
+            other => ReadyOutcome::Unknown(other),
+        }
+    }
+
+    /// The raw `pk_ready_outcome` value.
+    pub fn raw(self) -> i32 {
+        match self {
+            ReadyOutcome::Pending => sys::PK_READY_PENDING,
+            ReadyOutcome::Met => sys::PK_READY_MET,
+            ReadyOutcome::TimedOut => sys::PK_READY_TIMED_OUT,
+            ReadyOutcome::RunEnded => sys::PK_READY_RUN_ENDED,
+            ReadyOutcome::Woken => sys::PK_READY_WOKEN,
+            ReadyOutcome::Failed => sys::PK_READY_FAILED,
+            ReadyOutcome::Unknown(v) => v,
+        }
+    }
+
+    /// Its name: "pending", "met", "timed-out", "run-ended", "woken",
+    /// "failed", or "unknown".
+    pub fn name(self) -> &'static str {
+        sys::pk_ready_outcome_str(self.raw()).unwrap_or("unknown")
+    }
+}
+
+impl std::fmt::Display for ReadyOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The last readiness probe on a [`Process`] ([`Process::readiness`],
+/// `pk_process_readiness`): what it waited for, how it ended, how long it
+/// waited and what it last saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// What it waited for ([`ReadyKind::None`]: no probe has run).
+    pub kind: ReadyKind,
+    /// How it ended ([`ReadyOutcome::Pending`] while it runs).
+    pub outcome: ReadyOutcome,
+    /// Line probes: the stream it watched (`None`: either).
+    pub stream: Option<Stream>,
+    /// Port probes: the port on 127.0.0.1.
+    pub port: Option<u16>,
+    /// Line probes: how many lines it looked at, those before the call included.
+    pub lines_seen: u32,
+    /// How long it waited.
+    pub waited: Duration,
+    /// Line probes: the last line it looked at (cut to 159 bytes), or "".
+    pub last_line: String,
+}
+
+impl Readiness {
+    fn from_raw(r: &sys::pk_readiness_info) -> Readiness {
+        Readiness {
+            kind: ReadyKind::from_raw(r.kind),
+            outcome: ReadyOutcome::from_raw(r.outcome),
+            stream: match r.stream {
+                sys::PK_STREAM_STDOUT => Some(Stream::Stdout),
+                sys::PK_STREAM_STDERR => Some(Stream::Stderr),
+                _ => None,
+            },
+            port: u16::try_from(r.port).ok().filter(|&p| p != 0),
+            lines_seen: r.lines_seen,
+            waited: Duration::from_micros(r.waited_us),
+            last_line: char_array(&r.last_line),
+        }
+    }
 }

@@ -51,6 +51,11 @@ impl Mechanism {
     /// The library's stable name: "cgroup-v2", "process-group", "job-object",
     /// "none" (`pk_mechanism_name`), or "unknown".
     pub fn name(self) -> &'static str {
+        // The manifest's members (the same names pk_mechanism_name gives) ...
+        if let Some(name) = sys::pk_mechanism_str(self.raw()) {
+            return name;
+        }
+        // ... and for a value it does not list, a newer library may know one.
         // SAFETY: pk_mechanism_name returns static storage or NULL.
         let p = unsafe { sys::pk_mechanism_name(self.raw()) };
         if p.is_null() {

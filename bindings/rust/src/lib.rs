@@ -51,6 +51,8 @@ pub mod sys;
 
 mod command;
 mod error;
+#[rustfmt::skip]
+mod error_code;
 mod event_loop;
 mod group;
 mod pipeline;
@@ -60,7 +62,7 @@ mod util;
 
 pub use command::{CancelToken, Command, Input, Outcome, Output, Overflow, Redirect, Stream};
 pub use error::{check, Error, ErrorCode, Result};
-pub use event_loop::{Loop, Process};
+pub use event_loop::{Loop, LoopWaker, Process, Readiness, ReadyKind, ReadyOutcome};
 pub use group::{
     host_probe, Backend, Child, Containment, ExitStatus, Group, GroupOptions, GroupStats, Mechanism, ShutdownOptions,
     ShutdownReport, SpawnOptions, Stdio,

@@ -80,12 +80,31 @@ pub const PK_BACKEND_PROCESS_GROUP: pk_backend = 2;
 pub const PK_BACKEND_JOB_OBJECT: pk_backend = 3;
 /// Every member of `pk_backend`, in manifest order.
 pub const PK_BACKEND_VALUES: &[pk_backend] = &[PK_BACKEND_AUTO, PK_BACKEND_CGROUP_V2, PK_BACKEND_PROCESS_GROUP, PK_BACKEND_JOB_OBJECT];
+/// The stable name of a `pk_backend` value ("auto" for `PK_BACKEND_AUTO`), or `None` for a value
+/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.
+pub const fn pk_backend_str(v: pk_backend) -> Option<&'static str> {
+    match v {
+        PK_BACKEND_AUTO => Some("auto"),
+        PK_BACKEND_CGROUP_V2 => Some("cgroup-v2"),
+        PK_BACKEND_PROCESS_GROUP => Some("process-group"),
+        PK_BACKEND_JOB_OBJECT => Some("job-object"),
+        _ => None,
+    }
+}
 
 /// `enum pk_command_flag` (bits of a flag word).
 pub type pk_command_flag = u32;
 pub const PK_COMMAND_NEW_SESSION: pk_command_flag = 1;
 /// Every member of `pk_command_flag`, in manifest order.
 pub const PK_COMMAND_FLAG_VALUES: &[pk_command_flag] = &[PK_COMMAND_NEW_SESSION];
+/// The stable name of one bit of a `pk_command_flag` flag word ("new-session" for `PK_COMMAND_NEW_SESSION`), or `None` for a value
+/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.
+pub const fn pk_command_flag_str(v: pk_command_flag) -> Option<&'static str> {
+    match v {
+        PK_COMMAND_NEW_SESSION => Some("new-session"),
+        _ => None,
+    }
+}
 
 /// `pk_error` (values passed as int32_t).
 pub type pk_error = i32;
@@ -109,6 +128,31 @@ pub const PK_ERR_FAILED: pk_error = -16;
 pub const PK_ERR_NOT_READY: pk_error = -17;
 /// Every member of `pk_error`, in manifest order.
 pub const PK_ERROR_VALUES: &[pk_error] = &[PK_OK, PK_ERR_INVALID, PK_ERR_NOMEM, PK_ERR_HANDLE, PK_ERR_OS, PK_ERR_UNAVAILABLE, PK_ERR_LIMIT, PK_ERR_NOT_FOUND, PK_ERR_PERMISSION, PK_ERR_NO_PROCESS, PK_ERR_TIMEOUT, PK_ERR_UNSUPPORTED, PK_ERR_VERSION, PK_ERR_CANCELLED, PK_ERR_OVERFLOW, PK_ERR_STATE, PK_ERR_FAILED, PK_ERR_NOT_READY];
+/// The stable name of a `pk_error` value ("ok" for `PK_OK`), or `None` for a value
+/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.
+pub const fn pk_error_str(v: pk_error) -> Option<&'static str> {
+    match v {
+        PK_OK => Some("ok"),
+        PK_ERR_INVALID => Some("invalid"),
+        PK_ERR_NOMEM => Some("nomem"),
+        PK_ERR_HANDLE => Some("handle"),
+        PK_ERR_OS => Some("os"),
+        PK_ERR_UNAVAILABLE => Some("unavailable"),
+        PK_ERR_LIMIT => Some("limit"),
+        PK_ERR_NOT_FOUND => Some("not-found"),
+        PK_ERR_PERMISSION => Some("permission"),
+        PK_ERR_NO_PROCESS => Some("no-process"),
+        PK_ERR_TIMEOUT => Some("timeout"),
+        PK_ERR_UNSUPPORTED => Some("unsupported"),
+        PK_ERR_VERSION => Some("version"),
+        PK_ERR_CANCELLED => Some("cancelled"),
+        PK_ERR_OVERFLOW => Some("overflow"),
+        PK_ERR_STATE => Some("state"),
+        PK_ERR_FAILED => Some("failed"),
+        PK_ERR_NOT_READY => Some("not-ready"),
+        _ => None,
+    }
+}
 
 /// `pk_exit_kind` (values passed as int32_t).
 pub type pk_exit_kind = i32;
@@ -117,6 +161,16 @@ pub const PK_EXIT_CODE: pk_exit_kind = 1;
 pub const PK_EXIT_SIGNAL: pk_exit_kind = 2;
 /// Every member of `pk_exit_kind`, in manifest order.
 pub const PK_EXIT_KIND_VALUES: &[pk_exit_kind] = &[PK_EXIT_RUNNING, PK_EXIT_CODE, PK_EXIT_SIGNAL];
+/// The stable name of a `pk_exit_kind` value ("running" for `PK_EXIT_RUNNING`), or `None` for a value
+/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.
+pub const fn pk_exit_kind_str(v: pk_exit_kind) -> Option<&'static str> {
+    match v {
+        PK_EXIT_RUNNING => Some("running"),
+        PK_EXIT_CODE => Some("code"),
+        PK_EXIT_SIGNAL => Some("signal"),
+        _ => None,
+    }
+}
 
 /// `enum pk_feature` (bits of a flag word).
 pub type pk_feature = u32;
@@ -133,12 +187,38 @@ pub const PK_FEATURE_SIGNALS: pk_feature = 512;
 pub const PK_FEATURE_OWNER_DEATH: pk_feature = 1024;
 /// Every member of `pk_feature`, in manifest order.
 pub const PK_FEATURE_VALUES: &[pk_feature] = &[PK_FEATURE_CONTAINS_SETSID, PK_FEATURE_ATOMIC_KILL, PK_FEATURE_FREEZE, PK_FEATURE_ALL_MEMBERS, PK_FEATURE_CPU_STATS, PK_FEATURE_MEMORY_STATS, PK_FEATURE_LIMIT_MEMORY, PK_FEATURE_LIMIT_PIDS, PK_FEATURE_LIMIT_CPU, PK_FEATURE_SIGNALS, PK_FEATURE_OWNER_DEATH];
+/// The stable name of one bit of a `pk_feature` flag word ("contains-setsid" for `PK_FEATURE_CONTAINS_SETSID`), or `None` for a value
+/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.
+pub const fn pk_feature_str(v: pk_feature) -> Option<&'static str> {
+    match v {
+        PK_FEATURE_CONTAINS_SETSID => Some("contains-setsid"),
+        PK_FEATURE_ATOMIC_KILL => Some("atomic-kill"),
+        PK_FEATURE_FREEZE => Some("freeze"),
+        PK_FEATURE_ALL_MEMBERS => Some("all-members"),
+        PK_FEATURE_CPU_STATS => Some("cpu-stats"),
+        PK_FEATURE_MEMORY_STATS => Some("memory-stats"),
+        PK_FEATURE_LIMIT_MEMORY => Some("limit-memory"),
+        PK_FEATURE_LIMIT_PIDS => Some("limit-pids"),
+        PK_FEATURE_LIMIT_CPU => Some("limit-cpu"),
+        PK_FEATURE_SIGNALS => Some("signals"),
+        PK_FEATURE_OWNER_DEATH => Some("owner-death"),
+        _ => None,
+    }
+}
 
 /// `enum pk_group_flag` (bits of a flag word).
 pub type pk_group_flag = u32;
 pub const PK_GROUP_NO_OWNER_DEATH_KILL: pk_group_flag = 1;
 /// Every member of `pk_group_flag`, in manifest order.
 pub const PK_GROUP_FLAG_VALUES: &[pk_group_flag] = &[PK_GROUP_NO_OWNER_DEATH_KILL];
+/// The stable name of one bit of a `pk_group_flag` flag word ("no-owner-death-kill" for `PK_GROUP_NO_OWNER_DEATH_KILL`), or `None` for a value
+/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.
+pub const fn pk_group_flag_str(v: pk_group_flag) -> Option<&'static str> {
+    match v {
+        PK_GROUP_NO_OWNER_DEATH_KILL => Some("no-owner-death-kill"),
+        _ => None,
+    }
+}
 
 /// `enum pk_match_flag` (bits of a flag word).
 pub type pk_match_flag = u32;
@@ -146,6 +226,15 @@ pub const PK_MATCH_SUBSTRING: pk_match_flag = 0;
 pub const PK_MATCH_REGEX: pk_match_flag = 1;
 /// Every member of `pk_match_flag`, in manifest order.
 pub const PK_MATCH_FLAG_VALUES: &[pk_match_flag] = &[PK_MATCH_SUBSTRING, PK_MATCH_REGEX];
+/// The stable name of one bit of a `pk_match_flag` flag word ("substring" for `PK_MATCH_SUBSTRING`), or `None` for a value
+/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.
+pub const fn pk_match_flag_str(v: pk_match_flag) -> Option<&'static str> {
+    match v {
+        PK_MATCH_SUBSTRING => Some("substring"),
+        PK_MATCH_REGEX => Some("regex"),
+        _ => None,
+    }
+}
 
 /// `pk_mechanism` (values passed as int32_t).
 pub type pk_mechanism = i32;
@@ -155,6 +244,17 @@ pub const PK_MECHANISM_CGROUP_V2: pk_mechanism = 2;
 pub const PK_MECHANISM_JOB_OBJECT: pk_mechanism = 3;
 /// Every member of `pk_mechanism`, in manifest order.
 pub const PK_MECHANISM_VALUES: &[pk_mechanism] = &[PK_MECHANISM_NONE, PK_MECHANISM_PROCESS_GROUP, PK_MECHANISM_CGROUP_V2, PK_MECHANISM_JOB_OBJECT];
+/// The stable name of a `pk_mechanism` value ("none" for `PK_MECHANISM_NONE`), or `None` for a value
+/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.
+pub const fn pk_mechanism_str(v: pk_mechanism) -> Option<&'static str> {
+    match v {
+        PK_MECHANISM_NONE => Some("none"),
+        PK_MECHANISM_PROCESS_GROUP => Some("process-group"),
+        PK_MECHANISM_CGROUP_V2 => Some("cgroup-v2"),
+        PK_MECHANISM_JOB_OBJECT => Some("job-object"),
+        _ => None,
+    }
+}
 
 /// `pk_outcome` (values passed as int32_t).
 pub type pk_outcome = i32;
@@ -166,6 +266,19 @@ pub const PK_OUTCOME_CANCELLED: pk_outcome = 4;
 pub const PK_OUTCOME_STATUS_LOST: pk_outcome = 5;
 /// Every member of `pk_outcome`, in manifest order.
 pub const PK_OUTCOME_VALUES: &[pk_outcome] = &[PK_OUTCOME_RUNNING, PK_OUTCOME_EXITED, PK_OUTCOME_SIGNALLED, PK_OUTCOME_TIMED_OUT, PK_OUTCOME_CANCELLED, PK_OUTCOME_STATUS_LOST];
+/// The stable name of a `pk_outcome` value ("running" for `PK_OUTCOME_RUNNING`), or `None` for a value
+/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.
+pub const fn pk_outcome_str(v: pk_outcome) -> Option<&'static str> {
+    match v {
+        PK_OUTCOME_RUNNING => Some("running"),
+        PK_OUTCOME_EXITED => Some("exited"),
+        PK_OUTCOME_SIGNALLED => Some("signalled"),
+        PK_OUTCOME_TIMED_OUT => Some("timed-out"),
+        PK_OUTCOME_CANCELLED => Some("cancelled"),
+        PK_OUTCOME_STATUS_LOST => Some("status-lost"),
+        _ => None,
+    }
+}
 
 /// `pk_output_mode` (values passed as int32_t).
 pub type pk_output_mode = i32;
@@ -176,6 +289,18 @@ pub const PK_OUTPUT_FD: pk_output_mode = 3;
 pub const PK_OUTPUT_MERGE: pk_output_mode = 4;
 /// Every member of `pk_output_mode`, in manifest order.
 pub const PK_OUTPUT_MODE_VALUES: &[pk_output_mode] = &[PK_OUTPUT_CAPTURE, PK_OUTPUT_INHERIT, PK_OUTPUT_NULL, PK_OUTPUT_FD, PK_OUTPUT_MERGE];
+/// The stable name of a `pk_output_mode` value ("capture" for `PK_OUTPUT_CAPTURE`), or `None` for a value
+/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.
+pub const fn pk_output_mode_str(v: pk_output_mode) -> Option<&'static str> {
+    match v {
+        PK_OUTPUT_CAPTURE => Some("capture"),
+        PK_OUTPUT_INHERIT => Some("inherit"),
+        PK_OUTPUT_NULL => Some("null"),
+        PK_OUTPUT_FD => Some("fd"),
+        PK_OUTPUT_MERGE => Some("merge"),
+        _ => None,
+    }
+}
 
 /// `pk_overflow` (values passed as int32_t).
 pub type pk_overflow = i32;
@@ -184,12 +309,30 @@ pub const PK_OVERFLOW_KEEP_TAIL: pk_overflow = 1;
 pub const PK_OVERFLOW_ERROR: pk_overflow = 2;
 /// Every member of `pk_overflow`, in manifest order.
 pub const PK_OVERFLOW_VALUES: &[pk_overflow] = &[PK_OVERFLOW_KEEP_HEAD, PK_OVERFLOW_KEEP_TAIL, PK_OVERFLOW_ERROR];
+/// The stable name of a `pk_overflow` value ("keep-head" for `PK_OVERFLOW_KEEP_HEAD`), or `None` for a value
+/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.
+pub const fn pk_overflow_str(v: pk_overflow) -> Option<&'static str> {
+    match v {
+        PK_OVERFLOW_KEEP_HEAD => Some("keep-head"),
+        PK_OVERFLOW_KEEP_TAIL => Some("keep-tail"),
+        PK_OVERFLOW_ERROR => Some("error"),
+        _ => None,
+    }
+}
 
 /// `enum pk_pipeline_flag` (bits of a flag word).
 pub type pk_pipeline_flag = u32;
 pub const PK_PIPELINE_SIGPIPE_FAILS: pk_pipeline_flag = 1;
 /// Every member of `pk_pipeline_flag`, in manifest order.
 pub const PK_PIPELINE_FLAG_VALUES: &[pk_pipeline_flag] = &[PK_PIPELINE_SIGPIPE_FAILS];
+/// The stable name of one bit of a `pk_pipeline_flag` flag word ("sigpipe-fails" for `PK_PIPELINE_SIGPIPE_FAILS`), or `None` for a value
+/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.
+pub const fn pk_pipeline_flag_str(v: pk_pipeline_flag) -> Option<&'static str> {
+    match v {
+        PK_PIPELINE_SIGPIPE_FAILS => Some("sigpipe-fails"),
+        _ => None,
+    }
+}
 
 /// `pk_ready_kind` (values passed as int32_t).
 pub type pk_ready_kind = i32;
@@ -199,6 +342,17 @@ pub const PK_READY_PORT: pk_ready_kind = 2;
 pub const PK_READY_CHECK: pk_ready_kind = 3;
 /// Every member of `pk_ready_kind`, in manifest order.
 pub const PK_READY_KIND_VALUES: &[pk_ready_kind] = &[PK_READY_NONE, PK_READY_LINE, PK_READY_PORT, PK_READY_CHECK];
+/// The stable name of a `pk_ready_kind` value ("none" for `PK_READY_NONE`), or `None` for a value
+/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.
+pub const fn pk_ready_kind_str(v: pk_ready_kind) -> Option<&'static str> {
+    match v {
+        PK_READY_NONE => Some("none"),
+        PK_READY_LINE => Some("line"),
+        PK_READY_PORT => Some("port"),
+        PK_READY_CHECK => Some("check"),
+        _ => None,
+    }
+}
 
 /// `pk_ready_outcome` (values passed as int32_t).
 pub type pk_ready_outcome = i32;
@@ -210,6 +364,19 @@ pub const PK_READY_WOKEN: pk_ready_outcome = 4;
 pub const PK_READY_FAILED: pk_ready_outcome = 5;
 /// Every member of `pk_ready_outcome`, in manifest order.
 pub const PK_READY_OUTCOME_VALUES: &[pk_ready_outcome] = &[PK_READY_PENDING, PK_READY_MET, PK_READY_TIMED_OUT, PK_READY_RUN_ENDED, PK_READY_WOKEN, PK_READY_FAILED];
+/// The stable name of a `pk_ready_outcome` value ("pending" for `PK_READY_PENDING`), or `None` for a value
+/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.
+pub const fn pk_ready_outcome_str(v: pk_ready_outcome) -> Option<&'static str> {
+    match v {
+        PK_READY_PENDING => Some("pending"),
+        PK_READY_MET => Some("met"),
+        PK_READY_TIMED_OUT => Some("timed-out"),
+        PK_READY_RUN_ENDED => Some("run-ended"),
+        PK_READY_WOKEN => Some("woken"),
+        PK_READY_FAILED => Some("failed"),
+        _ => None,
+    }
+}
 
 /// `pk_restart` (values passed as int32_t).
 pub type pk_restart = i32;
@@ -218,6 +385,16 @@ pub const PK_RESTART_ON_FAILURE: pk_restart = 1;
 pub const PK_RESTART_ALWAYS: pk_restart = 2;
 /// Every member of `pk_restart`, in manifest order.
 pub const PK_RESTART_VALUES: &[pk_restart] = &[PK_RESTART_NEVER, PK_RESTART_ON_FAILURE, PK_RESTART_ALWAYS];
+/// The stable name of a `pk_restart` value ("never" for `PK_RESTART_NEVER`), or `None` for a value
+/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.
+pub const fn pk_restart_str(v: pk_restart) -> Option<&'static str> {
+    match v {
+        PK_RESTART_NEVER => Some("never"),
+        PK_RESTART_ON_FAILURE => Some("on-failure"),
+        PK_RESTART_ALWAYS => Some("always"),
+        _ => None,
+    }
+}
 
 /// `enum pk_spawn_flag` (bits of a flag word).
 pub type pk_spawn_flag = u32;
@@ -225,12 +402,29 @@ pub const PK_SPAWN_NEW_SESSION: pk_spawn_flag = 1;
 pub const PK_SPAWN_NO_PATH_SEARCH: pk_spawn_flag = 2;
 /// Every member of `pk_spawn_flag`, in manifest order.
 pub const PK_SPAWN_FLAG_VALUES: &[pk_spawn_flag] = &[PK_SPAWN_NEW_SESSION, PK_SPAWN_NO_PATH_SEARCH];
+/// The stable name of one bit of a `pk_spawn_flag` flag word ("new-session" for `PK_SPAWN_NEW_SESSION`), or `None` for a value
+/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.
+pub const fn pk_spawn_flag_str(v: pk_spawn_flag) -> Option<&'static str> {
+    match v {
+        PK_SPAWN_NEW_SESSION => Some("new-session"),
+        PK_SPAWN_NO_PATH_SEARCH => Some("no-path-search"),
+        _ => None,
+    }
+}
 
 /// `enum pk_stage_flag` (bits of a flag word).
 pub type pk_stage_flag = u32;
 pub const PK_STAGE_UNCHECKED: pk_stage_flag = 1;
 /// Every member of `pk_stage_flag`, in manifest order.
 pub const PK_STAGE_FLAG_VALUES: &[pk_stage_flag] = &[PK_STAGE_UNCHECKED];
+/// The stable name of one bit of a `pk_stage_flag` flag word ("unchecked" for `PK_STAGE_UNCHECKED`), or `None` for a value
+/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.
+pub const fn pk_stage_flag_str(v: pk_stage_flag) -> Option<&'static str> {
+    match v {
+        PK_STAGE_UNCHECKED => Some("unchecked"),
+        _ => None,
+    }
+}
 
 /// `pk_storm_action` (values passed as int32_t).
 pub type pk_storm_action = i32;
@@ -238,6 +432,15 @@ pub const PK_STORM_GIVE_UP: pk_storm_action = 0;
 pub const PK_STORM_PAUSE: pk_storm_action = 1;
 /// Every member of `pk_storm_action`, in manifest order.
 pub const PK_STORM_ACTION_VALUES: &[pk_storm_action] = &[PK_STORM_GIVE_UP, PK_STORM_PAUSE];
+/// The stable name of a `pk_storm_action` value ("give-up" for `PK_STORM_GIVE_UP`), or `None` for a value
+/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.
+pub const fn pk_storm_action_str(v: pk_storm_action) -> Option<&'static str> {
+    match v {
+        PK_STORM_GIVE_UP => Some("give-up"),
+        PK_STORM_PAUSE => Some("pause"),
+        _ => None,
+    }
+}
 
 /// `pk_stream` (values passed as int32_t).
 pub type pk_stream = i32;
@@ -246,6 +449,16 @@ pub const PK_STREAM_STDOUT: pk_stream = 1;
 pub const PK_STREAM_STDERR: pk_stream = 2;
 /// Every member of `pk_stream`, in manifest order.
 pub const PK_STREAM_VALUES: &[pk_stream] = &[PK_STREAM_STDIN, PK_STREAM_STDOUT, PK_STREAM_STDERR];
+/// The stable name of a `pk_stream` value ("stdin" for `PK_STREAM_STDIN`), or `None` for a value
+/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.
+pub const fn pk_stream_str(v: pk_stream) -> Option<&'static str> {
+    match v {
+        PK_STREAM_STDIN => Some("stdin"),
+        PK_STREAM_STDOUT => Some("stdout"),
+        PK_STREAM_STDERR => Some("stderr"),
+        _ => None,
+    }
+}
 
 /// `pk_struct_id` (values passed as int32_t).
 pub type pk_struct_id = i32;
@@ -263,6 +476,25 @@ pub const PK_STRUCT_SUPERVISE_REPORT: pk_struct_id = 11;
 pub const PK_STRUCT_READINESS_INFO: pk_struct_id = 12;
 /// Every member of `pk_struct_id`, in manifest order.
 pub const PK_STRUCT_ID_VALUES: &[pk_struct_id] = &[PK_STRUCT_CONTAINMENT, PK_STRUCT_GROUP_OPTIONS, PK_STRUCT_SPAWN_OPTIONS, PK_STRUCT_GROUP_STATS, PK_STRUCT_SHUTDOWN_OPTIONS, PK_STRUCT_SHUTDOWN_REPORT, PK_STRUCT_EXIT_STATUS, PK_STRUCT_RUN_INFO, PK_STRUCT_RETRY_OPTIONS, PK_STRUCT_SUPERVISE_OPTIONS, PK_STRUCT_SUPERVISE_REPORT, PK_STRUCT_READINESS_INFO];
+/// The stable name of a `pk_struct_id` value ("containment" for `PK_STRUCT_CONTAINMENT`), or `None` for a value
+/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.
+pub const fn pk_struct_id_str(v: pk_struct_id) -> Option<&'static str> {
+    match v {
+        PK_STRUCT_CONTAINMENT => Some("containment"),
+        PK_STRUCT_GROUP_OPTIONS => Some("group-options"),
+        PK_STRUCT_SPAWN_OPTIONS => Some("spawn-options"),
+        PK_STRUCT_GROUP_STATS => Some("group-stats"),
+        PK_STRUCT_SHUTDOWN_OPTIONS => Some("shutdown-options"),
+        PK_STRUCT_SHUTDOWN_REPORT => Some("shutdown-report"),
+        PK_STRUCT_EXIT_STATUS => Some("exit-status"),
+        PK_STRUCT_RUN_INFO => Some("run-info"),
+        PK_STRUCT_RETRY_OPTIONS => Some("retry-options"),
+        PK_STRUCT_SUPERVISE_OPTIONS => Some("supervise-options"),
+        PK_STRUCT_SUPERVISE_REPORT => Some("supervise-report"),
+        PK_STRUCT_READINESS_INFO => Some("readiness-info"),
+        _ => None,
+    }
+}
 
 /// `pk_supervise_event` (values passed as int32_t).
 pub type pk_supervise_event = i32;
@@ -274,6 +506,19 @@ pub const PK_SUPERVISE_GAVE_UP: pk_supervise_event = 5;
 pub const PK_SUPERVISE_STOPPED: pk_supervise_event = 6;
 /// Every member of `pk_supervise_event`, in manifest order.
 pub const PK_SUPERVISE_EVENT_VALUES: &[pk_supervise_event] = &[PK_SUPERVISE_STARTED, PK_SUPERVISE_EXITED, PK_SUPERVISE_RESTARTING, PK_SUPERVISE_STORM_PAUSE, PK_SUPERVISE_GAVE_UP, PK_SUPERVISE_STOPPED];
+/// The stable name of a `pk_supervise_event` value ("started" for `PK_SUPERVISE_STARTED`), or `None` for a value
+/// the manifest does not list: the member's C name without its prefix, lower case, `-` for `_`.
+pub const fn pk_supervise_event_str(v: pk_supervise_event) -> Option<&'static str> {
+    match v {
+        PK_SUPERVISE_STARTED => Some("started"),
+        PK_SUPERVISE_EXITED => Some("exited"),
+        PK_SUPERVISE_RESTARTING => Some("restarting"),
+        PK_SUPERVISE_STORM_PAUSE => Some("storm-pause"),
+        PK_SUPERVISE_GAVE_UP => Some("gave-up"),
+        PK_SUPERVISE_STOPPED => Some("stopped"),
+        _ => None,
+    }
+}
 
 // ---- constants ----
 pub const PK_STDIO_INHERIT: i32 = -1;

@@ -13,7 +13,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{is_dead, start_time};
-use processkit_c::{host_probe, Backend, CancelToken, Command, ErrorCode, Loop, Outcome, Pipeline, Redirect, Stream};
+use processkit_c::{
+    host_probe, Backend, CancelToken, Command, ErrorCode, Loop, Outcome, Pipeline, ReadyKind, ReadyOutcome, Redirect,
+    Stream,
+};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -274,4 +277,64 @@ fn wait_for_port() {
     assert!(!p.is_done().unwrap());
     p.cancel().expect("cancel");
     assert!(lp.wait_all(&[&p], Some(Duration::from_secs(10))).unwrap());
+}
+
+#[test]
+fn readiness_reports_the_last_probe() {
+    let _c = clean();
+    let lp = Loop::new().expect("loop");
+    let p = lp.start(&cmd("sh", &["-c", "echo starting; echo ready; sleep 30"])).expect("start");
+    let r = p.readiness().expect("readiness");
+    assert_eq!((r.kind, r.outcome, r.port, r.lines_seen), (ReadyKind::None, ReadyOutcome::Pending, None, 0));
+    assert_eq!((r.waited, r.last_line.as_str()), (Duration::ZERO, ""));
+
+    // Met: a line probe, on either stream, with the line that matched.
+    p.wait_for_line(None, "ready", false, Some(Duration::from_secs(10))).expect("ready");
+    let r = p.readiness().expect("readiness");
+    assert_eq!((r.kind, r.outcome, r.stream), (ReadyKind::Line, ReadyOutcome::Met, None));
+    assert_eq!(r.last_line, "ready");
+    assert!(r.lines_seen >= 2, "{:?}", r);
+
+    // Timed out, on one stream: what it saw is data, not just a message.
+    let t = Instant::now();
+    let err = p.wait_for_line(Some(Stream::Stderr), "ready", false, Some(Duration::from_millis(300))).unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotReady);
+    let r = p.readiness().expect("readiness");
+    assert_eq!((r.kind, r.outcome, r.stream), (ReadyKind::Line, ReadyOutcome::TimedOut, Some(Stream::Stderr)));
+    assert!(r.waited >= Duration::from_millis(250) && r.waited <= t.elapsed(), "{:?}", r);
+
+    // A port probe.
+    let port = free_port();
+    let err = p.wait_for_port(port, Some(Duration::from_millis(200))).unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotReady);
+    let r = p.readiness().expect("readiness");
+    assert_eq!((r.kind, r.outcome, r.port, r.stream), (ReadyKind::Port, ReadyOutcome::TimedOut, Some(port), None));
+    assert_eq!((r.lines_seen, r.last_line.as_str()), (0, ""));
+
+    // Woken: another thread wakes the loop; the probe ends, the run goes on.
+    let waker = lp.waker();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = stop.clone();
+    let th = thread::spawn(move || {
+        while !s.load(std::sync::atomic::Ordering::SeqCst) {
+            waker.wake().expect("wake");
+            thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let res = p.wait_for_line(None, "never printed", false, None);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    th.join().unwrap();
+    assert_eq!(res.unwrap_err().code, ErrorCode::Cancelled);
+    let r = p.readiness().expect("readiness");
+    assert_eq!((r.kind, r.outcome, r.outcome.name()), (ReadyKind::Line, ReadyOutcome::Woken, "woken"));
+    assert!(!p.is_done().unwrap());
+
+    // The run ended first.
+    p.cancel().expect("cancel");
+    assert!(lp.wait_all(&[&p], Some(Duration::from_secs(10))).unwrap());
+    let q = lp.start(&cmd("sh", &["-c", "echo bye"])).expect("start");
+    let err = q.wait_for_line(None, "ready", false, Some(Duration::from_secs(10))).unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotReady);
+    let r = q.readiness().expect("readiness");
+    assert_eq!((r.kind, r.outcome, r.last_line.as_str()), (ReadyKind::Line, ReadyOutcome::RunEnded, "bye"));
 }

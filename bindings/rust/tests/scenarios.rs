@@ -3,6 +3,8 @@
 mod common;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -301,6 +303,63 @@ fn every_library_error_code_is_mapped() {
         assert!(!mapped.description().is_empty());
     }
     assert_eq!(ErrorCode::from_raw(-999), ErrorCode::Unknown(-999));
+    assert_eq!(ErrorCode::Unknown(-999).raw(), -999);
+    assert_eq!(ErrorCode::from_raw(sys::PK_OK), ErrorCode::Unknown(0));
+    assert_eq!(ErrorCode::from_raw(sys::PK_ERR_NOMEM), ErrorCode::NoMem);
+    assert_eq!(ErrorCode::NotReady.raw(), -17);
+    assert_eq!(ErrorCode::Timeout.to_string(), ErrorCode::Timeout.description());
+}
+
+#[test]
+fn generated_name_tables() {
+    // The generated names are the C library's stable names.
+    for &v in sys::PK_MECHANISM_VALUES {
+        let c = unsafe { std::ffi::CStr::from_ptr(sys::pk_mechanism_name(v)) }.to_str().unwrap();
+        assert_eq!(sys::pk_mechanism_str(v), Some(c));
+        assert_eq!(Mechanism::from_raw(v).name(), c);
+    }
+    assert_eq!(sys::pk_mechanism_str(99), None);
+    assert!(unsafe { sys::pk_mechanism_name(99) }.is_null());
+    assert_eq!(Mechanism::Unknown(sys::PK_MECHANISM_CGROUP_V2).name(), "cgroup-v2");
+
+    // Every member of every table has a name, unique within its enum.
+    fn distinct<T: Copy>(values: &[T], name: impl Fn(T) -> Option<&'static str>) -> Vec<&'static str> {
+        let names: Vec<&str> = values.iter().map(|&v| name(v).expect("a member without a name")).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "{:?}", names);
+        names
+    }
+    assert_eq!(
+        distinct(sys::PK_OUTCOME_VALUES, sys::pk_outcome_str),
+        ["running", "exited", "signalled", "timed-out", "cancelled", "status-lost"]
+    );
+    let errors = distinct(sys::PK_ERROR_VALUES, sys::pk_error_str);
+    assert_eq!((errors[0], errors[7], errors.len()), ("ok", "not-found", sys::PK_ERROR_VALUES.len()));
+    assert_eq!(distinct(sys::PK_FEATURE_VALUES, sys::pk_feature_str)[0], "contains-setsid");
+    distinct(sys::PK_BACKEND_VALUES, sys::pk_backend_str);
+    distinct(sys::PK_STREAM_VALUES, sys::pk_stream_str);
+    distinct(sys::PK_STRUCT_ID_VALUES, sys::pk_struct_id_str);
+    assert_eq!(sys::pk_feature_str(sys::PK_FEATURE_FREEZE | sys::PK_FEATURE_SIGNALS), None);
+    assert_eq!(sys::pk_backend_str(sys::PK_BACKEND_PROCESS_GROUP), Some("process-group"));
+
+    // The readiness enums name themselves from the tables.
+    use processkit_c::{ReadyKind, ReadyOutcome};
+    let kinds = distinct(sys::PK_READY_KIND_VALUES, sys::pk_ready_kind_str);
+    for (&v, name) in sys::PK_READY_KIND_VALUES.iter().zip(kinds) {
+        let k = ReadyKind::from_raw(v);
+        assert!(!matches!(k, ReadyKind::Unknown(_)));
+        assert_eq!((k.raw(), k.name(), k.to_string()), (v, name, name.to_string()));
+    }
+    let outcomes = distinct(sys::PK_READY_OUTCOME_VALUES, sys::pk_ready_outcome_str);
+    for (&v, name) in sys::PK_READY_OUTCOME_VALUES.iter().zip(outcomes) {
+        let o = ReadyOutcome::from_raw(v);
+        assert!(!matches!(o, ReadyOutcome::Unknown(_)));
+        assert_eq!((o.raw(), o.name()), (v, name));
+    }
+    assert_eq!(ReadyOutcome::TimedOut.to_string(), "timed-out");
+    assert_eq!((ReadyKind::Unknown(42).name(), ReadyOutcome::from_raw(42)), ("unknown", ReadyOutcome::Unknown(42)));
 }
 
 #[test]
@@ -355,6 +414,70 @@ fn loop_runs_many_commands() {
     assert_eq!(p.result().unwrap().stdout, b"piped bytes");
 }
 
+/// Wakes `lp` every 20 ms from another thread until the guard is dropped
+/// (a wake before a wait begins does not end that wait).
+struct Waking(Arc<AtomicBool>, Option<thread::JoinHandle<u32>>);
+
+fn keep_waking(lp: &Loop) -> Waking {
+    let waker = lp.waker();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let t = thread::spawn(move || {
+        let mut n = 0;
+        while !s.load(Ordering::SeqCst) {
+            waker.wake().expect("wake");
+            n += 1;
+            thread::sleep(Duration::from_millis(20));
+        }
+        n
+    });
+    Waking(stop, Some(t))
+}
+
+impl Drop for Waking {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+        let n = self.1.take().unwrap().join().unwrap();
+        assert!(n > 0);
+    }
+}
+
+#[test]
+fn loop_waker_ends_waits_and_the_runs_go_on() {
+    let lp = Loop::new().expect("loop");
+    let p = lp.start(Command::new("sleep").arg("30")).expect("start");
+    let start = start_time(p.pid());
+
+    let waking = keep_waking(&lp);
+    let t = Instant::now();
+    let err = lp.wait_all(&[&p], Some(Duration::from_secs(20))).expect_err("woken");
+    assert_eq!(err.code, ErrorCode::Cancelled, "{}", err);
+    let err = lp.wait_any(&[&p], None).expect_err("woken");
+    assert_eq!(err.code, ErrorCode::Cancelled, "{}", err);
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    drop(waking);
+
+    // The run goes on.
+    assert!(!p.is_done().unwrap());
+    assert!(!wait_dead(p.pid(), start, Duration::from_millis(100)));
+    // A wake with nobody waiting makes the next run_once return early.
+    lp.run_once(Some(Duration::ZERO)).expect("drain the earlier wakes");
+    lp.waker().wake().expect("wake");
+    let t = Instant::now();
+    lp.run_once(Some(Duration::from_secs(10))).expect("run_once");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+
+    p.cancel().expect("cancel");
+    assert!(lp.wait_all(&[&p], Some(Duration::from_secs(10))).unwrap());
+    assert_eq!(p.result().unwrap().outcome, Outcome::Cancelled);
+
+    // A waker outlives its loop safely: the library says the handle is gone.
+    let waker = lp.waker();
+    drop(p);
+    drop(lp);
+    assert_eq!(waker.clone().wake().unwrap_err().code, ErrorCode::Handle);
+}
+
 #[test]
 fn cancel_token_cancels_from_another_thread() {
     let token = processkit_c::CancelToken::new().expect("token");
@@ -383,5 +506,7 @@ fn thread_safety_markers() {
     send_sync::<processkit_c::CancelToken>();
     send_sync::<processkit_c::Output>();
     send_sync::<processkit_c::Error>();
+    send_sync::<processkit_c::LoopWaker>();
+    send_sync::<processkit_c::Readiness>();
     send::<Loop>();
 }
