@@ -9,11 +9,12 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/pk-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 flags=(-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-       -Iapi/include -Iapi/src -Ibackends -Ibackends/linux -Ibackends/posix -Ibackends/fake -Icli)
-# The Linux library: every source but the Windows ones (*_windows.c, backends/windows).
+       -Iapi/include -Iapi/src/base -Iapi/src/core -Iapi/src/run -Iapi/src/layers -Iapi/src/linux
+       -Iapi/src/backends -Iapi/src/backends/linux -Iapi/src/backends/fake -Icli)
+# The Linux library: every source but the Windows folders.
 lib=()
-for f in api/src/*.c backends/*.c backends/*/*.c; do
-  case "$f" in *_windows.c|backends/windows/*) ;; *) lib+=("$f") ;; esac
+for f in api/src/*/*.c api/src/backends/*/*.c; do
+  case "$f" in api/src/windows/*|api/src/backends/windows/*) ;; *) lib+=("$f") ;; esac
 done
 passed=0 failed=0
 build_and_run() {

@@ -52,21 +52,25 @@ def listdir(d, suffix):
     return sorted(f"{d}/{n}" for n in os.listdir(full) if n.endswith(suffix))
 
 
+# The library's folders, bottom layer first, as the Bazel BUILD picks them
+# (the fake backend is for unit tests only and is not shipped).
+SHARED_DIRS = ("api/src/base", "api/src/backends", "api/src/core", "api/src/run", "api/src/layers")
+LINUX_DIRS = ("api/src/linux", "api/src/backends/linux")
+WINDOWS_DIRS = ("api/src/windows", "api/src/backends/windows")
+HEADER_DIRS = SHARED_DIRS + LINUX_DIRS + WINDOWS_DIRS
+
+
 def sources():
-    """The library's .c files by part, as the Bazel BUILD picks them (the
-    fake backend is for unit tests only and is not shipped)."""
-    api = listdir("api/src", ".c")
-    linux = [f for f in api if f.endswith("_linux.c")]
-    linux += listdir("backends/linux", ".c") + listdir("backends/posix", ".c")
-    windows = [f for f in api if f.endswith("_windows.c")] + listdir("backends/windows", ".c")
-    shared = [f for f in api + listdir("backends", ".c") if f not in linux and f not in windows]
-    return {"shared": shared, "linux": linux, "windows": windows}
+    """The library's .c files by part."""
+    def files(dirs):
+        return [f for d in dirs for f in listdir(d, ".c")]
+    return {"shared": files(SHARED_DIRS), "linux": files(LINUX_DIRS), "windows": files(WINDOWS_DIRS)}
 
 
 def header_index():
     """Internal header name -> repository path (names are unique)."""
     index = {}
-    for d in ("api/src", "backends", "backends/linux", "backends/posix", "backends/windows"):
+    for d in HEADER_DIRS:
         for path in listdir(d, ".h"):
             name = os.path.basename(path)
             if name in index:

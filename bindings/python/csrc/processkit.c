@@ -35,7 +35,7 @@
 
 #include "processkit.h"
 
-/* ==== api/src/abi_struct.h ==== */
+/* ==== api/src/base/abi_struct.h ==== */
 /* Versioned structs across the ABI: every public struct starts with
  * `uint32_t size`, and these helpers move one between a caller (older,
  * newer or current) and the library's own definition. */
@@ -87,7 +87,7 @@ extern const pk_struct_layout pk__layout_readiness_info;
 
 #endif
 
-/* ==== api/src/error.h ==== */
+/* ==== api/src/base/error.h ==== */
 /* Error reporting shared by every module: a code plus a per-thread message. */
 #ifndef PK_ERROR_H
 #define PK_ERROR_H
@@ -121,58 +121,7 @@ char *pk__format(char *buf, size_t len, const char *fmt, ...) PK_PRINTF(3, 4);
 
 #endif
 
-/* ==== api/src/handle.h ==== */
-/* Opaque handles that survive caller mistakes.
- *
- * A handle is never a pointer to the object itself: it points into a slot of
- * a table the library never frees, offset by the slot's generation. Looking
- * one up checks the slot, the generation and the type, so a NULL, forged,
- * freed or wrong-type handle is an error instead of a wild read. Objects are
- * reference counted: a lookup holds a reference for the duration of the call,
- * so freeing a handle on one thread while another uses it is safe. */
-#ifndef PK_HANDLE_H
-#define PK_HANDLE_H
-
-#include <stdatomic.h>
-#include <stdint.h>
-
-enum pk_object_type {
-    PK_OBJ_GROUP = 1,
-    PK_OBJ_CHILD = 2,
-    PK_OBJ_COMMAND = 3,
-    PK_OBJ_LOOP = 4,
-    PK_OBJ_PROCESS = 5,
-    PK_OBJ_RESULT = 6,
-    PK_OBJ_CANCEL = 7,
-    PK_OBJ_PIPELINE = 8,
-};
-
-typedef struct pk_object {
-    atomic_uint refs;
-    int type;
-    void (*destroy)(struct pk_object *obj); /* runs when the last reference goes */
-} pk_object;
-
-/* Starts obj with one reference, owned by whoever later retires the handle. */
-void pk__object_init(pk_object *obj, int type, void (*destroy)(pk_object *));
-void pk__object_ref(pk_object *obj);
-void pk__object_unref(pk_object *obj);
-
-/* Publishes obj and returns its handle value (the table takes over the
- * initial reference). PK_ERR_NOMEM on failure, obj untouched. */
-int pk__handle_new(pk_object *obj, void **handle);
-
-/* Looks a handle up: on success *obj holds a new reference the caller must
- * drop with pk__object_unref. */
-int pk__handle_get(const void *handle, int type, const char *param, pk_object **obj);
-
-/* Invalidates the handle and returns the object with the table's reference
- * transferred to the caller (who unrefs it when done tearing down). */
-int pk__handle_retire(const void *handle, int type, const char *param, pk_object **obj);
-
-#endif
-
-/* ==== api/src/platform.h ==== */
+/* ==== api/src/base/platform.h ==== */
 /* The few things that differ between the Linux and the Windows build at the
  * level of types and constants, so the shared modules (groups, commands,
  * runs) compile unchanged on both. */
@@ -259,51 +208,180 @@ int pk__is_own_helper(int32_t pid);
 
 #endif
 
-/* ==== api/src/cancel.h ==== */
-/* Cancellation tokens: a waitable object (an eventfd on Linux, an event on
- * Windows) that turns ready, forever, once triggered, so any number of
- * loops can watch one token. */
-#ifndef PK_CANCEL_H
-#define PK_CANCEL_H
+/* ==== api/src/base/clock.h ==== */
+/* The clock seam of the higher layers (retry and supervision): monotonic
+ * time, an interruptible sleep and a uniform random source, each of which a
+ * unit test may replace with a fake, so a backoff sequence is checked
+ * exactly and in no time. Plain C, no atomics: C++ tests include it. */
+#ifndef PK_CLOCK_H
+#define PK_CLOCK_H
 
-#include <stdatomic.h>
+#include <stdint.h>
 
-/* #include "handle.h": inlined above */
 /* #include "platform.h": inlined above */
 
-typedef struct pk_cancel_obj {
-    pk_object obj;
-#ifdef _WIN32
-    void *event;
-#else
-    int fd;
-#endif
-    atomic_int triggered;
-} pk_cancel_obj;
-
-int pk__cancel_is_triggered(pk_cancel_obj *token);
-
-/* A waitable that turns ready once either token triggers (either may be
- * NULL; PK_WAIT_NONE when both are). @storage holds what it needs until
- * pk__cancel_wait_release. */
-typedef struct pk_cancel_wait {
-#ifdef _WIN32
-    pk_wait_set set;
-#else
-    int epfd; /* an epoll set of two eventfds, or -1 */
-#endif
-} pk_cancel_wait;
-pk_wait_ref pk__cancel_wait_any(pk_cancel_obj *a, pk_cancel_obj *b, pk_cancel_wait *storage);
-void pk__cancel_wait_release(pk_cancel_wait *storage);
-
-/* Per OS: create, trigger and close the waitable object. */
-int pk__cancel_os_open(pk_cancel_obj *token);
-void pk__cancel_os_signal(pk_cancel_obj *token);
-void pk__cancel_os_close(pk_cancel_obj *token);
-
+#ifdef __cplusplus
+extern "C" {
 #endif
 
-/* ==== backends/backend.h ==== */
+/* A substitute clock. Any member may be NULL: that one stays real. */
+typedef struct pk_clock_ops {
+    uint64_t (*now_ms)(void *ctx);                        /* monotonic milliseconds */
+    void (*sleep_ms)(void *ctx, uint64_t ms, pk_wait_ref cancel); /* may return early when cancel is ready */
+    double (*random)(void *ctx);                          /* uniform in [0, 1) */
+    void *ctx;
+} pk_clock_ops;
+
+/* Monotonic milliseconds (an arbitrary origin). */
+uint64_t pk__clock_now_ms(void);
+
+/* Sleeps @ms, returning early as soon as @cancel (unless PK_WAIT_NONE) is
+ * ready: see pk__cancel_wait_any. */
+void pk__clock_sleep_ms(uint64_t ms, pk_wait_ref cancel);
+
+/* Uniform in [0, 1) from a per-process generator (splitmix64 over an atomic
+ * counter seeded once from the OS's random source, else the clock and pid): thread-safe
+ * and lock-free. Not for cryptography. */
+double pk__clock_random(void);
+
+/* Tests only: route the three calls above through @ops (NULL restores the
+ * real clock). @ops must stay valid until it is replaced. */
+void pk__clock_set_for_test(const pk_clock_ops *ops);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
+
+/* ==== api/src/base/sys.h ==== */
+/* Thin wrappers over Linux calls that glibc 2.36 does not expose, plus small
+ * file and clock helpers used across modules. */
+#ifndef PK_SYS_H
+#define PK_SYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+int pk__pidfd_open(pid_t pid);
+int pk__pidfd_send_signal(int pidfd, int sig);
+
+/* 1 when a TCP connection to 127.0.0.1:port succeeds within wait_ms. */
+int pk__tcp_port_open(uint16_t port, int wait_ms);
+
+/* Monotonic time. */
+uint64_t pk__now_ns(void);
+
+/* Milliseconds from now_ns until a pk__now_ns() deadline, rounded up so a
+ * wait never ends before it; 0 once it has passed. Capped at 10^9 (11 days):
+ * a caller waiting longer loops. */
+static inline int pk__ms_until(uint64_t deadline_ns, uint64_t now_ns)
+{
+    if (now_ns >= deadline_ns)
+        return 0;
+    uint64_t ms = (deadline_ns - now_ns + 999999u) / 1000000u;
+    return ms > 1000000000u ? 1000000000 : (int)ms;
+}
+
+/* A short pause of about ms milliseconds (a signal may end it early). */
+void pk__sleep_ms(unsigned ms);
+
+/* An anonymous pipe as two C runtime fds (read end, write end), neither
+ * inherited by children unless handed to a spawn; and their close. */
+int pk__os_pipe(int fds[2]);
+void pk__os_close(int fd);
+
+/* Reads a whole small file into buf (NUL-terminated). Returns the length or
+ * -errno. */
+ssize_t pk__read_file(const char *path, char *buf, size_t len);
+/* Reads from offset 0 of an open fd (for re-reading cgroup.events). */
+ssize_t pk__pread_all(int fd, char *buf, size_t len);
+/* Writes text to a file (O_WRONLY, no create). Returns 0 or -errno. */
+int pk__write_file(const char *path, const char *text);
+/* The same, with path relative to an open directory (or AT_FDCWD). */
+int pk__write_file_at(int dir_fd, const char *path, const char *text);
+
+/* Waits for fd to become readable (POLLIN) or, with pri, to report POLLPRI.
+ * timeout_ms < 0 waits forever. Returns 1 ready, 0 timeout, -errno. */
+int pk__poll_one(int fd, int pri, int timeout_ms);
+
+/* The start time of a process in clock ticks since boot (field 22 of
+ * /proc/PID/stat), or 0 if it does not exist. */
+uint64_t pk__proc_start_time(pid_t pid);
+
+#endif
+
+/* ==== api/src/base/handle.h ==== */
+/* Opaque handles that survive caller mistakes.
+ *
+ * A handle is never a pointer to the object itself: it points into a slot of
+ * a table the library never frees, offset by the slot's generation. Looking
+ * one up checks the slot, the generation and the type, so a NULL, forged,
+ * freed or wrong-type handle is an error instead of a wild read. Objects are
+ * reference counted: a lookup holds a reference for the duration of the call,
+ * so freeing a handle on one thread while another uses it is safe. */
+#ifndef PK_HANDLE_H
+#define PK_HANDLE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+enum pk_object_type {
+    PK_OBJ_GROUP = 1,
+    PK_OBJ_CHILD = 2,
+    PK_OBJ_COMMAND = 3,
+    PK_OBJ_LOOP = 4,
+    PK_OBJ_PROCESS = 5,
+    PK_OBJ_RESULT = 6,
+    PK_OBJ_CANCEL = 7,
+    PK_OBJ_PIPELINE = 8,
+};
+
+typedef struct pk_object {
+    atomic_uint refs;
+    int type;
+    void (*destroy)(struct pk_object *obj); /* runs when the last reference goes */
+} pk_object;
+
+/* Starts obj with one reference, owned by whoever later retires the handle. */
+void pk__object_init(pk_object *obj, int type, void (*destroy)(pk_object *));
+void pk__object_ref(pk_object *obj);
+void pk__object_unref(pk_object *obj);
+
+/* Publishes obj and returns its handle value (the table takes over the
+ * initial reference). PK_ERR_NOMEM on failure, obj untouched. */
+int pk__handle_new(pk_object *obj, void **handle);
+
+/* Looks a handle up: on success *obj holds a new reference the caller must
+ * drop with pk__object_unref. */
+int pk__handle_get(const void *handle, int type, const char *param, pk_object **obj);
+
+/* Invalidates the handle and returns the object with the table's reference
+ * transferred to the caller (who unrefs it when done tearing down). */
+int pk__handle_retire(const void *handle, int type, const char *param, pk_object **obj);
+
+#endif
+
+/* ==== api/src/base/win_cmdline.h ==== */
+/* Building a Windows command line from an argv. Windows passes a child one
+ * string; the child's C runtime (and CommandLineToArgvW) splits it back
+ * with the MSVCRT rules, so quoting must invert those rules exactly: a
+ * mistake lets an argument smuggle in extra arguments. Portable C, so the
+ * Linux suite tests it too. */
+#ifndef PK_WIN_CMDLINE_H
+#define PK_WIN_CMDLINE_H
+
+#include <stddef.h>
+
+/* Returns a malloc'd UTF-8 command line in *out. Fails with PK_ERR_INVALID
+ * when argv[0] cannot be represented (it contains a double quote: the
+ * program-name rules have no escape for one) and PK_ERR_NOMEM. */
+int pk__win_cmdline(const char *const *argv, char **out);
+
+#endif
+
+/* ==== api/src/backends/backend.h ==== */
 /* The internal backend interface: one versioned ops table per containment
  * mechanism, in the manner of sqlite3_vfs, and the registry of the tables
  * built into this library. Fields are only ever appended; a backend states
@@ -426,7 +504,129 @@ const pk_backend_row *pk__backend_row(int backend_id);
 
 #endif
 
-/* ==== api/src/process_spawn.h ==== */
+/* ==== api/src/core/cancel.h ==== */
+/* Cancellation tokens: a waitable object (an eventfd on Linux, an event on
+ * Windows) that turns ready, forever, once triggered, so any number of
+ * loops can watch one token. */
+#ifndef PK_CANCEL_H
+#define PK_CANCEL_H
+
+#include <stdatomic.h>
+
+/* #include "handle.h": inlined above */
+/* #include "platform.h": inlined above */
+
+typedef struct pk_cancel_obj {
+    pk_object obj;
+#ifdef _WIN32
+    void *event;
+#else
+    int fd;
+#endif
+    atomic_int triggered;
+} pk_cancel_obj;
+
+int pk__cancel_is_triggered(pk_cancel_obj *token);
+
+/* A waitable that turns ready once either token triggers (either may be
+ * NULL; PK_WAIT_NONE when both are). @storage holds what it needs until
+ * pk__cancel_wait_release. */
+typedef struct pk_cancel_wait {
+#ifdef _WIN32
+    pk_wait_set set;
+#else
+    int epfd; /* an epoll set of two eventfds, or -1 */
+#endif
+} pk_cancel_wait;
+pk_wait_ref pk__cancel_wait_any(pk_cancel_obj *a, pk_cancel_obj *b, pk_cancel_wait *storage);
+void pk__cancel_wait_release(pk_cancel_wait *storage);
+
+/* Per OS: create, trigger and close the waitable object. */
+int pk__cancel_os_open(pk_cancel_obj *token);
+void pk__cancel_os_signal(pk_cancel_obj *token);
+void pk__cancel_os_close(pk_cancel_obj *token);
+
+#endif
+
+/* ==== api/src/core/child.h ==== */
+/* A direct child of the caller: a reference that pins its identity (a pidfd
+ * on Linux, a process HANDLE on Windows), and its status once reaped. Shared
+ * by the caller's pk_child handle and the group that spawned it, so
+ * whichever reaps first caches the status for the other.
+ *
+ * child.c holds the portable part and the public pk_child_* functions;
+ * child_linux.c / child_windows.c hold what touches the OS. */
+#ifndef PK_CHILD_H
+#define PK_CHILD_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+/* #include "handle.h": inlined above */
+/* #include "platform.h": inlined above */
+/* #include "processkit.h": included at the top */
+
+struct pk_spawn_request;
+
+typedef struct pk_child_obj {
+    pk_object obj;
+    pthread_mutex_t lock;
+    int32_t pid;
+    pk_proc_ref proc;        /* kept open until destroy, so pollfd stays valid */
+    void *thread;            /* Windows: the main thread while it is held suspended */
+    int reaped;              /* status is final */
+    int lost;                /* someone else reaped it; status unknown */
+    pk_exit_status status;
+    atomic_int handle_released; /* the caller freed its handle */
+} pk_child_obj;
+
+/* Takes ownership of proc. The object starts with one reference. */
+int pk__child_new(int32_t pid, pk_proc_ref proc, pk_child_obj **out);
+
+/* Reaps the child if it has exited, waiting up to timeout_ms (-1 forever).
+ * Returns 1 once reaped (now or before), 0 if still running, or an error. */
+int pk__child_reap(pk_child_obj *child, int timeout_ms);
+
+/* Non-zero once the child can no longer be waited for (reaped or lost). */
+int pk__child_is_done(pk_child_obj *child);
+
+/* ---- implemented per OS ---- */
+
+/* Starts the process req describes. On Windows it is created suspended so
+ * the backend can place it before it runs a single instruction; on Linux it
+ * was placed at birth. Either way pk__child_start lets it go. On failure
+ * nothing is left running. */
+int pk__child_spawn(const struct pk_spawn_request *req, pk_child_obj **out);
+int pk__child_start(pk_child_obj *child);
+
+/* Kills and reaps a child the core could not contain, then drops the
+ * caller's reference. */
+void pk__child_discard(pk_child_obj *child);
+
+/* Sleeps until one of the children may have exited, drain_fd (a backend's
+ * POLLPRI fd, or -1) fires, or timeout_ms passes. */
+void pk__child_wait_any(pk_child_obj *const *children, size_t count, int drain_fd, int timeout_ms);
+
+/* With child->lock held and the child not reaped: one non-blocking reap
+ * attempt (1 reaped or lost, 0 running, or an error). */
+int pk__child_reap_now(pk_child_obj *child);
+/* Blocks until the process may have exited or timeout_ms (-1 forever)
+ * passes; 1 ready, 0 timeout, or an error. */
+int pk__proc_wait(pk_child_obj *child, int timeout_ms);
+/* With child->lock held and the child not reaped: sends sig. */
+int pk__proc_signal(pk_child_obj *child, int sig);
+/* The fd a host can poll for the child's exit. */
+int pk__proc_pollfd(pk_child_obj *child, int *fd);
+void pk__proc_close(pk_proc_ref proc);
+
+/* Opens a reference to a live direct child of the caller for adoption:
+ * 1 opened, 0 it already exited (nothing to contain), or an error. */
+int pk__proc_open_child(int32_t pid, pk_proc_ref *out);
+
+#endif
+
+/* ==== api/src/core/process_spawn.h ==== */
 /* Starting one child process: the only code that runs between fork and exec. */
 #ifndef PK_SPAWN_H
 #define PK_SPAWN_H
@@ -488,7 +688,7 @@ void pk__spawn_force_legacy(int on);
 
 #endif
 
-/* ==== api/src/command.h ==== */
+/* ==== api/src/core/command.h ==== */
 /* The command builder, and the snapshot of it a run takes at start. */
 #ifndef PK_COMMAND_H
 #define PK_COMMAND_H
@@ -594,85 +794,7 @@ void pk__command_plan_free(pk_command_plan *plan);
 
 #endif
 
-/* ==== api/src/child.h ==== */
-/* A direct child of the caller: a reference that pins its identity (a pidfd
- * on Linux, a process HANDLE on Windows), and its status once reaped. Shared
- * by the caller's pk_child handle and the group that spawned it, so
- * whichever reaps first caches the status for the other.
- *
- * child.c holds the portable part and the public pk_child_* functions;
- * child_linux.c / child_windows.c hold what touches the OS. */
-#ifndef PK_CHILD_H
-#define PK_CHILD_H
-
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stddef.h>
-
-/* #include "handle.h": inlined above */
-/* #include "platform.h": inlined above */
-/* #include "processkit.h": included at the top */
-
-struct pk_spawn_request;
-
-typedef struct pk_child_obj {
-    pk_object obj;
-    pthread_mutex_t lock;
-    int32_t pid;
-    pk_proc_ref proc;        /* kept open until destroy, so pollfd stays valid */
-    void *thread;            /* Windows: the main thread while it is held suspended */
-    int reaped;              /* status is final */
-    int lost;                /* someone else reaped it; status unknown */
-    pk_exit_status status;
-    atomic_int handle_released; /* the caller freed its handle */
-} pk_child_obj;
-
-/* Takes ownership of proc. The object starts with one reference. */
-int pk__child_new(int32_t pid, pk_proc_ref proc, pk_child_obj **out);
-
-/* Reaps the child if it has exited, waiting up to timeout_ms (-1 forever).
- * Returns 1 once reaped (now or before), 0 if still running, or an error. */
-int pk__child_reap(pk_child_obj *child, int timeout_ms);
-
-/* Non-zero once the child can no longer be waited for (reaped or lost). */
-int pk__child_is_done(pk_child_obj *child);
-
-/* ---- implemented per OS ---- */
-
-/* Starts the process req describes. On Windows it is created suspended so
- * the backend can place it before it runs a single instruction; on Linux it
- * was placed at birth. Either way pk__child_start lets it go. On failure
- * nothing is left running. */
-int pk__child_spawn(const struct pk_spawn_request *req, pk_child_obj **out);
-int pk__child_start(pk_child_obj *child);
-
-/* Kills and reaps a child the core could not contain, then drops the
- * caller's reference. */
-void pk__child_discard(pk_child_obj *child);
-
-/* Sleeps until one of the children may have exited, drain_fd (a backend's
- * POLLPRI fd, or -1) fires, or timeout_ms passes. */
-void pk__child_wait_any(pk_child_obj *const *children, size_t count, int drain_fd, int timeout_ms);
-
-/* With child->lock held and the child not reaped: one non-blocking reap
- * attempt (1 reaped or lost, 0 running, or an error). */
-int pk__child_reap_now(pk_child_obj *child);
-/* Blocks until the process may have exited or timeout_ms (-1 forever)
- * passes; 1 ready, 0 timeout, or an error. */
-int pk__proc_wait(pk_child_obj *child, int timeout_ms);
-/* With child->lock held and the child not reaped: sends sig. */
-int pk__proc_signal(pk_child_obj *child, int sig);
-/* The fd a host can poll for the child's exit. */
-int pk__proc_pollfd(pk_child_obj *child, int *fd);
-void pk__proc_close(pk_proc_ref proc);
-
-/* Opens a reference to a live direct child of the caller for adoption:
- * 1 opened, 0 it already exited (nothing to contain), or an error. */
-int pk__proc_open_child(int32_t pid, pk_proc_ref *out);
-
-#endif
-
-/* ==== api/src/group.h ==== */
+/* ==== api/src/core/group.h ==== */
 /* The group core: one backend instance plus the direct children it spawned,
  * the kill-on-free latch and the graceful-shutdown driver. */
 #ifndef PK_GROUP_H
@@ -731,7 +853,7 @@ int pk__mechanism_strength(int mechanism);
 
 #endif
 
-/* ==== api/src/output.h ==== */
+/* ==== api/src/run/output.h ==== */
 /* Captured output: a byte buffer with a cap and an overflow policy, and a
  * line splitter for callbacks. Binary-safe; lines are split on '\n' only. */
 #ifndef PK_OUTPUT_H
@@ -781,7 +903,7 @@ void pk__lines_free(pk_lines *l);
 
 #endif
 
-/* ==== api/src/loop.h ==== */
+/* ==== api/src/run/loop.h ==== */
 /* The event loop and the runs on it. On Linux one epoll set holds every
  * pipe, pidfd, timerfd and cancellation fd of every run, so a single thread
  * drives any number of processes with no thread per child, no polling and no
@@ -997,7 +1119,7 @@ void pk__result_destroy(pk_object *obj);
 
 #endif
 
-/* ==== api/src/attempt.h ==== */
+/* ==== api/src/layers/attempt.h ==== */
 /* What retry.c and supervise.c share: one run of a command in a private
  * group on a loop of its own (as pk_command_run does it), a graceful stop of
  * that run, lending a result handle to a callback, the stdin replay check
@@ -1047,131 +1169,27 @@ uint64_t pk__backoff_ms(uint32_t initial_ms, double multiplier, uint32_t max_ms,
 
 #endif
 
-/* ==== api/src/sys.h ==== */
-/* Thin wrappers over Linux calls that glibc 2.36 does not expose, plus small
- * file and clock helpers used across modules. */
-#ifndef PK_SYS_H
-#define PK_SYS_H
-
-#include <stddef.h>
-#include <stdint.h>
-#include <sys/types.h>
-
-int pk__pidfd_open(pid_t pid);
-int pk__pidfd_send_signal(int pidfd, int sig);
-
-/* 1 when a TCP connection to 127.0.0.1:port succeeds within wait_ms. */
-int pk__tcp_port_open(uint16_t port, int wait_ms);
-
-/* Monotonic time. */
-uint64_t pk__now_ns(void);
-
-/* Milliseconds from now_ns until a pk__now_ns() deadline, rounded up so a
- * wait never ends before it; 0 once it has passed. Capped at 10^9 (11 days):
- * a caller waiting longer loops. */
-static inline int pk__ms_until(uint64_t deadline_ns, uint64_t now_ns)
-{
-    if (now_ns >= deadline_ns)
-        return 0;
-    uint64_t ms = (deadline_ns - now_ns + 999999u) / 1000000u;
-    return ms > 1000000000u ? 1000000000 : (int)ms;
-}
-
-/* A short pause of about ms milliseconds (a signal may end it early). */
-void pk__sleep_ms(unsigned ms);
-
-/* An anonymous pipe as two C runtime fds (read end, write end), neither
- * inherited by children unless handed to a spawn; and their close. */
-int pk__os_pipe(int fds[2]);
-void pk__os_close(int fd);
-
-/* Reads a whole small file into buf (NUL-terminated). Returns the length or
- * -errno. */
-ssize_t pk__read_file(const char *path, char *buf, size_t len);
-/* Reads from offset 0 of an open fd (for re-reading cgroup.events). */
-ssize_t pk__pread_all(int fd, char *buf, size_t len);
-/* Writes text to a file (O_WRONLY, no create). Returns 0 or -errno. */
-int pk__write_file(const char *path, const char *text);
-/* The same, with path relative to an open directory (or AT_FDCWD). */
-int pk__write_file_at(int dir_fd, const char *path, const char *text);
-
-/* Waits for fd to become readable (POLLIN) or, with pri, to report POLLPRI.
- * timeout_ms < 0 waits forever. Returns 1 ready, 0 timeout, -errno. */
-int pk__poll_one(int fd, int pri, int timeout_ms);
-
-/* The start time of a process in clock ticks since boot (field 22 of
- * /proc/PID/stat), or 0 if it does not exist. */
-uint64_t pk__proc_start_time(pid_t pid);
-
-#endif
-
-/* ==== api/src/clock.h ==== */
-/* The clock seam of the higher layers (retry and supervision): monotonic
- * time, an interruptible sleep and a uniform random source, each of which a
- * unit test may replace with a fake, so a backoff sequence is checked
- * exactly and in no time. Plain C, no atomics: C++ tests include it. */
-#ifndef PK_CLOCK_H
-#define PK_CLOCK_H
-
-#include <stdint.h>
-
-/* #include "platform.h": inlined above */
-
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-/* A substitute clock. Any member may be NULL: that one stays real. */
-typedef struct pk_clock_ops {
-    uint64_t (*now_ms)(void *ctx);                        /* monotonic milliseconds */
-    void (*sleep_ms)(void *ctx, uint64_t ms, pk_wait_ref cancel); /* may return early when cancel is ready */
-    double (*random)(void *ctx);                          /* uniform in [0, 1) */
-    void *ctx;
-} pk_clock_ops;
-
-/* Monotonic milliseconds (an arbitrary origin). */
-uint64_t pk__clock_now_ms(void);
-
-/* Sleeps @ms, returning early as soon as @cancel (unless PK_WAIT_NONE) is
- * ready: see pk__cancel_wait_any. */
-void pk__clock_sleep_ms(uint64_t ms, pk_wait_ref cancel);
-
-/* Uniform in [0, 1) from a per-process generator (splitmix64 over an atomic
- * counter seeded once from the OS's random source, else the clock and pid): thread-safe
- * and lock-free. Not for cryptography. */
-double pk__clock_random(void);
-
-/* Tests only: route the three calls above through @ops (NULL restores the
- * real clock). @ops must stay valid until it is replaced. */
-void pk__clock_set_for_test(const pk_clock_ops *ops);
-
-#ifdef __cplusplus
-}
-#endif
-
-#endif
-
-/* ==== api/src/win_cmdline.h ==== */
-/* Building a Windows command line from an argv. Windows passes a child one
- * string; the child's C runtime (and CommandLineToArgvW) splits it back
- * with the MSVCRT rules, so quoting must invert those rules exactly: a
- * mistake lets an argument smuggle in extra arguments. Portable C, so the
- * Linux suite tests it too. */
-#ifndef PK_WIN_CMDLINE_H
-#define PK_WIN_CMDLINE_H
-
-#include <stddef.h>
-
-/* Returns a malloc'd UTF-8 command line in *out. Fails with PK_ERR_INVALID
- * when argv[0] cannot be represented (it contains a double quote: the
- * program-name rules have no escape for one) and PK_ERR_NOMEM. */
-int pk__win_cmdline(const char *const *argv, char **out);
-
-#endif
-
 #if !defined(_WIN32)
 
-/* ==== api/src/keeper.h ==== */
+/* ==== api/src/backends/linux/cgroup_v2.h ==== */
+/* Helpers of the cgroup v2 backend that unit tests check directly. */
+#ifndef PK_CGROUP_V2_H
+#define PK_CGROUP_V2_H
+
+#include <stddef.h>
+
+/* #include "backend.h": inlined above */
+
+/* Whether a space-separated controller list names this controller. */
+int pk__cgroup_has_controller(const char *list, const char *name);
+/* The cpu.max line for a number of cores: "<quota> 100000", quota >= 1. */
+void pk__cgroup_cpu_max(double cores, char *buf, size_t len);
+/* Tests take the pre-5.14 kill path (freeze, SIGKILL sweep, thaw). */
+void pk__cgroup_force_kill_fallback(int on);
+
+#endif
+
+/* ==== api/src/backends/linux/keeper.h ==== */
 /* The keeper: one small process per owner process that kills the owner's
  * cgroup leaves when the owner dies by any means, SIGKILL included.
  *
@@ -1196,25 +1214,7 @@ int pk__keeper_pid(void);
 
 #endif
 
-/* ==== backends/linux/cgroup_v2.h ==== */
-/* Helpers of the cgroup v2 backend that unit tests check directly. */
-#ifndef PK_CGROUP_V2_H
-#define PK_CGROUP_V2_H
-
-#include <stddef.h>
-
-/* #include "backend.h": inlined above */
-
-/* Whether a space-separated controller list names this controller. */
-int pk__cgroup_has_controller(const char *list, const char *name);
-/* The cpu.max line for a number of cores: "<quota> 100000", quota >= 1. */
-void pk__cgroup_cpu_max(double cores, char *buf, size_t len);
-/* Tests take the pre-5.14 kill path (freeze, SIGKILL sweep, thaw). */
-void pk__cgroup_force_kill_fallback(int on);
-
-#endif
-
-/* ==== backends/posix/process_group.h ==== */
+/* ==== api/src/backends/linux/process_group.h ==== */
 /* Entry points of the process-group backend that unit tests reach past the
  * ops table, to check its probe semantics on hand-made entries. */
 #ifndef PK_PROCESS_GROUP_H
@@ -1235,7 +1235,7 @@ int pk__pgroup_entry_alive(void *state, pid_t id);
 
 #if defined(_WIN32)
 
-/* ==== api/src/sys_windows.h ==== */
+/* ==== api/src/windows/sys_windows.h ==== */
 /* Small Win32 helpers shared by the Windows modules: UTF-8 to UTF-16, and
  * error messages that carry GetLastError's text. */
 #ifndef PK_SYS_WINDOWS_H
@@ -1262,7 +1262,7 @@ int pk__code_from_win(DWORD err);
 
 #endif /* defined(_WIN32) */
 
-/* ==== api/src/abi_struct.c ==== */
+/* ==== api/src/base/abi_struct.c ==== */
 /* #include "abi_struct.h": inlined above */
 
 #include <string.h>
@@ -1414,165 +1414,603 @@ int pk_struct_size(int32_t id, size_t *size)
 }
 #undef LAYOUT
 
-/* ==== api/src/attempt.c ==== */
-/* One run of a command for the higher layers (retry, supervision). */
-/* #include "attempt.h": inlined above */
-
+/* ==== api/src/base/clock.c ==== */
+/* The real clock behind the seam in clock.h, and the test substitution. */
+#ifdef _WIN32
+#define _CRT_RAND_S /* rand_s, from the C runtime's system random source */
+#include <stdlib.h>
+#include <windows.h>
+#else
 #include <errno.h>
-#include <signal.h>
+#include <poll.h>
+#include <sys/random.h>
+#include <unistd.h>
+#endif
+#include <pthread.h>
+#include <stdatomic.h>
 
-/* #include "error.h": inlined above */
+/* #include "clock.h": inlined above */
+
 /* #include "sys.h": inlined above */
 
-int pk__attempt_start(pk_command_obj *cmd, pk_attempt *a)
+static _Atomic(const pk_clock_ops *) fake_ops;
+
+static atomic_uint_fast64_t rng_state;
+static pthread_once_t rng_once = PTHREAD_ONCE_INIT;
+
+void pk__clock_set_for_test(const pk_clock_ops *ops)
 {
-    a->loop = NULL;
-    a->proc = NULL;
-    int rc = pk__loop_create(&a->loop);
-    if (rc != PK_OK)
-        return rc;
-    rc = pk__loop_start(a->loop, cmd, NULL, NULL, &a->proc);
-    if (rc != PK_OK) {
-        pk__loop_close(a->loop);
-        pk__object_unref(&a->loop->obj);
-        a->loop = NULL;
-        a->proc = NULL;
-    }
-    return rc;
+    atomic_store(&fake_ops, ops);
 }
 
-int pk__attempt_wait(pk_attempt *a, pk_cancel_obj *stop, uint32_t grace_ms, int *stopped)
+static uint64_t real_now_ms(void)
 {
-    pk_process_obj *p = a->proc;
-    int stopping = 0, killed = 0, rc = PK_OK;
-    uint64_t kill_at = 0;
-    while (rc == PK_OK && !atomic_load(&p->done)) {
-        if (stop && !stopping && pk__cancel_is_triggered(stop)) {
-            stopping = 1;
-            int sig = p->plan.timeout_signal > 0 ? p->plan.timeout_signal : SIGTERM;
-            if (sig != SIGKILL && pk__process_signal(p, sig) == PK_OK) {
-                kill_at = pk__now_ns() + (uint64_t)grace_ms * 1000000u;
-            } else {
-                /* SIGKILL asked for, or no polite signal here (Windows):
-                 * the graceful stop is the kill. */
-                pk__clear_error();
-                pk__process_cancel(p);
-                killed = 1;
-            }
+    return pk__now_ns() / 1000000u;
+}
+
+static void real_sleep_ms(uint64_t ms, pk_wait_ref cancel)
+{
+    const uint64_t max_ms = UINT64_MAX / 4000000u; /* about 146 years */
+    if (ms > max_ms)
+        ms = max_ms;
+    uint64_t deadline = pk__now_ns() + ms * 1000000u;
+    for (;;) {
+        uint64_t now = pk__now_ns();
+        if (now >= deadline)
+            return;
+        int timeout = pk__ms_until(deadline, now);
+#ifdef _WIN32
+        if (!cancel) {
+            Sleep((DWORD)timeout);
             continue;
         }
-        if (stopping) {
-            int timeout = -1;
-            if (!killed) {
-                uint64_t now = pk__now_ns();
-                if (now >= kill_at) {
-                    pk__process_cancel(p); /* SIGKILL to the tree; the run ends as cancelled */
-                    killed = 1;
-                    continue;
-                }
-                timeout = pk__ms_until(kill_at, now);
-            }
-            rc = pk__loop_run_once(a->loop, timeout);
-        } else if (stop) {
-            rc = pk__loop_run_once_watching(a->loop, -1, stop);
-        } else {
-            rc = pk__loop_run_once(a->loop, -1);
-        }
+        DWORD w = WaitForMultipleObjects(cancel->count, cancel->handles, FALSE, (DWORD)timeout);
+        if (w != WAIT_TIMEOUT)
+            return; /* a token triggered (or the wait broke): stop waiting either way */
+#else
+        struct pollfd pfd = {.fd = cancel, .events = POLLIN};
+        int n = poll(&pfd, cancel >= 0 ? 1 : 0, timeout);
+        if (n > 0)
+            return; /* the fd is readable (or broken): stop waiting either way */
+        if (n < 0 && errno != EINTR)
+            return;
+#endif
     }
-    if (stopped)
-        *stopped = stopping;
-    return rc;
 }
 
-int pk__attempt_end(pk_attempt *a, pk_result_obj **out)
+static uint64_t mix(uint64_t z)
 {
-    int rc = PK_OK;
-    pk_result_obj *r = NULL;
-    if (atomic_load(&a->proc->done)) {
-        r = a->proc->result;
-        if (r)
-            pk__object_ref(&r->obj);
-        else
-            rc = pk__fail(PK_ERR_NOMEM, "%s: out of memory building the result", a->proc->plan.program);
-    }
-    pk__object_unref(&a->proc->obj);
-    pk__loop_close(a->loop);
-    pk__object_unref(&a->loop->obj);
-    a->proc = NULL;
-    a->loop = NULL;
-    *out = r;
-    return rc;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
 }
 
-struct pk_result *pk__result_lend(pk_result_obj *r)
+static void rng_seed(void)
 {
-    if (!r)
-        return NULL;
-    pk__object_ref(&r->obj);
-    void *h;
-    if (pk__handle_new(&r->obj, &h) != PK_OK) {
-        pk__object_unref(&r->obj);
-        return NULL;
-    }
-    return h;
+    uint64_t seed = 0;
+#ifdef _WIN32
+    unsigned lo, hi;
+    if (rand_s(&lo) == 0 && rand_s(&hi) == 0)
+        seed = ((uint64_t)hi << 32) | lo;
+    else
+#else
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+#endif
+        seed = mix(pk__now_ns() ^ ((uint64_t)(uint32_t)pk__self_pid() << 32));
+    atomic_store(&rng_state, seed);
 }
 
-void pk__result_unlend(struct pk_result *handle)
+static double real_random(void)
 {
+    pthread_once(&rng_once, rng_seed);
+    /* splitmix64: each caller takes its own step of the sequence. */
+    uint64_t z = atomic_fetch_add(&rng_state, 0x9e3779b97f4a7c15u) + 0x9e3779b97f4a7c15u;
+    return (double)(mix(z) >> 11) * 0x1.0p-53;
+}
+
+uint64_t pk__clock_now_ms(void)
+{
+    const pk_clock_ops *ops = atomic_load(&fake_ops);
+    return ops && ops->now_ms ? ops->now_ms(ops->ctx) : real_now_ms();
+}
+
+void pk__clock_sleep_ms(uint64_t ms, pk_wait_ref cancel)
+{
+    const pk_clock_ops *ops = atomic_load(&fake_ops);
+    if (ops && ops->sleep_ms)
+        ops->sleep_ms(ops->ctx, ms, cancel);
+    else
+        real_sleep_ms(ms, cancel);
+}
+
+double pk__clock_random(void)
+{
+    const pk_clock_ops *ops = atomic_load(&fake_ops);
+    double r = ops && ops->random ? ops->random(ops->ctx) : real_random();
+    /* A fake that strays outside [0, 1) cannot push a delay out of range. */
+    if (!(r >= 0.0))
+        r = 0.0;
+    if (r >= 1.0)
+        r = 0x1.fffffffffffffp-1;
+    return r;
+}
+#undef _CRT_RAND_S
+
+/* ==== api/src/base/error.c ==== */
+/* #include "error.h": inlined above */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* One message per thread, so concurrent callers never see each other's. */
+static _Thread_local char last_message[512];
+
+static void vset(const char *fmt, va_list ap, int errnum)
+{
+    int n = vsnprintf(last_message, sizeof last_message, fmt, ap);
+    if (n < 0)
+        last_message[0] = '\0';
+    if (errnum != 0 && n >= 0 && (size_t)n < sizeof last_message) {
+        char errbuf[128];
+        /* strerror_r keeps the message thread-safe; the GNU flavour may return
+         * a static string instead of filling errbuf. */
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+        const char *text = strerror_r(errnum, errbuf, sizeof errbuf);
+#elif defined(_WIN32)
+        const char *text = strerror_s(errbuf, sizeof errbuf, errnum) == 0 ? errbuf : "unknown error";
+#else
+        const char *text = strerror_r(errnum, errbuf, sizeof errbuf) == 0 ? errbuf : "unknown error";
+#endif
+        snprintf(last_message + n, sizeof last_message - (size_t)n, ": %s (errno %d)", text, errnum);
+    }
+}
+
+int pk__fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vset(fmt, ap, 0);
+    va_end(ap);
+    return code;
+}
+
+int pk__fail_errno(int code, int errnum, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vset(fmt, ap, errnum);
+    va_end(ap);
+    return code;
+}
+
+int pk__code_from_errno(int errnum)
+{
+    switch (errnum) {
+    case ENOMEM:
+        return PK_ERR_NOMEM;
+    case ENOENT:
+    case ENOTDIR:
+        return PK_ERR_NOT_FOUND;
+    case EACCES:
+    case EPERM:
+    case ENOEXEC:
+        return PK_ERR_PERMISSION;
+    case ESRCH:
+    case ECHILD:
+        return PK_ERR_NO_PROCESS;
+    case EINVAL:
+        return PK_ERR_INVALID;
+    case ENOSYS:
+    case EOPNOTSUPP:
+        return PK_ERR_UNSUPPORTED;
+    default:
+        return PK_ERR_OS;
+    }
+}
+
+void pk__clear_error(void)
+{
+    last_message[0] = '\0';
+}
+
+char *pk__format(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+    if (n < 0 && len > 0)
+        buf[0] = '\0';
+    return buf;
+}
+
+const char *pk_last_error(void)
+{
+    return last_message;
+}
+
+const char *pk_strerror(int err)
+{
+    switch (err) {
+    case PK_OK: return "success";
+    case PK_ERR_INVALID: return "invalid argument";
+    case PK_ERR_NOMEM: return "out of memory";
+    case PK_ERR_HANDLE: return "invalid handle";
+    case PK_ERR_OS: return "operating system error";
+    case PK_ERR_UNAVAILABLE: return "mechanism unavailable";
+    case PK_ERR_LIMIT: return "limit unavailable";
+    case PK_ERR_NOT_FOUND: return "program not found";
+    case PK_ERR_PERMISSION: return "permission denied";
+    case PK_ERR_NO_PROCESS: return "no such process";
+    case PK_ERR_TIMEOUT: return "timed out";
+    case PK_ERR_UNSUPPORTED: return "unsupported";
+    case PK_ERR_VERSION: return "unknown struct fields from a newer caller";
+    case PK_ERR_CANCELLED: return "cancelled";
+    case PK_ERR_OVERFLOW: return "output too large";
+    case PK_ERR_STATE: return "not allowed in the current state";
+    case PK_ERR_FAILED: return "command failed";
+    case PK_ERR_NOT_READY: return "not ready";
+    default: return "unknown error code";
+    }
+}
+
+/* ==== api/src/base/handle.c ==== */
+/* #include "handle.h": inlined above */
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* #include "error.h": inlined above */
+
+/* A handle value is (slot index + 1) << GEN_BITS | generation: it never
+ * points at memory. On 64-bit hosts a slot has 2^44 generations and one
+ * whose generation would wrap is retired for good, so a handle value is
+ * never issued twice: a freed handle can never alias a live object. */
+#define INDEX_BITS 20
+#define GEN_BITS (sizeof(uintptr_t) * 8 - INDEX_BITS)
+#define GEN_MASK ((((uintptr_t)1) << GEN_BITS) - 1)
+#define SLOTS_PER_CHUNK 256
+#define MAX_CHUNKS (((int32_t)1 << INDEX_BITS) / SLOTS_PER_CHUNK - 1)
+
+typedef struct slot {
     pk_object *obj;
-    /* Fails only if the callback freed the handle itself: nothing to do. */
-    if (handle && pk__handle_retire(handle, PK_OBJ_RESULT, "result", &obj) == PK_OK)
-        pk__object_unref(obj);
+    uintptr_t gen;
+    int type;
+    int32_t next_free; /* index in the FIFO of free slots, -1 = end */
+} slot;
+
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static slot *chunks[MAX_CHUNKS];
+static int32_t chunk_count;
+static int32_t free_head = -1, free_tail = -1;
+
+static slot *slot_at(int32_t index)
+{
+    return &chunks[index / SLOTS_PER_CHUNK][index % SLOTS_PER_CHUNK];
 }
 
-int pk__attempt_check_stdin(pk_command_obj *cmd, const char *fn, int allow_fd)
+static int grow(void)
 {
-    pthread_mutex_lock(&cmd->lock);
-    int mode = cmd->stdin_mode;
-    pthread_mutex_unlock(&cmd->lock);
-    if (mode == PK_IN_PIPE)
-        return pk__fail(PK_ERR_INVALID,
-                        "%s: stdin is an interactive pipe (pk_command_stdin_pipe), which cannot be replayed on a "
-                        "second run; give the input with pk_command_stdin_bytes or pk_command_stdin_file",
-                        fn);
-    if (mode == PK_IN_FD && !allow_fd)
-        return pk__fail(PK_ERR_INVALID,
-                        "%s: stdin is a caller fd (pk_command_stdin_fd), which a first run consumes and a second "
-                        "cannot replay; give the input with pk_command_stdin_bytes or pk_command_stdin_file",
-                        fn);
+    if (chunk_count == MAX_CHUNKS)
+        return PK_ERR_NOMEM;
+    /* Chunks live as long as the library, so they are never freed. */
+    slot *chunk = calloc(SLOTS_PER_CHUNK, sizeof(slot));
+    if (!chunk)
+        return PK_ERR_NOMEM;
+    int32_t base = chunk_count * SLOTS_PER_CHUNK;
+    chunks[chunk_count++] = chunk;
+    for (int32_t i = 0; i < SLOTS_PER_CHUNK; i++) {
+        chunk[i].next_free = -1;
+        if (free_tail >= 0)
+            slot_at(free_tail)->next_free = base + i;
+        else
+            free_head = base + i;
+        free_tail = base + i;
+    }
     return PK_OK;
 }
 
-pk_cancel_obj *pk__attempt_cancel_token(pk_command_obj *cmd)
+/* The slot a handle value names, or NULL if it is not one of ours. */
+static slot *find_slot(const void *handle, uintptr_t *gen, int32_t *index)
 {
-    pthread_mutex_lock(&cmd->lock);
-    pk_cancel_obj *token = cmd->cancel;
-    if (token)
-        pk__object_ref(&token->obj);
-    pthread_mutex_unlock(&cmd->lock);
-    return token;
+    uintptr_t v = (uintptr_t)handle;
+    uintptr_t i = v >> GEN_BITS;
+    if (i == 0 || i > (uintptr_t)chunk_count * SLOTS_PER_CHUNK)
+        return NULL;
+    *gen = v & GEN_MASK;
+    *index = (int32_t)(i - 1);
+    return slot_at(*index);
 }
 
-/* base^e by squaring: the library does not link libm, so that
- * `cc app.c processkit.c` needs nothing more on the line. */
-static double power_u32(double base, uint32_t e)
+void pk__object_init(pk_object *obj, int type, void (*destroy)(pk_object *))
 {
-    double r = 1.0;
-    for (; e; e >>= 1, base *= base)
-        if (e & 1u)
-            r *= base;
-    return r;
+    atomic_init(&obj->refs, 1);
+    obj->type = type;
+    obj->destroy = destroy;
 }
 
-uint64_t pk__backoff_ms(uint32_t initial_ms, double multiplier, uint32_t max_ms, uint32_t n)
+void pk__object_ref(pk_object *obj)
 {
-    double d = (double)initial_ms * power_u32(multiplier, n > 0 ? n - 1 : 0);
-    if (!(d < (double)max_ms)) /* also inf and nan */
-        return max_ms;
-    return (uint64_t)(d + 0.5); /* d >= 0: rounds half up */
+    atomic_fetch_add_explicit(&obj->refs, 1, memory_order_relaxed);
 }
 
-/* ==== api/src/cancel.c ==== */
+void pk__object_unref(pk_object *obj)
+{
+    if (obj && atomic_fetch_sub_explicit(&obj->refs, 1, memory_order_acq_rel) == 1)
+        obj->destroy(obj);
+}
+
+int pk__handle_new(pk_object *obj, void **handle)
+{
+    pthread_mutex_lock(&table_lock);
+    if (free_head < 0 && grow() != PK_OK) {
+        pthread_mutex_unlock(&table_lock);
+        return pk__fail(PK_ERR_NOMEM, "out of memory for a new handle");
+    }
+    int32_t index = free_head;
+    slot *s = slot_at(index);
+    free_head = s->next_free;
+    if (free_head < 0)
+        free_tail = -1;
+    s->obj = obj;
+    s->type = obj->type;
+    s->next_free = -1;
+    *handle = (void *)((((uintptr_t)index + 1) << GEN_BITS) | s->gen);
+    pthread_mutex_unlock(&table_lock);
+    return PK_OK;
+}
+
+static const char *type_name(int type)
+{
+    switch (type) {
+    case PK_OBJ_GROUP: return "pk_group";
+    case PK_OBJ_CHILD: return "pk_child";
+    case PK_OBJ_COMMAND: return "pk_command";
+    case PK_OBJ_LOOP: return "pk_loop";
+    case PK_OBJ_PROCESS: return "pk_process";
+    case PK_OBJ_RESULT: return "pk_result";
+    case PK_OBJ_CANCEL: return "pk_cancel";
+    case PK_OBJ_PIPELINE: return "pk_pipeline";
+    default: return "handle";
+    }
+}
+
+static int lookup(const void *handle, int type, const char *param, slot **out, int32_t *out_index)
+{
+    if (!handle)
+        return pk__fail(PK_ERR_HANDLE, "%s: NULL %s", param, type_name(type));
+    uintptr_t gen;
+    int32_t index;
+    slot *s = find_slot(handle, &gen, &index);
+    if (!s)
+        return pk__fail(PK_ERR_HANDLE, "%s: not a %s handle from this library", param, type_name(type));
+    if (!s->obj || s->gen != gen)
+        return pk__fail(PK_ERR_HANDLE, "%s: this %s was already freed", param, type_name(type));
+    if (s->type != type)
+        return pk__fail(PK_ERR_HANDLE, "%s: expected a %s, got a %s", param, type_name(type), type_name(s->type));
+    *out = s;
+    if (out_index)
+        *out_index = index;
+    return PK_OK;
+}
+
+int pk__handle_get(const void *handle, int type, const char *param, pk_object **obj)
+{
+    slot *s;
+    pthread_mutex_lock(&table_lock);
+    int rc = lookup(handle, type, param, &s, NULL);
+    if (rc == PK_OK) {
+        pk__object_ref(s->obj);
+        *obj = s->obj;
+    }
+    pthread_mutex_unlock(&table_lock);
+    return rc;
+}
+
+int pk__handle_retire(const void *handle, int type, const char *param, pk_object **obj)
+{
+    slot *s;
+    pthread_mutex_lock(&table_lock);
+    int32_t index;
+    int rc = lookup(handle, type, param, &s, &index);
+    if (rc == PK_OK) {
+        *obj = s->obj;
+        s->obj = NULL;
+        s->next_free = -1;
+        s->gen = (s->gen + 1) & GEN_MASK;
+        /* A slot that has used every generation is retired, never reissued. */
+        if (s->gen != 0) {
+            if (free_tail >= 0)
+                slot_at(free_tail)->next_free = index;
+            else
+                free_head = index;
+            free_tail = index;
+        }
+    }
+    pthread_mutex_unlock(&table_lock);
+    return rc;
+}
+#undef INDEX_BITS
+#undef GEN_BITS
+#undef GEN_MASK
+#undef SLOTS_PER_CHUNK
+#undef MAX_CHUNKS
+
+/* ==== api/src/base/version.c ==== */
+/* #include "processkit.h": included at the top */
+
+#define PK_STR2(x) #x
+#define PK_STR(x) PK_STR2(x)
+
+uint32_t pk_version(void)
+{
+    return PK_VERSION_NUMBER;
+}
+
+const char *pk_version_string(void)
+{
+    return PK_STR(PK_VERSION_MAJOR) "." PK_STR(PK_VERSION_MINOR) "." PK_STR(PK_VERSION_PATCH);
+}
+#undef PK_STR2
+#undef PK_STR
+
+/* ==== api/src/base/win_cmdline.c ==== */
+/* #include "win_cmdline.h": inlined above */
+
+#include <stdlib.h>
+#include <string.h>
+
+/* #include "error.h": inlined above */
+
+/* The length of arg once quoted by append_quoted. */
+static size_t quoted_len(const char *arg)
+{
+    size_t n = 2, slashes = 0;
+    for (const char *p = arg; *p; p++) {
+        if (*p == '\\') {
+            slashes++;
+        } else {
+            if (*p == '"')
+                n += slashes + 1; /* the backslashes doubled, and one for the quote */
+            slashes = 0;
+        }
+        n++;
+    }
+    return n + slashes; /* trailing backslashes doubled before the closing quote */
+}
+
+static int needs_quotes(const char *arg)
+{
+    return !arg[0] || strpbrk(arg, " \t\n\v\"") != NULL;
+}
+
+/* The argument between quotes: a run of backslashes is literal unless a
+ * quote follows it, where the parser halves it, so double it there; a
+ * literal quote is \". */
+static char *append_quoted(char *out, const char *arg)
+{
+    *out++ = '"';
+    size_t slashes = 0;
+    for (const char *p = arg; *p; p++) {
+        if (*p == '\\') {
+            slashes++;
+            continue;
+        }
+        if (*p == '"') {
+            for (size_t i = 0; i < slashes * 2 + 1; i++)
+                *out++ = '\\';
+        } else {
+            for (size_t i = 0; i < slashes; i++)
+                *out++ = '\\';
+        }
+        slashes = 0;
+        *out++ = *p;
+    }
+    for (size_t i = 0; i < slashes * 2; i++)
+        *out++ = '\\';
+    *out++ = '"';
+    return out;
+}
+
+int pk__win_cmdline(const char *const *argv, char **out)
+{
+    if (!argv || !argv[0])
+        return pk__fail(PK_ERR_INVALID, "an empty argv has no command line");
+    /* The program name ends at the first space unless quoted, and quotes in
+     * it only toggle: no escape exists for a literal quote. */
+    if (strchr(argv[0], '"'))
+        return pk__fail(PK_ERR_INVALID, "the program name %s contains a double quote, which Windows cannot pass",
+                        argv[0]);
+    size_t total = strlen(argv[0]) + 3;
+    for (size_t i = 1; argv[i]; i++)
+        total += 1 + (needs_quotes(argv[i]) ? quoted_len(argv[i]) : strlen(argv[i]));
+    char *line = malloc(total + 1);
+    if (!line)
+        return pk__fail(PK_ERR_NOMEM, "out of memory for a command line");
+    char *w = line;
+    const int quote0 = !argv[0][0] || strpbrk(argv[0], " \t") != NULL;
+    if (quote0)
+        *w++ = '"';
+    size_t n0 = strlen(argv[0]);
+    memcpy(w, argv[0], n0);
+    w += n0;
+    if (quote0)
+        *w++ = '"';
+    for (size_t i = 1; argv[i]; i++) {
+        *w++ = ' ';
+        if (needs_quotes(argv[i])) {
+            w = append_quoted(w, argv[i]);
+        } else {
+            size_t n = strlen(argv[i]);
+            memcpy(w, argv[i], n);
+            w += n;
+        }
+    }
+    *w = '\0';
+    *out = line;
+    return PK_OK;
+}
+
+/* ==== api/src/backends/registry.c ==== */
+/* The backend registry (which tables this build has, in the order auto
+ * tries them), and the pid list the backends fill. */
+#include <stdlib.h>
+
+/* #include "backend.h": inlined above */
+/* #include "error.h": inlined above */
+
+/* Adding a backend is one table, one row here and one pk_backend value. */
+static const pk_backend_row rows[] = {
+#ifdef _WIN32
+    {PK_BACKEND_JOB_OBJECT, &pk__backend_job_object, NULL},
+    {PK_BACKEND_CGROUP_V2, NULL, "cgroup-v2 exists only on Linux"},
+    {PK_BACKEND_PROCESS_GROUP, NULL, "process groups exist only on POSIX systems"},
+#else
+    {PK_BACKEND_CGROUP_V2, &pk__backend_cgroup_v2, NULL},
+    {PK_BACKEND_PROCESS_GROUP, &pk__backend_process_group, NULL},
+    {PK_BACKEND_JOB_OBJECT, NULL, "job objects exist only on Windows"},
+#endif
+};
+
+const pk_backend_row *pk__backend_rows(size_t *count)
+{
+    *count = sizeof rows / sizeof rows[0];
+    return rows;
+}
+
+const pk_backend_row *pk__backend_row(int backend_id)
+{
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (rows[i].id == backend_id)
+            return &rows[i];
+    return NULL;
+}
+
+int pk__pid_list_push(pk_pid_list *list, int32_t pid)
+{
+    if (list->len == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 16;
+        int32_t *grown = realloc(list->pids, cap * sizeof *grown);
+        if (!grown)
+            return pk__fail(PK_ERR_NOMEM, "out of memory for a pid list");
+        list->pids = grown;
+        list->cap = cap;
+    }
+    list->pids[list->len++] = pid;
+    return PK_OK;
+}
+
+void pk__pid_list_free(pk_pid_list *list)
+{
+    free(list->pids);
+    list->pids = NULL;
+    list->len = list->cap = 0;
+}
+
+/* ==== api/src/core/cancel.c ==== */
 /* Cancellation tokens: the portable part; the waitable object behind a
  * token is per OS (cancel_linux.c, cancel_windows.c). */
 /* #include "cancel.h": inlined above */
@@ -1642,7 +2080,7 @@ int pk_cancel_free(pk_cancel *handle)
     return rc;
 }
 
-/* ==== api/src/child.c ==== */
+/* ==== api/src/core/child.c ==== */
 /* #include "child.h": inlined above */
 
 #include <stdlib.h>
@@ -1801,129 +2239,7 @@ int pk_child_free(pk_child *handle)
     return PK_OK;
 }
 
-/* ==== api/src/clock.c ==== */
-/* The real clock behind the seam in clock.h, and the test substitution. */
-#ifdef _WIN32
-#define _CRT_RAND_S /* rand_s, from the C runtime's system random source */
-#include <stdlib.h>
-#include <windows.h>
-#else
-#include <errno.h>
-#include <poll.h>
-#include <sys/random.h>
-#include <unistd.h>
-#endif
-#include <pthread.h>
-#include <stdatomic.h>
-
-/* #include "clock.h": inlined above */
-
-/* #include "sys.h": inlined above */
-
-static _Atomic(const pk_clock_ops *) fake_ops;
-
-static atomic_uint_fast64_t rng_state;
-static pthread_once_t rng_once = PTHREAD_ONCE_INIT;
-
-void pk__clock_set_for_test(const pk_clock_ops *ops)
-{
-    atomic_store(&fake_ops, ops);
-}
-
-static uint64_t real_now_ms(void)
-{
-    return pk__now_ns() / 1000000u;
-}
-
-static void real_sleep_ms(uint64_t ms, pk_wait_ref cancel)
-{
-    const uint64_t max_ms = UINT64_MAX / 4000000u; /* about 146 years */
-    if (ms > max_ms)
-        ms = max_ms;
-    uint64_t deadline = pk__now_ns() + ms * 1000000u;
-    for (;;) {
-        uint64_t now = pk__now_ns();
-        if (now >= deadline)
-            return;
-        int timeout = pk__ms_until(deadline, now);
-#ifdef _WIN32
-        if (!cancel) {
-            Sleep((DWORD)timeout);
-            continue;
-        }
-        DWORD w = WaitForMultipleObjects(cancel->count, cancel->handles, FALSE, (DWORD)timeout);
-        if (w != WAIT_TIMEOUT)
-            return; /* a token triggered (or the wait broke): stop waiting either way */
-#else
-        struct pollfd pfd = {.fd = cancel, .events = POLLIN};
-        int n = poll(&pfd, cancel >= 0 ? 1 : 0, timeout);
-        if (n > 0)
-            return; /* the fd is readable (or broken): stop waiting either way */
-        if (n < 0 && errno != EINTR)
-            return;
-#endif
-    }
-}
-
-static uint64_t mix(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-static void rng_seed(void)
-{
-    uint64_t seed = 0;
-#ifdef _WIN32
-    unsigned lo, hi;
-    if (rand_s(&lo) == 0 && rand_s(&hi) == 0)
-        seed = ((uint64_t)hi << 32) | lo;
-    else
-#else
-    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
-#endif
-        seed = mix(pk__now_ns() ^ ((uint64_t)(uint32_t)pk__self_pid() << 32));
-    atomic_store(&rng_state, seed);
-}
-
-static double real_random(void)
-{
-    pthread_once(&rng_once, rng_seed);
-    /* splitmix64: each caller takes its own step of the sequence. */
-    uint64_t z = atomic_fetch_add(&rng_state, 0x9e3779b97f4a7c15u) + 0x9e3779b97f4a7c15u;
-    return (double)(mix(z) >> 11) * 0x1.0p-53;
-}
-
-uint64_t pk__clock_now_ms(void)
-{
-    const pk_clock_ops *ops = atomic_load(&fake_ops);
-    return ops && ops->now_ms ? ops->now_ms(ops->ctx) : real_now_ms();
-}
-
-void pk__clock_sleep_ms(uint64_t ms, pk_wait_ref cancel)
-{
-    const pk_clock_ops *ops = atomic_load(&fake_ops);
-    if (ops && ops->sleep_ms)
-        ops->sleep_ms(ops->ctx, ms, cancel);
-    else
-        real_sleep_ms(ms, cancel);
-}
-
-double pk__clock_random(void)
-{
-    const pk_clock_ops *ops = atomic_load(&fake_ops);
-    double r = ops && ops->random ? ops->random(ops->ctx) : real_random();
-    /* A fake that strays outside [0, 1) cannot push a delay out of range. */
-    if (!(r >= 0.0))
-        r = 0.0;
-    if (r >= 1.0)
-        r = 0x1.fffffffffffffp-1;
-    return r;
-}
-#undef _CRT_RAND_S
-
-/* ==== api/src/command.c ==== */
+/* ==== api/src/core/command.c ==== */
 /* The command builder. Setters copy what they are given; a run takes a
  * snapshot (pk__command_plan), so a command can be reused and changed while
  * earlier runs of it go on. */
@@ -2707,127 +3023,7 @@ int pk_command_pty(pk_command *handle, uint16_t rows, uint16_t cols)
     return done(cmd, PK_OK);
 }
 
-/* ==== api/src/error.c ==== */
-/* #include "error.h": inlined above */
-
-#include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <string.h>
-
-/* One message per thread, so concurrent callers never see each other's. */
-static _Thread_local char last_message[512];
-
-static void vset(const char *fmt, va_list ap, int errnum)
-{
-    int n = vsnprintf(last_message, sizeof last_message, fmt, ap);
-    if (n < 0)
-        last_message[0] = '\0';
-    if (errnum != 0 && n >= 0 && (size_t)n < sizeof last_message) {
-        char errbuf[128];
-        /* strerror_r keeps the message thread-safe; the GNU flavour may return
-         * a static string instead of filling errbuf. */
-#if defined(__GLIBC__) && defined(_GNU_SOURCE)
-        const char *text = strerror_r(errnum, errbuf, sizeof errbuf);
-#elif defined(_WIN32)
-        const char *text = strerror_s(errbuf, sizeof errbuf, errnum) == 0 ? errbuf : "unknown error";
-#else
-        const char *text = strerror_r(errnum, errbuf, sizeof errbuf) == 0 ? errbuf : "unknown error";
-#endif
-        snprintf(last_message + n, sizeof last_message - (size_t)n, ": %s (errno %d)", text, errnum);
-    }
-}
-
-int pk__fail(int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vset(fmt, ap, 0);
-    va_end(ap);
-    return code;
-}
-
-int pk__fail_errno(int code, int errnum, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vset(fmt, ap, errnum);
-    va_end(ap);
-    return code;
-}
-
-int pk__code_from_errno(int errnum)
-{
-    switch (errnum) {
-    case ENOMEM:
-        return PK_ERR_NOMEM;
-    case ENOENT:
-    case ENOTDIR:
-        return PK_ERR_NOT_FOUND;
-    case EACCES:
-    case EPERM:
-    case ENOEXEC:
-        return PK_ERR_PERMISSION;
-    case ESRCH:
-    case ECHILD:
-        return PK_ERR_NO_PROCESS;
-    case EINVAL:
-        return PK_ERR_INVALID;
-    case ENOSYS:
-    case EOPNOTSUPP:
-        return PK_ERR_UNSUPPORTED;
-    default:
-        return PK_ERR_OS;
-    }
-}
-
-void pk__clear_error(void)
-{
-    last_message[0] = '\0';
-}
-
-char *pk__format(char *buf, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, len, fmt, ap);
-    va_end(ap);
-    if (n < 0 && len > 0)
-        buf[0] = '\0';
-    return buf;
-}
-
-const char *pk_last_error(void)
-{
-    return last_message;
-}
-
-const char *pk_strerror(int err)
-{
-    switch (err) {
-    case PK_OK: return "success";
-    case PK_ERR_INVALID: return "invalid argument";
-    case PK_ERR_NOMEM: return "out of memory";
-    case PK_ERR_HANDLE: return "invalid handle";
-    case PK_ERR_OS: return "operating system error";
-    case PK_ERR_UNAVAILABLE: return "mechanism unavailable";
-    case PK_ERR_LIMIT: return "limit unavailable";
-    case PK_ERR_NOT_FOUND: return "program not found";
-    case PK_ERR_PERMISSION: return "permission denied";
-    case PK_ERR_NO_PROCESS: return "no such process";
-    case PK_ERR_TIMEOUT: return "timed out";
-    case PK_ERR_UNSUPPORTED: return "unsupported";
-    case PK_ERR_VERSION: return "unknown struct fields from a newer caller";
-    case PK_ERR_CANCELLED: return "cancelled";
-    case PK_ERR_OVERFLOW: return "output too large";
-    case PK_ERR_STATE: return "not allowed in the current state";
-    case PK_ERR_FAILED: return "command failed";
-    case PK_ERR_NOT_READY: return "not ready";
-    default: return "unknown error code";
-    }
-}
-
-/* ==== api/src/group.c ==== */
+/* ==== api/src/core/group.c ==== */
 /* Public group API: argument checks, backend selection and the parts of the
  * lifecycle every backend shares (reaping direct children, the graceful
  * shutdown driver, the kill-on-free latch). */
@@ -3587,190 +3783,63 @@ int pk_group_shutdown(pk_group *handle, const pk_shutdown_options *opts, pk_shut
 #undef TEARDOWN_DRAIN_MS
 #undef DRAIN_RECHECK_MS
 
-/* ==== api/src/handle.c ==== */
-/* #include "handle.h": inlined above */
-
-#include <pthread.h>
-#include <stdlib.h>
+/* ==== api/src/core/probe.c ==== */
+/* pk_host_probe: what a group would get here, without creating anything. */
 #include <string.h>
 
+/* #include "abi_struct.h": inlined above */
+/* #include "backend.h": inlined above */
 /* #include "error.h": inlined above */
 
-/* A handle value is (slot index + 1) << GEN_BITS | generation: it never
- * points at memory. On 64-bit hosts a slot has 2^44 generations and one
- * whose generation would wrap is retired for good, so a handle value is
- * never issued twice: a freed handle can never alias a live object. */
-#define INDEX_BITS 20
-#define GEN_BITS (sizeof(uintptr_t) * 8 - INDEX_BITS)
-#define GEN_MASK ((((uintptr_t)1) << GEN_BITS) - 1)
-#define SLOTS_PER_CHUNK 256
-#define MAX_CHUNKS (((int32_t)1 << INDEX_BITS) / SLOTS_PER_CHUNK - 1)
-
-typedef struct slot {
-    pk_object *obj;
-    uintptr_t gen;
-    int type;
-    int32_t next_free; /* index in the FIFO of free slots, -1 = end */
-} slot;
-
-static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
-static slot *chunks[MAX_CHUNKS];
-static int32_t chunk_count;
-static int32_t free_head = -1, free_tail = -1;
-
-static slot *slot_at(int32_t index)
+int pk_host_probe(int32_t backend, pk_containment *out)
 {
-    return &chunks[index / SLOTS_PER_CHUNK][index % SLOTS_PER_CHUNK];
-}
+    pk__clear_error();
+    if (!out)
+        return pk__fail(PK_ERR_INVALID, "pk_host_probe: out is NULL");
+    const pk_backend_row *named = backend == PK_BACKEND_AUTO ? NULL : pk__backend_row(backend);
+    if (backend != PK_BACKEND_AUTO && !named)
+        return pk__fail(PK_ERR_INVALID, "pk_host_probe: backend %d is not a pk_backend", (int)backend);
+    pk_containment c;
+    memset(&c, 0, sizeof c);
+    c.size = sizeof c;
+    c.mechanism = PK_MECHANISM_NONE;
 
-static int grow(void)
-{
-    if (chunk_count == MAX_CHUNKS)
-        return PK_ERR_NOMEM;
-    /* Chunks live as long as the library, so they are never freed. */
-    slot *chunk = calloc(SLOTS_PER_CHUNK, sizeof(slot));
-    if (!chunk)
-        return PK_ERR_NOMEM;
-    int32_t base = chunk_count * SLOTS_PER_CHUNK;
-    chunks[chunk_count++] = chunk;
-    for (int32_t i = 0; i < SLOTS_PER_CHUNK; i++) {
-        chunk[i].next_free = -1;
-        if (free_tail >= 0)
-            slot_at(free_tail)->next_free = base + i;
-        else
-            free_head = base + i;
-        free_tail = base + i;
+    /* Host facts come from every mechanism built here, chosen or not. */
+    size_t count;
+    const pk_backend_row *rows = pk__backend_rows(&count);
+    for (size_t i = 0; i < count; i++)
+        if (rows[i].ops && rows[i].ops->version >= 2 && rows[i].ops->describe_host)
+            rows[i].ops->describe_host(&c);
+
+    if (named) {
+        rows = named;
+        count = 1;
+        if (!named->ops)
+            pk__format(c.reason, sizeof c.reason, "%s", named->absent);
     }
-    return PK_OK;
-}
-
-/* The slot a handle value names, or NULL if it is not one of ours. */
-static slot *find_slot(const void *handle, uintptr_t *gen, int32_t *index)
-{
-    uintptr_t v = (uintptr_t)handle;
-    uintptr_t i = v >> GEN_BITS;
-    if (i == 0 || i > (uintptr_t)chunk_count * SLOTS_PER_CHUNK)
-        return NULL;
-    *gen = v & GEN_MASK;
-    *index = (int32_t)(i - 1);
-    return slot_at(*index);
-}
-
-void pk__object_init(pk_object *obj, int type, void (*destroy)(pk_object *))
-{
-    atomic_init(&obj->refs, 1);
-    obj->type = type;
-    obj->destroy = destroy;
-}
-
-void pk__object_ref(pk_object *obj)
-{
-    atomic_fetch_add_explicit(&obj->refs, 1, memory_order_relaxed);
-}
-
-void pk__object_unref(pk_object *obj)
-{
-    if (obj && atomic_fetch_sub_explicit(&obj->refs, 1, memory_order_acq_rel) == 1)
-        obj->destroy(obj);
-}
-
-int pk__handle_new(pk_object *obj, void **handle)
-{
-    pthread_mutex_lock(&table_lock);
-    if (free_head < 0 && grow() != PK_OK) {
-        pthread_mutex_unlock(&table_lock);
-        return pk__fail(PK_ERR_NOMEM, "out of memory for a new handle");
-    }
-    int32_t index = free_head;
-    slot *s = slot_at(index);
-    free_head = s->next_free;
-    if (free_head < 0)
-        free_tail = -1;
-    s->obj = obj;
-    s->type = obj->type;
-    s->next_free = -1;
-    *handle = (void *)((((uintptr_t)index + 1) << GEN_BITS) | s->gen);
-    pthread_mutex_unlock(&table_lock);
-    return PK_OK;
-}
-
-static const char *type_name(int type)
-{
-    switch (type) {
-    case PK_OBJ_GROUP: return "pk_group";
-    case PK_OBJ_CHILD: return "pk_child";
-    case PK_OBJ_COMMAND: return "pk_command";
-    case PK_OBJ_LOOP: return "pk_loop";
-    case PK_OBJ_PROCESS: return "pk_process";
-    case PK_OBJ_RESULT: return "pk_result";
-    case PK_OBJ_CANCEL: return "pk_cancel";
-    case PK_OBJ_PIPELINE: return "pk_pipeline";
-    default: return "handle";
-    }
-}
-
-static int lookup(const void *handle, int type, const char *param, slot **out, int32_t *out_index)
-{
-    if (!handle)
-        return pk__fail(PK_ERR_HANDLE, "%s: NULL %s", param, type_name(type));
-    uintptr_t gen;
-    int32_t index;
-    slot *s = find_slot(handle, &gen, &index);
-    if (!s)
-        return pk__fail(PK_ERR_HANDLE, "%s: not a %s handle from this library", param, type_name(type));
-    if (!s->obj || s->gen != gen)
-        return pk__fail(PK_ERR_HANDLE, "%s: this %s was already freed", param, type_name(type));
-    if (s->type != type)
-        return pk__fail(PK_ERR_HANDLE, "%s: expected a %s, got a %s", param, type_name(type), type_name(s->type));
-    *out = s;
-    if (out_index)
-        *out_index = index;
-    return PK_OK;
-}
-
-int pk__handle_get(const void *handle, int type, const char *param, pk_object **obj)
-{
-    slot *s;
-    pthread_mutex_lock(&table_lock);
-    int rc = lookup(handle, type, param, &s, NULL);
-    if (rc == PK_OK) {
-        pk__object_ref(s->obj);
-        *obj = s->obj;
-    }
-    pthread_mutex_unlock(&table_lock);
-    return rc;
-}
-
-int pk__handle_retire(const void *handle, int type, const char *param, pk_object **obj)
-{
-    slot *s;
-    pthread_mutex_lock(&table_lock);
-    int32_t index;
-    int rc = lookup(handle, type, param, &s, &index);
-    if (rc == PK_OK) {
-        *obj = s->obj;
-        s->obj = NULL;
-        s->next_free = -1;
-        s->gen = (s->gen + 1) & GEN_MASK;
-        /* A slot that has used every generation is retired, never reissued. */
-        if (s->gen != 0) {
-            if (free_tail >= 0)
-                slot_at(free_tail)->next_free = index;
-            else
-                free_head = index;
-            free_tail = index;
+    /* The same walk as pk_group_create: the first available, strongest first. */
+    size_t used = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (!rows[i].ops)
+            continue;
+        pk_backend_probe p;
+        rows[i].ops->probe(&p);
+        if (p.available) {
+            c.mechanism = rows[i].ops->mechanism;
+            c.features = p.features;
+            break;
         }
+        if (named)
+            pk__format(c.reason, sizeof c.reason, "%s", p.reason);
+        else if (used + 1 < sizeof c.reason)
+            pk__format(c.reason + used, sizeof c.reason - used, "%s%s unavailable: %s", used ? "; " : "",
+                       rows[i].ops->name, p.reason);
+        used = strlen(c.reason);
     }
-    pthread_mutex_unlock(&table_lock);
-    return rc;
+    return pk__struct_out(&pk__layout_containment, out, &c, "pk_host_probe: out");
 }
-#undef INDEX_BITS
-#undef GEN_BITS
-#undef GEN_MASK
-#undef SLOTS_PER_CHUNK
-#undef MAX_CHUNKS
 
-/* ==== api/src/output.c ==== */
+/* ==== api/src/run/output.c ==== */
 /* #include "output.h": inlined above */
 
 #include <stdlib.h>
@@ -3964,761 +4033,7 @@ void pk__lines_free(pk_lines *l)
     l->len = l->alloc = 0;
 }
 
-/* ==== api/src/pipeline.c ==== */
-/* Pipelines: `a | b | c` with no shell. Every stage runs in one private
- * group, joined to the next by an OS pipe; the last stage's output is
- * captured like a single run's, and the outcome is attributed to the first
- * stage that failed (pipefail). */
-#include <errno.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <string.h>
-
-/* #include "error.h": inlined above */
-/* #include "loop.h": inlined above */
-/* #include "sys.h": inlined above */
-
-#ifdef SIGPIPE
-#define PIPE_SIGNAL SIGPIPE
-#else
-#define PIPE_SIGNAL 13 /* Windows has none; a POSIX-style program may still exit 128 + 13 */
-#endif
-
-typedef struct pk_pipeline_obj {
-    pk_object obj;
-    pthread_mutex_t lock;
-    pk_command_obj **stages; /* referenced */
-    uint32_t *stage_flags;
-    size_t count, cap;
-    uint32_t flags;
-    uint32_t timeout_ms, grace_ms;
-    int timeout_signal;
-    pk_cancel_obj *cancel; /* referenced */
-} pk_pipeline_obj;
-
-static void pipeline_destroy(pk_object *obj)
-{
-    pk_pipeline_obj *pl = (pk_pipeline_obj *)obj;
-    for (size_t i = 0; i < pl->count; i++)
-        pk__object_unref(&pl->stages[i]->obj);
-    free(pl->stages);
-    free(pl->stage_flags);
-    if (pl->cancel)
-        pk__object_unref(&pl->cancel->obj);
-    pthread_mutex_destroy(&pl->lock);
-    free(pl);
-}
-
-static int get_pipeline(pk_pipeline *handle, const char *fn, pk_pipeline_obj **out)
-{
-    pk__clear_error();
-    pk_object *obj;
-    int rc = pk__handle_get(handle, PK_OBJ_PIPELINE, fn, &obj);
-    if (rc == PK_OK)
-        *out = (pk_pipeline_obj *)obj;
-    return rc;
-}
-
-int pk_pipeline_new(pk_pipeline **out)
-{
-    pk__clear_error();
-    if (!out)
-        return pk__fail(PK_ERR_INVALID, "pk_pipeline_new: out is NULL");
-    pk_pipeline_obj *pl = calloc(1, sizeof *pl);
-    if (!pl)
-        return pk__fail(PK_ERR_NOMEM, "pk_pipeline_new: out of memory");
-    pk__object_init(&pl->obj, PK_OBJ_PIPELINE, pipeline_destroy);
-    pthread_mutex_init(&pl->lock, NULL);
-    pl->timeout_signal = SIGTERM;
-    void *h;
-    int rc = pk__handle_new(&pl->obj, &h);
-    if (rc != PK_OK) {
-        pk__object_unref(&pl->obj);
-        return rc;
-    }
-    *out = h;
-    return PK_OK;
-}
-
-int pk_pipeline_free(pk_pipeline *handle)
-{
-    pk__clear_error();
-    pk_object *obj;
-    int rc = pk__handle_retire(handle, PK_OBJ_PIPELINE, "pk_pipeline_free", &obj);
-    if (rc == PK_OK)
-        pk__object_unref(obj);
-    return rc;
-}
-
-int pk_pipeline_add(pk_pipeline *handle, pk_command *stage, uint32_t stage_flags)
-{
-    pk_pipeline_obj *pl;
-    int rc = get_pipeline(handle, "pk_pipeline_add", &pl);
-    if (rc != PK_OK)
-        return rc;
-    pk_object *cmd = NULL;
-    if (stage_flags & ~(uint32_t)PK_STAGE_UNCHECKED)
-        rc = pk__fail(PK_ERR_INVALID, "pk_pipeline_add: unknown stage flags 0x%x", (unsigned)stage_flags);
-    else
-        rc = pk__handle_get(stage, PK_OBJ_COMMAND, "pk_pipeline_add", &cmd);
-    pthread_mutex_lock(&pl->lock);
-    if (rc == PK_OK && pl->count == 256)
-        rc = pk__fail(PK_ERR_INVALID, "pk_pipeline_add: 256 stages at most");
-    if (rc == PK_OK && pl->count == pl->cap) {
-        size_t cap = pl->cap ? pl->cap * 2 : 4;
-        pk_command_obj **stages = realloc(pl->stages, cap * sizeof *stages);
-        if (stages)
-            pl->stages = stages;
-        uint32_t *flags = stages ? realloc(pl->stage_flags, cap * sizeof *flags) : NULL;
-        if (flags)
-            pl->stage_flags = flags;
-        if (!stages || !flags)
-            rc = pk__fail(PK_ERR_NOMEM, "pk_pipeline_add: out of memory");
-        else
-            pl->cap = cap;
-    }
-    if (rc == PK_OK) {
-        pl->stages[pl->count] = (pk_command_obj *)cmd;
-        pl->stage_flags[pl->count++] = stage_flags;
-        cmd = NULL; /* the pipeline keeps the reference */
-    }
-    pthread_mutex_unlock(&pl->lock);
-    if (cmd)
-        pk__object_unref(cmd);
-    pk__object_unref(&pl->obj);
-    return rc;
-}
-
-int pk_pipeline_flags(pk_pipeline *handle, uint32_t flags)
-{
-    pk_pipeline_obj *pl;
-    int rc = get_pipeline(handle, "pk_pipeline_flags", &pl);
-    if (rc != PK_OK)
-        return rc;
-    if (flags & ~(uint32_t)PK_PIPELINE_SIGPIPE_FAILS) {
-        rc = pk__fail(PK_ERR_INVALID, "pk_pipeline_flags: unknown flags 0x%x", (unsigned)flags);
-    } else {
-        pthread_mutex_lock(&pl->lock);
-        pl->flags = flags;
-        pthread_mutex_unlock(&pl->lock);
-    }
-    pk__object_unref(&pl->obj);
-    return rc;
-}
-
-int pk_pipeline_timeout(pk_pipeline *handle, uint32_t timeout_ms, int32_t sig, uint32_t grace_ms)
-{
-    pk_pipeline_obj *pl;
-    int rc = get_pipeline(handle, "pk_pipeline_timeout", &pl);
-    if (rc != PK_OK)
-        return rc;
-    if (sig < 0 || sig >= PK_NSIG) {
-        rc = pk__fail(PK_ERR_INVALID, "pk_pipeline_timeout: %d is not a signal", (int)sig);
-    } else {
-        pthread_mutex_lock(&pl->lock);
-        pl->timeout_ms = timeout_ms;
-        pl->timeout_signal = sig ? sig : SIGTERM;
-        pl->grace_ms = grace_ms;
-        pthread_mutex_unlock(&pl->lock);
-    }
-    pk__object_unref(&pl->obj);
-    return rc;
-}
-
-int pk_pipeline_cancel_on(pk_pipeline *handle, pk_cancel *token)
-{
-    pk_pipeline_obj *pl;
-    int rc = get_pipeline(handle, "pk_pipeline_cancel_on", &pl);
-    if (rc != PK_OK)
-        return rc;
-    pk_object *obj = NULL;
-    if (token)
-        rc = pk__handle_get(token, PK_OBJ_CANCEL, "pk_pipeline_cancel_on", &obj);
-    if (rc == PK_OK) {
-        pthread_mutex_lock(&pl->lock);
-        if (pl->cancel)
-            pk__object_unref(&pl->cancel->obj);
-        pl->cancel = (pk_cancel_obj *)obj;
-        pthread_mutex_unlock(&pl->lock);
-    }
-    pk__object_unref(&pl->obj);
-    return rc;
-}
-
-/* Whether a finished stage fails the pipeline. A producer killed by SIGPIPE
- * only lost its reader, which is how pipelines end early by design; a shell
- * around such a producer reports it as exit code 128 + SIGPIPE. */
-static int stage_failed(const pk_run_info *info, uint32_t stage_flags, uint32_t pipeline_flags)
-{
-    if (info->success || (stage_flags & PK_STAGE_UNCHECKED))
-        return 0;
-    int sigpipe = (info->outcome == PK_OUTCOME_SIGNALLED && info->signal == PIPE_SIGNAL) ||
-                  (info->outcome == PK_OUTCOME_EXITED && info->exit_code == 128 + PIPE_SIGNAL);
-    if (sigpipe && !(pipeline_flags & PK_PIPELINE_SIGPIPE_FAILS))
-        return 0;
-    return 1;
-}
-
-typedef struct run_state {
-    pk_loop_obj *loop;
-    pk_group_obj *group;
-    pk_process_obj **procs;
-    size_t started;
-} run_state;
-
-static int all_done(const run_state *st)
-{
-    for (size_t i = 0; i < st->started; i++)
-        if (!atomic_load(&st->procs[i]->done))
-            return 0;
-    return 1;
-}
-
-static int deadline_ms(uint64_t at, uint64_t now)
-{
-    if (!at)
-        return -1;
-    return pk__ms_until(at, now);
-}
-
-/* Drives the loop until every stage is done, applying the pipeline's
- * timeout and cancellation to the whole group. */
-static void drive(run_state *st, const pk_pipeline_obj *cfg, int *timed_out, int *cancelled)
-{
-    uint64_t start = pk__now_ns();
-    uint64_t deadline = cfg->timeout_ms ? start + (uint64_t)cfg->timeout_ms * 1000000u : 0, grace_at = 0;
-    while (!all_done(st)) {
-        uint64_t now = pk__now_ns();
-        if (cfg->cancel && !*cancelled && pk__cancel_is_triggered(cfg->cancel)) {
-            *cancelled = 1;
-            (void)pk__group_signal_obj(st->group, SIGKILL);
-        }
-        if (deadline && now >= deadline && !*timed_out) {
-            *timed_out = 1;
-            deadline = 0;
-            /* A mechanism with no polite signal (a job object) is killed. */
-            const int polite = cfg->timeout_signal != SIGKILL && (st->group->features & PK_FEATURE_SIGNALS);
-            if (polite)
-                (void)pk__group_signal_obj(st->group, cfg->timeout_signal);
-            if (polite && cfg->grace_ms)
-                grace_at = now + (uint64_t)cfg->grace_ms * 1000000u;
-            else
-                (void)pk__group_signal_obj(st->group, SIGKILL);
-        }
-        if (grace_at && now >= grace_at) {
-            grace_at = 0;
-            (void)pk__group_signal_obj(st->group, SIGKILL);
-        }
-        int wait = deadline_ms(deadline, now), g = deadline_ms(grace_at, now);
-        if (g >= 0 && (wait < 0 || g < wait))
-            wait = g;
-        /* The token wakes the driver whichever stages are still running. */
-        int rc = cfg->cancel && !*cancelled ? pk__loop_run_once_watching(st->loop, wait, cfg->cancel)
-                                            : pk__loop_run_once(st->loop, wait);
-        if (rc != PK_OK)
-            break;
-    }
-}
-
-/* The pipeline's result: the last stage's output, every stage's info, and
- * the outcome of the stage it is attributed to. */
-static pk_result_obj *combine(run_state *st, const pk_pipeline_obj *cfg, int timed_out, int cancelled,
-                              uint64_t duration_us)
-{
-    size_t n = st->started;
-    pk_result_obj *r = calloc(1, sizeof *r);
-    pk_run_info *stages = calloc(n, sizeof *stages);
-    if (!r || !stages) {
-        free(r);
-        free(stages);
-        return NULL;
-    }
-    pk__object_init(&r->obj, PK_OBJ_RESULT, pk__result_destroy);
-    for (size_t i = 0; i < n; i++)
-        if (st->procs[i]->result)
-            stages[i] = st->procs[i]->result->info;
-    pk_result_obj *last = st->procs[n - 1]->result;
-    if (last) {
-        for (int s = 1; s <= 2; s++) {
-            r->data[s] = last->data[s];
-            r->len[s] = last->len[s];
-            last->data[s] = NULL;
-            last->len[s] = 0;
-        }
-        r->info = last->info;
-    }
-    r->stages = stages;
-    r->timeout_ms = cfg->timeout_ms;
-    int failed = -1;
-    for (size_t i = 0; i < n && failed < 0; i++)
-        if (stage_failed(&stages[i], cfg->stage_flags[i], cfg->flags))
-            failed = (int)i;
-    pk_run_info *info = &r->info;
-    info->stage_count = (uint32_t)n;
-    info->failed_stage = failed;
-    info->mechanism = st->group->mechanism;
-    info->duration_us = duration_us;
-    if (failed >= 0) {
-        info->outcome = stages[failed].outcome;
-        info->exit_code = stages[failed].exit_code;
-        info->signal = stages[failed].signal;
-        info->pid = stages[failed].pid;
-    }
-    if (cancelled)
-        info->outcome = PK_OUTCOME_CANCELLED;
-    else if (timed_out)
-        info->outcome = PK_OUTCOME_TIMED_OUT;
-    info->success = !cancelled && !timed_out && failed < 0;
-    /* Messages name the stage the outcome belongs to. */
-    size_t at = failed >= 0 ? (size_t)failed : n - 1;
-    char name[300];
-    pk__format(name, sizeof name, "stage %zu of %zu (%s)", at + 1, n, st->procs[at]->plan.program);
-    r->program = strdup(name);
-    return r;
-}
-
-int pk_pipeline_run(pk_pipeline *handle, pk_result **out)
-{
-    pk_pipeline_obj *pl;
-    int rc = get_pipeline(handle, "pk_pipeline_run", &pl);
-    if (rc != PK_OK)
-        return rc;
-    if (!out) {
-        pk__object_unref(&pl->obj);
-        return pk__fail(PK_ERR_INVALID, "pk_pipeline_run: out is NULL");
-    }
-    /* A consistent copy of the configuration; stages stay referenced. */
-    pthread_mutex_lock(&pl->lock);
-    pk_pipeline_obj cfg = *pl;
-    size_t n = pl->count;
-    pk_command_obj **stages = n ? malloc(n * sizeof *stages) : NULL;
-    uint32_t *flags = n ? malloc(n * sizeof *flags) : NULL;
-    if (stages && flags) {
-        for (size_t i = 0; i < n; i++) {
-            stages[i] = pl->stages[i];
-            pk__object_ref(&stages[i]->obj);
-            flags[i] = pl->stage_flags[i];
-        }
-    }
-    if (cfg.cancel)
-        pk__object_ref(&cfg.cancel->obj);
-    pthread_mutex_unlock(&pl->lock);
-    cfg.stages = stages;
-    cfg.stage_flags = flags;
-    pk__object_unref(&pl->obj);
-
-    run_state st = {0};
-    int (*pipes)[2] = NULL;
-    if (n == 0)
-        rc = pk__fail(PK_ERR_INVALID, "pk_pipeline_run: the pipeline has no stages");
-    else if (!stages || !flags || !(st.procs = calloc(n, sizeof *st.procs)) ||
-             (n > 1 && !(pipes = malloc((n - 1) * sizeof *pipes))))
-        rc = pk__fail(PK_ERR_NOMEM, "pk_pipeline_run: out of memory");
-    else if (cfg.cancel && pk__cancel_is_triggered(cfg.cancel))
-        rc = pk__fail(PK_ERR_CANCELLED, "pk_pipeline_run: cancelled before it started");
-    for (size_t i = 0; pipes && i + 1 < n; i++)
-        pipes[i][0] = pipes[i][1] = -1; /* closed below only if opened */
-    if (rc == PK_OK) {
-        pthread_mutex_lock(&stages[0]->lock);
-        pk_group_options opts = stages[0]->group_opts;
-        pthread_mutex_unlock(&stages[0]->lock);
-        rc = pk__group_new(&opts, &st.group);
-    }
-    if (rc == PK_OK)
-        rc = pk__loop_create(&st.loop);
-    for (size_t i = 0; rc == PK_OK && i + 1 < n; i++) {
-        int err = pk__os_pipe(pipes[i]);
-        if (err != 0) {
-            rc = pk__fail_errno(PK_ERR_OS, -err, "pk_pipeline_run: pipe");
-            pipes[i][0] = pipes[i][1] = -1;
-        }
-    }
-    uint64_t start = pk__now_ns();
-    for (size_t i = 0; rc == PK_OK && i < n; i++) {
-        pk_start_overrides ov = {i > 0 ? pipes[i - 1][0] : -1, i + 1 < n ? pipes[i][1] : -1};
-        rc = pk__loop_start(st.loop, stages[i], st.group, &ov, &st.procs[i]);
-        if (rc == PK_OK)
-            st.started++;
-    }
-    for (size_t i = 0; pipes && i + 1 < n; i++) {
-        /* Only the stages hold the pipes now: EOF flows when a writer ends. */
-        if (pipes[i][0] >= 0)
-            pk__os_close(pipes[i][0]);
-        if (pipes[i][1] >= 0)
-            pk__os_close(pipes[i][1]);
-    }
-    free(pipes);
-
-    int timed_out = 0, cancelled = 0;
-    if (rc != PK_OK && st.group) {
-        /* A stage failed to start: stop the ones that did. */
-        char saved[512];
-        pk__format(saved, sizeof saved, "%s", pk_last_error());
-        (void)pk__group_signal_obj(st.group, SIGKILL);
-        for (size_t i = 0; i < st.started; i++)
-            pk__process_cancel(st.procs[i]);
-        while (st.loop && !all_done(&st) && pk__loop_run_once(st.loop, 1000) == PK_OK) {
-        }
-        pk__fail(rc, "%s", saved);
-    } else if (rc == PK_OK) {
-        drive(&st, &cfg, &timed_out, &cancelled);
-    }
-    if (st.group)
-        (void)pk__group_teardown(st.group);
-    if (rc == PK_OK) {
-        pk_result_obj *r = combine(&st, &cfg, timed_out, cancelled, (pk__now_ns() - start) / 1000u);
-        void *h = NULL;
-        if (!r)
-            rc = pk__fail(PK_ERR_NOMEM, "pk_pipeline_run: out of memory building the result");
-        else if ((rc = pk__handle_new(&r->obj, &h)) != PK_OK)
-            pk__object_unref(&r->obj);
-        else
-            *out = h;
-    }
-    for (size_t i = 0; i < st.started; i++)
-        pk__object_unref(&st.procs[i]->obj);
-    free(st.procs);
-    if (st.loop) {
-        pk__loop_close(st.loop);
-        pk__object_unref(&st.loop->obj);
-    }
-    if (st.group)
-        pk__object_unref(&st.group->obj);
-    for (size_t i = 0; stages && i < n; i++)
-        pk__object_unref(&stages[i]->obj);
-    free(stages);
-    free(flags);
-    if (cfg.cancel)
-        pk__object_unref(&cfg.cancel->obj);
-    return rc;
-}
-#undef PIPE_SIGNAL
-
-/* ==== api/src/probe.c ==== */
-/* pk_host_probe: what a group would get here, without creating anything. */
-#include <string.h>
-
-/* #include "abi_struct.h": inlined above */
-/* #include "backend.h": inlined above */
-/* #include "error.h": inlined above */
-
-int pk_host_probe(int32_t backend, pk_containment *out)
-{
-    pk__clear_error();
-    if (!out)
-        return pk__fail(PK_ERR_INVALID, "pk_host_probe: out is NULL");
-    const pk_backend_row *named = backend == PK_BACKEND_AUTO ? NULL : pk__backend_row(backend);
-    if (backend != PK_BACKEND_AUTO && !named)
-        return pk__fail(PK_ERR_INVALID, "pk_host_probe: backend %d is not a pk_backend", (int)backend);
-    pk_containment c;
-    memset(&c, 0, sizeof c);
-    c.size = sizeof c;
-    c.mechanism = PK_MECHANISM_NONE;
-
-    /* Host facts come from every mechanism built here, chosen or not. */
-    size_t count;
-    const pk_backend_row *rows = pk__backend_rows(&count);
-    for (size_t i = 0; i < count; i++)
-        if (rows[i].ops && rows[i].ops->version >= 2 && rows[i].ops->describe_host)
-            rows[i].ops->describe_host(&c);
-
-    if (named) {
-        rows = named;
-        count = 1;
-        if (!named->ops)
-            pk__format(c.reason, sizeof c.reason, "%s", named->absent);
-    }
-    /* The same walk as pk_group_create: the first available, strongest first. */
-    size_t used = 0;
-    for (size_t i = 0; i < count; i++) {
-        if (!rows[i].ops)
-            continue;
-        pk_backend_probe p;
-        rows[i].ops->probe(&p);
-        if (p.available) {
-            c.mechanism = rows[i].ops->mechanism;
-            c.features = p.features;
-            break;
-        }
-        if (named)
-            pk__format(c.reason, sizeof c.reason, "%s", p.reason);
-        else if (used + 1 < sizeof c.reason)
-            pk__format(c.reason + used, sizeof c.reason - used, "%s%s unavailable: %s", used ? "; " : "",
-                       rows[i].ops->name, p.reason);
-        used = strlen(c.reason);
-    }
-    return pk__struct_out(&pk__layout_containment, out, &c, "pk_host_probe: out");
-}
-
-/* ==== api/src/readiness.c ==== */
-/* Readiness probes: drive a run's loop until a line matches, a loopback
- * port accepts, or the caller's predicate holds; PK_ERR_NOT_READY (quoting
- * the last lines seen) otherwise. Never kills. The same on both OSes, but
- * for regular expressions (POSIX ERE, Linux only). */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-/* #include "error.h": inlined above */
-/* #include "loop.h": inlined above */
-/* #include "sys.h": inlined above */
-
-static int contains(const char *line, size_t len, const char *needle)
-{
-    size_t n = strlen(needle);
-    if (n == 0)
-        return 1;
-    for (size_t i = 0; i + n <= len; i++)
-        if (memcmp(line + i, needle, n) == 0)
-            return 1;
-    return 0;
-}
-
-/* A probe looks at each line: remember it for the error, and test it. */
-void pk__probe_line(pk_process_obj *p, int stream, const char *line, size_t len)
-{
-    char *slot = p->seen[p->seen_count++ % 6];
-    size_t n = len < 159 ? len : 159;
-    memcpy(slot, line, n);
-    slot[n] = '\0';
-    if (p->probe.matched || (p->probe.stream && p->probe.stream != stream))
-        return;
-#ifndef _WIN32
-    if (p->probe.use_regex) {
-        /* regexec wants a C string; a NUL inside the line ends the match. */
-        char buf[4096];
-        size_t m = len < sizeof buf - 1 ? len : sizeof buf - 1;
-        memcpy(buf, line, m);
-        buf[m] = '\0';
-        p->probe.matched = regexec(&p->probe.regex, buf, 0, NULL, 0) == 0;
-        return;
-    }
-#endif
-    p->probe.matched = contains(line, len, p->probe.substring);
-}
-
-
-static int probe_ms_left(uint64_t deadline)
-{
-    if (deadline == UINT64_MAX)
-        return -1;
-    return pk__ms_until(deadline, pk__now_ns());
-}
-
-/* The "not ready" error, with what the probe saw. */
-static int not_ready(pk_process_obj *p, const char *what, int timeout_ms)
-{
-    char seen[6 * 170] = "";
-    size_t used = 0;
-    unsigned n = p->seen_count < 6 ? p->seen_count : 6;
-    for (unsigned i = 0; i < n; i++) {
-        const char *line = p->seen[(p->seen_count - n + i) % 6];
-        int w = snprintf(seen + used, sizeof seen - used, "%s%s", i ? " | " : "", line);
-        if (w < 0 || (size_t)w >= sizeof seen - used)
-            break;
-        used += (size_t)w;
-    }
-    const char *why = atomic_load(&p->done) ? "the run ended" : "no match";
-    return pk__fail(PK_ERR_NOT_READY, "%s: not ready (%s) after %d ms waiting for %s; last lines seen: %s",
-                    p->plan.program, why, timeout_ms, what, n ? seen : "(none)");
-}
-
-/* A probe's record, kept for pk_process_readiness: what it waits for now,
- * and, at its end, how it ended. With the loop's lock held. */
-static void probe_begins(pk_process_obj *p, int kind, int stream, unsigned port)
-{
-    pk_readiness_info *r = &p->readiness;
-    memset(r, 0, sizeof *r);
-    r->size = sizeof *r;
-    r->kind = kind;
-    r->outcome = PK_READY_PENDING;
-    r->stream = stream;
-    r->port = port;
-}
-
-static int probe_ends(pk_process_obj *p, uint64_t started_ns, int rc)
-{
-    pthread_mutex_lock(&p->loop->lock);
-    pk_readiness_info *r = &p->readiness;
-    r->waited_us = (pk__now_ns() - started_ns) / 1000u;
-    if (rc == PK_OK)
-        r->outcome = PK_READY_MET;
-    else if (rc == PK_ERR_NOT_READY)
-        r->outcome = atomic_load(&p->done) ? PK_READY_RUN_ENDED : PK_READY_TIMED_OUT;
-    else if (rc == PK_ERR_CANCELLED)
-        r->outcome = PK_READY_WOKEN;
-    else
-        r->outcome = PK_READY_FAILED;
-    if (r->kind == PK_READY_LINE) {
-        r->lines_seen = p->seen_count;
-        if (p->seen_count)
-            pk__format(r->last_line, sizeof r->last_line, "%s", p->seen[(p->seen_count - 1) % 6]);
-    }
-    pthread_mutex_unlock(&p->loop->lock);
-    return rc;
-}
-
-/* Lines that came before the probe: the complete ones in the capture are
- * tested; a trailing partial one primes the splitter so it is completed. */
-static void probe_backlog(pk_process_obj *p)
-{
-    for (int s = 1; s <= 2 && !p->probe.matched; s++) {
-        pk_capture *c = &p->cap[s];
-        if (!c->buf || c->head) /* a wrapped tail ring: its start is not a line start */
-            continue;
-        size_t start = 0;
-        for (size_t i = 0; i < c->len; i++) {
-            if (c->buf[i] == '\n') {
-                pk__probe_line(p, s, (const char *)c->buf + start, i - start);
-                start = i + 1;
-            }
-        }
-        int splitter_in_use = p->plan.line_fn[s] || p->plan.event_fn;
-        if (!splitter_in_use && start < c->len && p->lines[s].len == 0)
-            pk__lines_feed(&p->lines[s], c->buf + start, c->len - start, s, pk__run_emit_line, p);
-    }
-}
-
-static int probe_finished(pk_process_obj *p, int *matched)
-{
-    pthread_mutex_lock(&p->loop->lock);
-    *matched = p->probe.matched;
-    int over = *matched || atomic_load(&p->done);
-    pthread_mutex_unlock(&p->loop->lock);
-    return over;
-}
-
-int pk__process_wait_for_line(pk_process_obj *p, int stream, const char *pattern, uint32_t flags, int timeout_ms)
-{
-    pthread_mutex_lock(&p->loop->lock);
-    if (p->probe.active) {
-        pthread_mutex_unlock(&p->loop->lock);
-        return pk__fail(PK_ERR_STATE, "pk_process_wait_for_line: another probe is running on this process");
-    }
-    memset(&p->probe, 0, sizeof p->probe);
-    const uint64_t started = pk__now_ns();
-    const unsigned wakes = pk__loop_wakes(p->loop);
-    probe_begins(p, PK_READY_LINE, stream, 0);
-    if (flags & PK_MATCH_REGEX) {
-#ifdef _WIN32
-        pthread_mutex_unlock(&p->loop->lock);
-        return probe_ends(p, started,
-                          pk__fail(PK_ERR_UNSUPPORTED, "pk_process_wait_for_line: regular expressions are POSIX ERE, "
-                                                       "not built for Windows; match a substring instead"));
-#else
-        int err = regcomp(&p->probe.regex, pattern, REG_EXTENDED | REG_NOSUB);
-        if (err != 0) {
-            char msg[128];
-            regerror(err, &p->probe.regex, msg, sizeof msg);
-            pthread_mutex_unlock(&p->loop->lock);
-            return probe_ends(p, started,
-                              pk__fail(PK_ERR_INVALID, "pk_process_wait_for_line: bad regex '%s': %s", pattern, msg));
-        }
-        p->probe.use_regex = 1;
-#endif
-    }
-    p->probe.substring = pattern;
-    p->probe.stream = stream;
-    p->probe.active = 1;
-    p->seen_count = 0;
-    probe_backlog(p);
-    pthread_mutex_unlock(&p->loop->lock);
-
-    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : started + (uint64_t)timeout_ms * 1000000u;
-    int rc = PK_OK, matched = 0;
-    while (!probe_finished(p, &matched)) {
-        int left = probe_ms_left(deadline);
-        if (left == 0)
-            break;
-        rc = pk__loop_turn(p->loop, left, wakes, "pk_process_wait_for_line");
-        if (rc != PK_OK)
-            break;
-    }
-    pthread_mutex_lock(&p->loop->lock);
-    matched = p->probe.matched;
-    p->probe.active = 0;
-    /* Without callbacks nobody feeds the splitter once the probe is gone:
-     * drop its partial line, which the next probe re-reads from the capture. */
-    for (int s = 1; s <= 2; s++)
-        if (!p->plan.line_fn[s] && !p->plan.event_fn)
-            p->lines[s].len = 0;
-#ifndef _WIN32
-    if (p->probe.use_regex)
-        regfree(&p->probe.regex);
-#endif
-    p->probe.use_regex = 0;
-    if (rc == PK_OK && !matched) {
-        char what[200];
-        pk__format(what, sizeof what, "a line %s '%s'", (flags & PK_MATCH_REGEX) ? "matching" : "containing",
-                   pattern);
-        rc = not_ready(p, what, timeout_ms);
-    }
-    pthread_mutex_unlock(&p->loop->lock);
-    return probe_ends(p, started, rc);
-}
-
-/* Between attempts the loop keeps running, so the program's output is read
- * (and it cannot block on a full pipe) while we wait. */
-#define PROBE_RETRY_MS 50
-/* How long one connection attempt may take. Windows answers a refused
- * loopback connect only after retrying the SYN for about 2 s, so there an
- * attempt is kept as short as the loop's turn; Linux refuses at once. */
-#ifdef _WIN32
-#define PORT_ATTEMPT_MS PROBE_RETRY_MS
-#else
-#define PORT_ATTEMPT_MS 1000
-#endif
-
-int pk__process_wait_for_port(pk_process_obj *p, uint16_t port, int timeout_ms)
-{
-    const uint64_t started = pk__now_ns();
-    const unsigned wakes = pk__loop_wakes(p->loop);
-    pthread_mutex_lock(&p->loop->lock);
-    probe_begins(p, PK_READY_PORT, 0, port);
-    pthread_mutex_unlock(&p->loop->lock);
-    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : started + (uint64_t)timeout_ms * 1000000u;
-    for (;;) {
-        int left = probe_ms_left(deadline);
-        if (pk__tcp_port_open(port, left < 0 || left > PORT_ATTEMPT_MS ? PORT_ATTEMPT_MS : left))
-            return probe_ends(p, started, PK_OK);
-        left = probe_ms_left(deadline);
-        if (left == 0 || atomic_load(&p->done))
-            break;
-        int rc = pk__loop_turn(p->loop, left < 0 || left > PROBE_RETRY_MS ? PROBE_RETRY_MS : left, wakes,
-                               "pk_process_wait_for_port");
-        if (rc != PK_OK)
-            return probe_ends(p, started, rc);
-    }
-    char what[64];
-    pk__format(what, sizeof what, "127.0.0.1:%u to accept a connection", (unsigned)port);
-    return probe_ends(p, started, not_ready(p, what, timeout_ms));
-}
-
-int pk__process_wait_for(pk_process_obj *p, pk_ready_fn ready, void *user, uint32_t interval_ms, int timeout_ms)
-{
-    const uint64_t started = pk__now_ns();
-    const unsigned wakes = pk__loop_wakes(p->loop);
-    pthread_mutex_lock(&p->loop->lock);
-    probe_begins(p, PK_READY_CHECK, 0, 0);
-    pthread_mutex_unlock(&p->loop->lock);
-    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : started + (uint64_t)timeout_ms * 1000000u;
-    int every = interval_ms ? (int)(interval_ms > 60000 ? 60000 : interval_ms) : PROBE_RETRY_MS;
-    for (;;) {
-        if (ready(user))
-            return probe_ends(p, started, PK_OK);
-        int left = probe_ms_left(deadline);
-        if (left == 0 || atomic_load(&p->done))
-            break;
-        int rc = pk__loop_turn(p->loop, left < 0 || left > every ? every : left, wakes, "pk_process_wait_for");
-        if (rc != PK_OK)
-            return probe_ends(p, started, rc);
-    }
-    return probe_ends(p, started, not_ready(p, "the caller's readiness check", timeout_ms));
-}
-#undef PROBE_RETRY_MS
-#undef PORT_ATTEMPT_MS
-
-/* ==== api/src/result.c ==== */
+/* ==== api/src/run/result.c ==== */
 /* Results: turning a finished run into a result object (the same on every
  * OS), and the public pk_result_* functions that read it. */
 #include <stdlib.h>
@@ -4921,119 +4236,7 @@ int pk_result_stage_info(pk_result *handle, uint32_t index, pk_run_info *out)
     return rc;
 }
 
-/* ==== api/src/retry.c ==== */
-/* pk_command_run_retry: run a command again after a failure, with capped
- * exponential backoff and full jitter, a caller classifier, and
- * cancellation that is never retried. */
-#include <math.h>
-
-/* #include "abi_struct.h": inlined above */
-/* #include "attempt.h": inlined above */
-/* #include "clock.h": inlined above */
-/* #include "error.h": inlined above */
-
-static int validate_retry_options(const pk_retry_options *o)
-{
-    if (o->max_attempts == 0)
-        return pk__fail(PK_ERR_INVALID, "pk_command_run_retry: max_attempts is 0 (the first run counts as one)");
-    if (!isfinite(o->multiplier) || o->multiplier < 1.0)
-        return pk__fail(PK_ERR_INVALID, "pk_command_run_retry: multiplier %g (it must be finite and at least 1)",
-                        o->multiplier);
-    if (o->reserved != 0)
-        return pk__fail(PK_ERR_INVALID, "pk_command_run_retry: reserved is %d (it must be zero)", (int)o->reserved);
-    return PK_OK;
-}
-
-/* The delay after attempt n (n >= 1) failed, before attempt n + 1. */
-static uint64_t delay_after(const pk_retry_options *o, uint32_t n)
-{
-    uint64_t d = pk__backoff_ms(o->initial_delay_ms, o->multiplier, o->max_delay_ms, n);
-    if (o->jitter) /* full jitter: uniform over the whole millisecond range [0, d] */
-        d = (uint64_t)(pk__clock_random() * (double)(d + 1));
-    return d;
-}
-
-/* Sleeps before the next attempt; PK_ERR_CANCELLED if the command's token
- * is (or becomes) triggered, which ends the retries at once. */
-static int back_off(pk_command_obj *cmd, uint64_t delay_ms, uint32_t attempt)
-{
-    pk_cancel_obj *token = pk__attempt_cancel_token(cmd);
-    int rc = PK_OK;
-    if (!token || !pk__cancel_is_triggered(token)) {
-        pk_cancel_wait wait;
-        pk__clock_sleep_ms(delay_ms, pk__cancel_wait_any(token, NULL, &wait));
-        pk__cancel_wait_release(&wait);
-    }
-    if (token && pk__cancel_is_triggered(token))
-        rc = pk__fail(PK_ERR_CANCELLED, "%s: cancelled while waiting to retry after attempt %u", cmd->program,
-                      (unsigned)attempt);
-    if (token)
-        pk__object_unref(&token->obj);
-    return rc;
-}
-
-int pk_command_run_retry(pk_command *handle, const pk_retry_options *opts, pk_retry_fn classify, void *user,
-                         pk_result **out)
-{
-    pk__clear_error();
-    if (!out)
-        return pk__fail(PK_ERR_INVALID, "pk_command_run_retry: out is NULL");
-    pk_retry_options o = PK_RETRY_OPTIONS_INIT;
-    int rc = opts ? pk__struct_in(&pk__layout_retry_options, &o, opts, "pk_command_run_retry: opts") : PK_OK;
-    if (rc == PK_OK)
-        rc = validate_retry_options(&o);
-    if (rc != PK_OK)
-        return rc;
-    pk_object *cmd_obj; /* pk__command_get would hold the builder's lock */
-    rc = pk__handle_get(handle, PK_OBJ_COMMAND, "pk_command_run_retry", &cmd_obj);
-    if (rc != PK_OK)
-        return rc;
-    pk_command_obj *cmd = (pk_command_obj *)cmd_obj;
-    rc = pk__attempt_check_stdin(cmd, "pk_command_run_retry", 0);
-
-    pk_result_obj *last = NULL;
-    for (uint32_t attempt = 1; rc == PK_OK; attempt++) {
-        pk_attempt a;
-        rc = pk__attempt_start(cmd, &a);
-        if (rc != PK_OK)
-            break;
-        rc = pk__attempt_wait(&a, NULL, 0, NULL);
-        pk_result_obj *r;
-        int end_rc = pk__attempt_end(&a, &r);
-        if (rc == PK_OK)
-            rc = end_rc;
-        if (last)
-            pk__object_unref(&last->obj); /* only the last attempt's result is kept */
-        last = r;
-        if (rc != PK_OK)
-            break;
-        if (r->info.success || r->info.outcome == PK_OUTCOME_CANCELLED || attempt >= o.max_attempts)
-            break;
-        if (classify) {
-            pk_result *lent = pk__result_lend(r);
-            int again = classify(user, lent, attempt);
-            pk__result_unlend(lent);
-            pk__clear_error(); /* whatever the classifier's own calls left */
-            if (!again)
-                break;
-        }
-        rc = back_off(cmd, delay_after(&o, attempt), attempt);
-    }
-    if (rc == PK_OK) {
-        void *h;
-        rc = pk__handle_new(&last->obj, &h); /* the table takes our reference */
-        if (rc == PK_OK) {
-            *out = h;
-            last = NULL;
-        }
-    }
-    if (last)
-        pk__object_unref(&last->obj);
-    pk__object_unref(&cmd->obj);
-    return rc;
-}
-
-/* ==== api/src/run.c ==== */
+/* ==== api/src/run/run.c ==== */
 /* Public run-and-capture API: handle checks around the loop core, the
  * blocking pk_command_run, and result accessors. */
 #include <errno.h>
@@ -5566,7 +4769,7 @@ int pk_process_resize(pk_process *handle, uint16_t rows, uint16_t cols)
     return put_live_process(p, rc);
 }
 
-/* ==== api/src/run_start.c ==== */
+/* ==== api/src/run/run_start.c ==== */
 /* The part of a run's life both loops share: the command's snapshot, the
  * group (a private one unless the caller gave one), where each stdio stream
  * comes from, the spawn, the stdin queue, room in the loop's list, the
@@ -5903,7 +5106,975 @@ void pk__loop_wind_down(pk_loop_obj *loop, void (*finish)(pk_process_obj *p))
 }
 #undef DRAIN_AFTER_EXIT_MS
 
-/* ==== api/src/supervise.c ==== */
+/* ==== api/src/layers/attempt.c ==== */
+/* One run of a command for the higher layers (retry, supervision). */
+/* #include "attempt.h": inlined above */
+
+#include <errno.h>
+#include <signal.h>
+
+/* #include "error.h": inlined above */
+/* #include "sys.h": inlined above */
+
+int pk__attempt_start(pk_command_obj *cmd, pk_attempt *a)
+{
+    a->loop = NULL;
+    a->proc = NULL;
+    int rc = pk__loop_create(&a->loop);
+    if (rc != PK_OK)
+        return rc;
+    rc = pk__loop_start(a->loop, cmd, NULL, NULL, &a->proc);
+    if (rc != PK_OK) {
+        pk__loop_close(a->loop);
+        pk__object_unref(&a->loop->obj);
+        a->loop = NULL;
+        a->proc = NULL;
+    }
+    return rc;
+}
+
+int pk__attempt_wait(pk_attempt *a, pk_cancel_obj *stop, uint32_t grace_ms, int *stopped)
+{
+    pk_process_obj *p = a->proc;
+    int stopping = 0, killed = 0, rc = PK_OK;
+    uint64_t kill_at = 0;
+    while (rc == PK_OK && !atomic_load(&p->done)) {
+        if (stop && !stopping && pk__cancel_is_triggered(stop)) {
+            stopping = 1;
+            int sig = p->plan.timeout_signal > 0 ? p->plan.timeout_signal : SIGTERM;
+            if (sig != SIGKILL && pk__process_signal(p, sig) == PK_OK) {
+                kill_at = pk__now_ns() + (uint64_t)grace_ms * 1000000u;
+            } else {
+                /* SIGKILL asked for, or no polite signal here (Windows):
+                 * the graceful stop is the kill. */
+                pk__clear_error();
+                pk__process_cancel(p);
+                killed = 1;
+            }
+            continue;
+        }
+        if (stopping) {
+            int timeout = -1;
+            if (!killed) {
+                uint64_t now = pk__now_ns();
+                if (now >= kill_at) {
+                    pk__process_cancel(p); /* SIGKILL to the tree; the run ends as cancelled */
+                    killed = 1;
+                    continue;
+                }
+                timeout = pk__ms_until(kill_at, now);
+            }
+            rc = pk__loop_run_once(a->loop, timeout);
+        } else if (stop) {
+            rc = pk__loop_run_once_watching(a->loop, -1, stop);
+        } else {
+            rc = pk__loop_run_once(a->loop, -1);
+        }
+    }
+    if (stopped)
+        *stopped = stopping;
+    return rc;
+}
+
+int pk__attempt_end(pk_attempt *a, pk_result_obj **out)
+{
+    int rc = PK_OK;
+    pk_result_obj *r = NULL;
+    if (atomic_load(&a->proc->done)) {
+        r = a->proc->result;
+        if (r)
+            pk__object_ref(&r->obj);
+        else
+            rc = pk__fail(PK_ERR_NOMEM, "%s: out of memory building the result", a->proc->plan.program);
+    }
+    pk__object_unref(&a->proc->obj);
+    pk__loop_close(a->loop);
+    pk__object_unref(&a->loop->obj);
+    a->proc = NULL;
+    a->loop = NULL;
+    *out = r;
+    return rc;
+}
+
+struct pk_result *pk__result_lend(pk_result_obj *r)
+{
+    if (!r)
+        return NULL;
+    pk__object_ref(&r->obj);
+    void *h;
+    if (pk__handle_new(&r->obj, &h) != PK_OK) {
+        pk__object_unref(&r->obj);
+        return NULL;
+    }
+    return h;
+}
+
+void pk__result_unlend(struct pk_result *handle)
+{
+    pk_object *obj;
+    /* Fails only if the callback freed the handle itself: nothing to do. */
+    if (handle && pk__handle_retire(handle, PK_OBJ_RESULT, "result", &obj) == PK_OK)
+        pk__object_unref(obj);
+}
+
+int pk__attempt_check_stdin(pk_command_obj *cmd, const char *fn, int allow_fd)
+{
+    pthread_mutex_lock(&cmd->lock);
+    int mode = cmd->stdin_mode;
+    pthread_mutex_unlock(&cmd->lock);
+    if (mode == PK_IN_PIPE)
+        return pk__fail(PK_ERR_INVALID,
+                        "%s: stdin is an interactive pipe (pk_command_stdin_pipe), which cannot be replayed on a "
+                        "second run; give the input with pk_command_stdin_bytes or pk_command_stdin_file",
+                        fn);
+    if (mode == PK_IN_FD && !allow_fd)
+        return pk__fail(PK_ERR_INVALID,
+                        "%s: stdin is a caller fd (pk_command_stdin_fd), which a first run consumes and a second "
+                        "cannot replay; give the input with pk_command_stdin_bytes or pk_command_stdin_file",
+                        fn);
+    return PK_OK;
+}
+
+pk_cancel_obj *pk__attempt_cancel_token(pk_command_obj *cmd)
+{
+    pthread_mutex_lock(&cmd->lock);
+    pk_cancel_obj *token = cmd->cancel;
+    if (token)
+        pk__object_ref(&token->obj);
+    pthread_mutex_unlock(&cmd->lock);
+    return token;
+}
+
+/* base^e by squaring: the library does not link libm, so that
+ * `cc app.c processkit.c` needs nothing more on the line. */
+static double power_u32(double base, uint32_t e)
+{
+    double r = 1.0;
+    for (; e; e >>= 1, base *= base)
+        if (e & 1u)
+            r *= base;
+    return r;
+}
+
+uint64_t pk__backoff_ms(uint32_t initial_ms, double multiplier, uint32_t max_ms, uint32_t n)
+{
+    double d = (double)initial_ms * power_u32(multiplier, n > 0 ? n - 1 : 0);
+    if (!(d < (double)max_ms)) /* also inf and nan */
+        return max_ms;
+    return (uint64_t)(d + 0.5); /* d >= 0: rounds half up */
+}
+
+/* ==== api/src/layers/pipeline.c ==== */
+/* Pipelines: `a | b | c` with no shell. Every stage runs in one private
+ * group, joined to the next by an OS pipe; the last stage's output is
+ * captured like a single run's, and the outcome is attributed to the first
+ * stage that failed (pipefail). */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* #include "error.h": inlined above */
+/* #include "loop.h": inlined above */
+/* #include "sys.h": inlined above */
+
+#ifdef SIGPIPE
+#define PIPE_SIGNAL SIGPIPE
+#else
+#define PIPE_SIGNAL 13 /* Windows has none; a POSIX-style program may still exit 128 + 13 */
+#endif
+
+typedef struct pk_pipeline_obj {
+    pk_object obj;
+    pthread_mutex_t lock;
+    pk_command_obj **stages; /* referenced */
+    uint32_t *stage_flags;
+    size_t count, cap;
+    uint32_t flags;
+    uint32_t timeout_ms, grace_ms;
+    int timeout_signal;
+    pk_cancel_obj *cancel; /* referenced */
+} pk_pipeline_obj;
+
+static void pipeline_destroy(pk_object *obj)
+{
+    pk_pipeline_obj *pl = (pk_pipeline_obj *)obj;
+    for (size_t i = 0; i < pl->count; i++)
+        pk__object_unref(&pl->stages[i]->obj);
+    free(pl->stages);
+    free(pl->stage_flags);
+    if (pl->cancel)
+        pk__object_unref(&pl->cancel->obj);
+    pthread_mutex_destroy(&pl->lock);
+    free(pl);
+}
+
+static int get_pipeline(pk_pipeline *handle, const char *fn, pk_pipeline_obj **out)
+{
+    pk__clear_error();
+    pk_object *obj;
+    int rc = pk__handle_get(handle, PK_OBJ_PIPELINE, fn, &obj);
+    if (rc == PK_OK)
+        *out = (pk_pipeline_obj *)obj;
+    return rc;
+}
+
+int pk_pipeline_new(pk_pipeline **out)
+{
+    pk__clear_error();
+    if (!out)
+        return pk__fail(PK_ERR_INVALID, "pk_pipeline_new: out is NULL");
+    pk_pipeline_obj *pl = calloc(1, sizeof *pl);
+    if (!pl)
+        return pk__fail(PK_ERR_NOMEM, "pk_pipeline_new: out of memory");
+    pk__object_init(&pl->obj, PK_OBJ_PIPELINE, pipeline_destroy);
+    pthread_mutex_init(&pl->lock, NULL);
+    pl->timeout_signal = SIGTERM;
+    void *h;
+    int rc = pk__handle_new(&pl->obj, &h);
+    if (rc != PK_OK) {
+        pk__object_unref(&pl->obj);
+        return rc;
+    }
+    *out = h;
+    return PK_OK;
+}
+
+int pk_pipeline_free(pk_pipeline *handle)
+{
+    pk__clear_error();
+    pk_object *obj;
+    int rc = pk__handle_retire(handle, PK_OBJ_PIPELINE, "pk_pipeline_free", &obj);
+    if (rc == PK_OK)
+        pk__object_unref(obj);
+    return rc;
+}
+
+int pk_pipeline_add(pk_pipeline *handle, pk_command *stage, uint32_t stage_flags)
+{
+    pk_pipeline_obj *pl;
+    int rc = get_pipeline(handle, "pk_pipeline_add", &pl);
+    if (rc != PK_OK)
+        return rc;
+    pk_object *cmd = NULL;
+    if (stage_flags & ~(uint32_t)PK_STAGE_UNCHECKED)
+        rc = pk__fail(PK_ERR_INVALID, "pk_pipeline_add: unknown stage flags 0x%x", (unsigned)stage_flags);
+    else
+        rc = pk__handle_get(stage, PK_OBJ_COMMAND, "pk_pipeline_add", &cmd);
+    pthread_mutex_lock(&pl->lock);
+    if (rc == PK_OK && pl->count == 256)
+        rc = pk__fail(PK_ERR_INVALID, "pk_pipeline_add: 256 stages at most");
+    if (rc == PK_OK && pl->count == pl->cap) {
+        size_t cap = pl->cap ? pl->cap * 2 : 4;
+        pk_command_obj **stages = realloc(pl->stages, cap * sizeof *stages);
+        if (stages)
+            pl->stages = stages;
+        uint32_t *flags = stages ? realloc(pl->stage_flags, cap * sizeof *flags) : NULL;
+        if (flags)
+            pl->stage_flags = flags;
+        if (!stages || !flags)
+            rc = pk__fail(PK_ERR_NOMEM, "pk_pipeline_add: out of memory");
+        else
+            pl->cap = cap;
+    }
+    if (rc == PK_OK) {
+        pl->stages[pl->count] = (pk_command_obj *)cmd;
+        pl->stage_flags[pl->count++] = stage_flags;
+        cmd = NULL; /* the pipeline keeps the reference */
+    }
+    pthread_mutex_unlock(&pl->lock);
+    if (cmd)
+        pk__object_unref(cmd);
+    pk__object_unref(&pl->obj);
+    return rc;
+}
+
+int pk_pipeline_flags(pk_pipeline *handle, uint32_t flags)
+{
+    pk_pipeline_obj *pl;
+    int rc = get_pipeline(handle, "pk_pipeline_flags", &pl);
+    if (rc != PK_OK)
+        return rc;
+    if (flags & ~(uint32_t)PK_PIPELINE_SIGPIPE_FAILS) {
+        rc = pk__fail(PK_ERR_INVALID, "pk_pipeline_flags: unknown flags 0x%x", (unsigned)flags);
+    } else {
+        pthread_mutex_lock(&pl->lock);
+        pl->flags = flags;
+        pthread_mutex_unlock(&pl->lock);
+    }
+    pk__object_unref(&pl->obj);
+    return rc;
+}
+
+int pk_pipeline_timeout(pk_pipeline *handle, uint32_t timeout_ms, int32_t sig, uint32_t grace_ms)
+{
+    pk_pipeline_obj *pl;
+    int rc = get_pipeline(handle, "pk_pipeline_timeout", &pl);
+    if (rc != PK_OK)
+        return rc;
+    if (sig < 0 || sig >= PK_NSIG) {
+        rc = pk__fail(PK_ERR_INVALID, "pk_pipeline_timeout: %d is not a signal", (int)sig);
+    } else {
+        pthread_mutex_lock(&pl->lock);
+        pl->timeout_ms = timeout_ms;
+        pl->timeout_signal = sig ? sig : SIGTERM;
+        pl->grace_ms = grace_ms;
+        pthread_mutex_unlock(&pl->lock);
+    }
+    pk__object_unref(&pl->obj);
+    return rc;
+}
+
+int pk_pipeline_cancel_on(pk_pipeline *handle, pk_cancel *token)
+{
+    pk_pipeline_obj *pl;
+    int rc = get_pipeline(handle, "pk_pipeline_cancel_on", &pl);
+    if (rc != PK_OK)
+        return rc;
+    pk_object *obj = NULL;
+    if (token)
+        rc = pk__handle_get(token, PK_OBJ_CANCEL, "pk_pipeline_cancel_on", &obj);
+    if (rc == PK_OK) {
+        pthread_mutex_lock(&pl->lock);
+        if (pl->cancel)
+            pk__object_unref(&pl->cancel->obj);
+        pl->cancel = (pk_cancel_obj *)obj;
+        pthread_mutex_unlock(&pl->lock);
+    }
+    pk__object_unref(&pl->obj);
+    return rc;
+}
+
+/* Whether a finished stage fails the pipeline. A producer killed by SIGPIPE
+ * only lost its reader, which is how pipelines end early by design; a shell
+ * around such a producer reports it as exit code 128 + SIGPIPE. */
+static int stage_failed(const pk_run_info *info, uint32_t stage_flags, uint32_t pipeline_flags)
+{
+    if (info->success || (stage_flags & PK_STAGE_UNCHECKED))
+        return 0;
+    int sigpipe = (info->outcome == PK_OUTCOME_SIGNALLED && info->signal == PIPE_SIGNAL) ||
+                  (info->outcome == PK_OUTCOME_EXITED && info->exit_code == 128 + PIPE_SIGNAL);
+    if (sigpipe && !(pipeline_flags & PK_PIPELINE_SIGPIPE_FAILS))
+        return 0;
+    return 1;
+}
+
+typedef struct run_state {
+    pk_loop_obj *loop;
+    pk_group_obj *group;
+    pk_process_obj **procs;
+    size_t started;
+} run_state;
+
+static int all_done(const run_state *st)
+{
+    for (size_t i = 0; i < st->started; i++)
+        if (!atomic_load(&st->procs[i]->done))
+            return 0;
+    return 1;
+}
+
+static int deadline_ms(uint64_t at, uint64_t now)
+{
+    if (!at)
+        return -1;
+    return pk__ms_until(at, now);
+}
+
+/* Drives the loop until every stage is done, applying the pipeline's
+ * timeout and cancellation to the whole group. */
+static void drive(run_state *st, const pk_pipeline_obj *cfg, int *timed_out, int *cancelled)
+{
+    uint64_t start = pk__now_ns();
+    uint64_t deadline = cfg->timeout_ms ? start + (uint64_t)cfg->timeout_ms * 1000000u : 0, grace_at = 0;
+    while (!all_done(st)) {
+        uint64_t now = pk__now_ns();
+        if (cfg->cancel && !*cancelled && pk__cancel_is_triggered(cfg->cancel)) {
+            *cancelled = 1;
+            (void)pk__group_signal_obj(st->group, SIGKILL);
+        }
+        if (deadline && now >= deadline && !*timed_out) {
+            *timed_out = 1;
+            deadline = 0;
+            /* A mechanism with no polite signal (a job object) is killed. */
+            const int polite = cfg->timeout_signal != SIGKILL && (st->group->features & PK_FEATURE_SIGNALS);
+            if (polite)
+                (void)pk__group_signal_obj(st->group, cfg->timeout_signal);
+            if (polite && cfg->grace_ms)
+                grace_at = now + (uint64_t)cfg->grace_ms * 1000000u;
+            else
+                (void)pk__group_signal_obj(st->group, SIGKILL);
+        }
+        if (grace_at && now >= grace_at) {
+            grace_at = 0;
+            (void)pk__group_signal_obj(st->group, SIGKILL);
+        }
+        int wait = deadline_ms(deadline, now), g = deadline_ms(grace_at, now);
+        if (g >= 0 && (wait < 0 || g < wait))
+            wait = g;
+        /* The token wakes the driver whichever stages are still running. */
+        int rc = cfg->cancel && !*cancelled ? pk__loop_run_once_watching(st->loop, wait, cfg->cancel)
+                                            : pk__loop_run_once(st->loop, wait);
+        if (rc != PK_OK)
+            break;
+    }
+}
+
+/* The pipeline's result: the last stage's output, every stage's info, and
+ * the outcome of the stage it is attributed to. */
+static pk_result_obj *combine(run_state *st, const pk_pipeline_obj *cfg, int timed_out, int cancelled,
+                              uint64_t duration_us)
+{
+    size_t n = st->started;
+    pk_result_obj *r = calloc(1, sizeof *r);
+    pk_run_info *stages = calloc(n, sizeof *stages);
+    if (!r || !stages) {
+        free(r);
+        free(stages);
+        return NULL;
+    }
+    pk__object_init(&r->obj, PK_OBJ_RESULT, pk__result_destroy);
+    for (size_t i = 0; i < n; i++)
+        if (st->procs[i]->result)
+            stages[i] = st->procs[i]->result->info;
+    pk_result_obj *last = st->procs[n - 1]->result;
+    if (last) {
+        for (int s = 1; s <= 2; s++) {
+            r->data[s] = last->data[s];
+            r->len[s] = last->len[s];
+            last->data[s] = NULL;
+            last->len[s] = 0;
+        }
+        r->info = last->info;
+    }
+    r->stages = stages;
+    r->timeout_ms = cfg->timeout_ms;
+    int failed = -1;
+    for (size_t i = 0; i < n && failed < 0; i++)
+        if (stage_failed(&stages[i], cfg->stage_flags[i], cfg->flags))
+            failed = (int)i;
+    pk_run_info *info = &r->info;
+    info->stage_count = (uint32_t)n;
+    info->failed_stage = failed;
+    info->mechanism = st->group->mechanism;
+    info->duration_us = duration_us;
+    if (failed >= 0) {
+        info->outcome = stages[failed].outcome;
+        info->exit_code = stages[failed].exit_code;
+        info->signal = stages[failed].signal;
+        info->pid = stages[failed].pid;
+    }
+    if (cancelled)
+        info->outcome = PK_OUTCOME_CANCELLED;
+    else if (timed_out)
+        info->outcome = PK_OUTCOME_TIMED_OUT;
+    info->success = !cancelled && !timed_out && failed < 0;
+    /* Messages name the stage the outcome belongs to. */
+    size_t at = failed >= 0 ? (size_t)failed : n - 1;
+    char name[300];
+    pk__format(name, sizeof name, "stage %zu of %zu (%s)", at + 1, n, st->procs[at]->plan.program);
+    r->program = strdup(name);
+    return r;
+}
+
+int pk_pipeline_run(pk_pipeline *handle, pk_result **out)
+{
+    pk_pipeline_obj *pl;
+    int rc = get_pipeline(handle, "pk_pipeline_run", &pl);
+    if (rc != PK_OK)
+        return rc;
+    if (!out) {
+        pk__object_unref(&pl->obj);
+        return pk__fail(PK_ERR_INVALID, "pk_pipeline_run: out is NULL");
+    }
+    /* A consistent copy of the configuration; stages stay referenced. */
+    pthread_mutex_lock(&pl->lock);
+    pk_pipeline_obj cfg = *pl;
+    size_t n = pl->count;
+    pk_command_obj **stages = n ? malloc(n * sizeof *stages) : NULL;
+    uint32_t *flags = n ? malloc(n * sizeof *flags) : NULL;
+    if (stages && flags) {
+        for (size_t i = 0; i < n; i++) {
+            stages[i] = pl->stages[i];
+            pk__object_ref(&stages[i]->obj);
+            flags[i] = pl->stage_flags[i];
+        }
+    }
+    if (cfg.cancel)
+        pk__object_ref(&cfg.cancel->obj);
+    pthread_mutex_unlock(&pl->lock);
+    cfg.stages = stages;
+    cfg.stage_flags = flags;
+    pk__object_unref(&pl->obj);
+
+    run_state st = {0};
+    int (*pipes)[2] = NULL;
+    if (n == 0)
+        rc = pk__fail(PK_ERR_INVALID, "pk_pipeline_run: the pipeline has no stages");
+    else if (!stages || !flags || !(st.procs = calloc(n, sizeof *st.procs)) ||
+             (n > 1 && !(pipes = malloc((n - 1) * sizeof *pipes))))
+        rc = pk__fail(PK_ERR_NOMEM, "pk_pipeline_run: out of memory");
+    else if (cfg.cancel && pk__cancel_is_triggered(cfg.cancel))
+        rc = pk__fail(PK_ERR_CANCELLED, "pk_pipeline_run: cancelled before it started");
+    for (size_t i = 0; pipes && i + 1 < n; i++)
+        pipes[i][0] = pipes[i][1] = -1; /* closed below only if opened */
+    if (rc == PK_OK) {
+        pthread_mutex_lock(&stages[0]->lock);
+        pk_group_options opts = stages[0]->group_opts;
+        pthread_mutex_unlock(&stages[0]->lock);
+        rc = pk__group_new(&opts, &st.group);
+    }
+    if (rc == PK_OK)
+        rc = pk__loop_create(&st.loop);
+    for (size_t i = 0; rc == PK_OK && i + 1 < n; i++) {
+        int err = pk__os_pipe(pipes[i]);
+        if (err != 0) {
+            rc = pk__fail_errno(PK_ERR_OS, -err, "pk_pipeline_run: pipe");
+            pipes[i][0] = pipes[i][1] = -1;
+        }
+    }
+    uint64_t start = pk__now_ns();
+    for (size_t i = 0; rc == PK_OK && i < n; i++) {
+        pk_start_overrides ov = {i > 0 ? pipes[i - 1][0] : -1, i + 1 < n ? pipes[i][1] : -1};
+        rc = pk__loop_start(st.loop, stages[i], st.group, &ov, &st.procs[i]);
+        if (rc == PK_OK)
+            st.started++;
+    }
+    for (size_t i = 0; pipes && i + 1 < n; i++) {
+        /* Only the stages hold the pipes now: EOF flows when a writer ends. */
+        if (pipes[i][0] >= 0)
+            pk__os_close(pipes[i][0]);
+        if (pipes[i][1] >= 0)
+            pk__os_close(pipes[i][1]);
+    }
+    free(pipes);
+
+    int timed_out = 0, cancelled = 0;
+    if (rc != PK_OK && st.group) {
+        /* A stage failed to start: stop the ones that did. */
+        char saved[512];
+        pk__format(saved, sizeof saved, "%s", pk_last_error());
+        (void)pk__group_signal_obj(st.group, SIGKILL);
+        for (size_t i = 0; i < st.started; i++)
+            pk__process_cancel(st.procs[i]);
+        while (st.loop && !all_done(&st) && pk__loop_run_once(st.loop, 1000) == PK_OK) {
+        }
+        pk__fail(rc, "%s", saved);
+    } else if (rc == PK_OK) {
+        drive(&st, &cfg, &timed_out, &cancelled);
+    }
+    if (st.group)
+        (void)pk__group_teardown(st.group);
+    if (rc == PK_OK) {
+        pk_result_obj *r = combine(&st, &cfg, timed_out, cancelled, (pk__now_ns() - start) / 1000u);
+        void *h = NULL;
+        if (!r)
+            rc = pk__fail(PK_ERR_NOMEM, "pk_pipeline_run: out of memory building the result");
+        else if ((rc = pk__handle_new(&r->obj, &h)) != PK_OK)
+            pk__object_unref(&r->obj);
+        else
+            *out = h;
+    }
+    for (size_t i = 0; i < st.started; i++)
+        pk__object_unref(&st.procs[i]->obj);
+    free(st.procs);
+    if (st.loop) {
+        pk__loop_close(st.loop);
+        pk__object_unref(&st.loop->obj);
+    }
+    if (st.group)
+        pk__object_unref(&st.group->obj);
+    for (size_t i = 0; stages && i < n; i++)
+        pk__object_unref(&stages[i]->obj);
+    free(stages);
+    free(flags);
+    if (cfg.cancel)
+        pk__object_unref(&cfg.cancel->obj);
+    return rc;
+}
+#undef PIPE_SIGNAL
+
+/* ==== api/src/layers/readiness.c ==== */
+/* Readiness probes: drive a run's loop until a line matches, a loopback
+ * port accepts, or the caller's predicate holds; PK_ERR_NOT_READY (quoting
+ * the last lines seen) otherwise. Never kills. The same on both OSes, but
+ * for regular expressions (POSIX ERE, Linux only). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* #include "error.h": inlined above */
+/* #include "loop.h": inlined above */
+/* #include "sys.h": inlined above */
+
+static int contains(const char *line, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    if (n == 0)
+        return 1;
+    for (size_t i = 0; i + n <= len; i++)
+        if (memcmp(line + i, needle, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* A probe looks at each line: remember it for the error, and test it. */
+void pk__probe_line(pk_process_obj *p, int stream, const char *line, size_t len)
+{
+    char *slot = p->seen[p->seen_count++ % 6];
+    size_t n = len < 159 ? len : 159;
+    memcpy(slot, line, n);
+    slot[n] = '\0';
+    if (p->probe.matched || (p->probe.stream && p->probe.stream != stream))
+        return;
+#ifndef _WIN32
+    if (p->probe.use_regex) {
+        /* regexec wants a C string; a NUL inside the line ends the match. */
+        char buf[4096];
+        size_t m = len < sizeof buf - 1 ? len : sizeof buf - 1;
+        memcpy(buf, line, m);
+        buf[m] = '\0';
+        p->probe.matched = regexec(&p->probe.regex, buf, 0, NULL, 0) == 0;
+        return;
+    }
+#endif
+    p->probe.matched = contains(line, len, p->probe.substring);
+}
+
+
+static int probe_ms_left(uint64_t deadline)
+{
+    if (deadline == UINT64_MAX)
+        return -1;
+    return pk__ms_until(deadline, pk__now_ns());
+}
+
+/* The "not ready" error, with what the probe saw. */
+static int not_ready(pk_process_obj *p, const char *what, int timeout_ms)
+{
+    char seen[6 * 170] = "";
+    size_t used = 0;
+    unsigned n = p->seen_count < 6 ? p->seen_count : 6;
+    for (unsigned i = 0; i < n; i++) {
+        const char *line = p->seen[(p->seen_count - n + i) % 6];
+        int w = snprintf(seen + used, sizeof seen - used, "%s%s", i ? " | " : "", line);
+        if (w < 0 || (size_t)w >= sizeof seen - used)
+            break;
+        used += (size_t)w;
+    }
+    const char *why = atomic_load(&p->done) ? "the run ended" : "no match";
+    return pk__fail(PK_ERR_NOT_READY, "%s: not ready (%s) after %d ms waiting for %s; last lines seen: %s",
+                    p->plan.program, why, timeout_ms, what, n ? seen : "(none)");
+}
+
+/* A probe's record, kept for pk_process_readiness: what it waits for now,
+ * and, at its end, how it ended. With the loop's lock held. */
+static void probe_begins(pk_process_obj *p, int kind, int stream, unsigned port)
+{
+    pk_readiness_info *r = &p->readiness;
+    memset(r, 0, sizeof *r);
+    r->size = sizeof *r;
+    r->kind = kind;
+    r->outcome = PK_READY_PENDING;
+    r->stream = stream;
+    r->port = port;
+}
+
+static int probe_ends(pk_process_obj *p, uint64_t started_ns, int rc)
+{
+    pthread_mutex_lock(&p->loop->lock);
+    pk_readiness_info *r = &p->readiness;
+    r->waited_us = (pk__now_ns() - started_ns) / 1000u;
+    if (rc == PK_OK)
+        r->outcome = PK_READY_MET;
+    else if (rc == PK_ERR_NOT_READY)
+        r->outcome = atomic_load(&p->done) ? PK_READY_RUN_ENDED : PK_READY_TIMED_OUT;
+    else if (rc == PK_ERR_CANCELLED)
+        r->outcome = PK_READY_WOKEN;
+    else
+        r->outcome = PK_READY_FAILED;
+    if (r->kind == PK_READY_LINE) {
+        r->lines_seen = p->seen_count;
+        if (p->seen_count)
+            pk__format(r->last_line, sizeof r->last_line, "%s", p->seen[(p->seen_count - 1) % 6]);
+    }
+    pthread_mutex_unlock(&p->loop->lock);
+    return rc;
+}
+
+/* Lines that came before the probe: the complete ones in the capture are
+ * tested; a trailing partial one primes the splitter so it is completed. */
+static void probe_backlog(pk_process_obj *p)
+{
+    for (int s = 1; s <= 2 && !p->probe.matched; s++) {
+        pk_capture *c = &p->cap[s];
+        if (!c->buf || c->head) /* a wrapped tail ring: its start is not a line start */
+            continue;
+        size_t start = 0;
+        for (size_t i = 0; i < c->len; i++) {
+            if (c->buf[i] == '\n') {
+                pk__probe_line(p, s, (const char *)c->buf + start, i - start);
+                start = i + 1;
+            }
+        }
+        int splitter_in_use = p->plan.line_fn[s] || p->plan.event_fn;
+        if (!splitter_in_use && start < c->len && p->lines[s].len == 0)
+            pk__lines_feed(&p->lines[s], c->buf + start, c->len - start, s, pk__run_emit_line, p);
+    }
+}
+
+static int probe_finished(pk_process_obj *p, int *matched)
+{
+    pthread_mutex_lock(&p->loop->lock);
+    *matched = p->probe.matched;
+    int over = *matched || atomic_load(&p->done);
+    pthread_mutex_unlock(&p->loop->lock);
+    return over;
+}
+
+int pk__process_wait_for_line(pk_process_obj *p, int stream, const char *pattern, uint32_t flags, int timeout_ms)
+{
+    pthread_mutex_lock(&p->loop->lock);
+    if (p->probe.active) {
+        pthread_mutex_unlock(&p->loop->lock);
+        return pk__fail(PK_ERR_STATE, "pk_process_wait_for_line: another probe is running on this process");
+    }
+    memset(&p->probe, 0, sizeof p->probe);
+    const uint64_t started = pk__now_ns();
+    const unsigned wakes = pk__loop_wakes(p->loop);
+    probe_begins(p, PK_READY_LINE, stream, 0);
+    if (flags & PK_MATCH_REGEX) {
+#ifdef _WIN32
+        pthread_mutex_unlock(&p->loop->lock);
+        return probe_ends(p, started,
+                          pk__fail(PK_ERR_UNSUPPORTED, "pk_process_wait_for_line: regular expressions are POSIX ERE, "
+                                                       "not built for Windows; match a substring instead"));
+#else
+        int err = regcomp(&p->probe.regex, pattern, REG_EXTENDED | REG_NOSUB);
+        if (err != 0) {
+            char msg[128];
+            regerror(err, &p->probe.regex, msg, sizeof msg);
+            pthread_mutex_unlock(&p->loop->lock);
+            return probe_ends(p, started,
+                              pk__fail(PK_ERR_INVALID, "pk_process_wait_for_line: bad regex '%s': %s", pattern, msg));
+        }
+        p->probe.use_regex = 1;
+#endif
+    }
+    p->probe.substring = pattern;
+    p->probe.stream = stream;
+    p->probe.active = 1;
+    p->seen_count = 0;
+    probe_backlog(p);
+    pthread_mutex_unlock(&p->loop->lock);
+
+    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : started + (uint64_t)timeout_ms * 1000000u;
+    int rc = PK_OK, matched = 0;
+    while (!probe_finished(p, &matched)) {
+        int left = probe_ms_left(deadline);
+        if (left == 0)
+            break;
+        rc = pk__loop_turn(p->loop, left, wakes, "pk_process_wait_for_line");
+        if (rc != PK_OK)
+            break;
+    }
+    pthread_mutex_lock(&p->loop->lock);
+    matched = p->probe.matched;
+    p->probe.active = 0;
+    /* Without callbacks nobody feeds the splitter once the probe is gone:
+     * drop its partial line, which the next probe re-reads from the capture. */
+    for (int s = 1; s <= 2; s++)
+        if (!p->plan.line_fn[s] && !p->plan.event_fn)
+            p->lines[s].len = 0;
+#ifndef _WIN32
+    if (p->probe.use_regex)
+        regfree(&p->probe.regex);
+#endif
+    p->probe.use_regex = 0;
+    if (rc == PK_OK && !matched) {
+        char what[200];
+        pk__format(what, sizeof what, "a line %s '%s'", (flags & PK_MATCH_REGEX) ? "matching" : "containing",
+                   pattern);
+        rc = not_ready(p, what, timeout_ms);
+    }
+    pthread_mutex_unlock(&p->loop->lock);
+    return probe_ends(p, started, rc);
+}
+
+/* Between attempts the loop keeps running, so the program's output is read
+ * (and it cannot block on a full pipe) while we wait. */
+#define PROBE_RETRY_MS 50
+/* How long one connection attempt may take. Windows answers a refused
+ * loopback connect only after retrying the SYN for about 2 s, so there an
+ * attempt is kept as short as the loop's turn; Linux refuses at once. */
+#ifdef _WIN32
+#define PORT_ATTEMPT_MS PROBE_RETRY_MS
+#else
+#define PORT_ATTEMPT_MS 1000
+#endif
+
+int pk__process_wait_for_port(pk_process_obj *p, uint16_t port, int timeout_ms)
+{
+    const uint64_t started = pk__now_ns();
+    const unsigned wakes = pk__loop_wakes(p->loop);
+    pthread_mutex_lock(&p->loop->lock);
+    probe_begins(p, PK_READY_PORT, 0, port);
+    pthread_mutex_unlock(&p->loop->lock);
+    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : started + (uint64_t)timeout_ms * 1000000u;
+    for (;;) {
+        int left = probe_ms_left(deadline);
+        if (pk__tcp_port_open(port, left < 0 || left > PORT_ATTEMPT_MS ? PORT_ATTEMPT_MS : left))
+            return probe_ends(p, started, PK_OK);
+        left = probe_ms_left(deadline);
+        if (left == 0 || atomic_load(&p->done))
+            break;
+        int rc = pk__loop_turn(p->loop, left < 0 || left > PROBE_RETRY_MS ? PROBE_RETRY_MS : left, wakes,
+                               "pk_process_wait_for_port");
+        if (rc != PK_OK)
+            return probe_ends(p, started, rc);
+    }
+    char what[64];
+    pk__format(what, sizeof what, "127.0.0.1:%u to accept a connection", (unsigned)port);
+    return probe_ends(p, started, not_ready(p, what, timeout_ms));
+}
+
+int pk__process_wait_for(pk_process_obj *p, pk_ready_fn ready, void *user, uint32_t interval_ms, int timeout_ms)
+{
+    const uint64_t started = pk__now_ns();
+    const unsigned wakes = pk__loop_wakes(p->loop);
+    pthread_mutex_lock(&p->loop->lock);
+    probe_begins(p, PK_READY_CHECK, 0, 0);
+    pthread_mutex_unlock(&p->loop->lock);
+    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : started + (uint64_t)timeout_ms * 1000000u;
+    int every = interval_ms ? (int)(interval_ms > 60000 ? 60000 : interval_ms) : PROBE_RETRY_MS;
+    for (;;) {
+        if (ready(user))
+            return probe_ends(p, started, PK_OK);
+        int left = probe_ms_left(deadline);
+        if (left == 0 || atomic_load(&p->done))
+            break;
+        int rc = pk__loop_turn(p->loop, left < 0 || left > every ? every : left, wakes, "pk_process_wait_for");
+        if (rc != PK_OK)
+            return probe_ends(p, started, rc);
+    }
+    return probe_ends(p, started, not_ready(p, "the caller's readiness check", timeout_ms));
+}
+#undef PROBE_RETRY_MS
+#undef PORT_ATTEMPT_MS
+
+/* ==== api/src/layers/retry.c ==== */
+/* pk_command_run_retry: run a command again after a failure, with capped
+ * exponential backoff and full jitter, a caller classifier, and
+ * cancellation that is never retried. */
+#include <math.h>
+
+/* #include "abi_struct.h": inlined above */
+/* #include "attempt.h": inlined above */
+/* #include "clock.h": inlined above */
+/* #include "error.h": inlined above */
+
+static int validate_retry_options(const pk_retry_options *o)
+{
+    if (o->max_attempts == 0)
+        return pk__fail(PK_ERR_INVALID, "pk_command_run_retry: max_attempts is 0 (the first run counts as one)");
+    if (!isfinite(o->multiplier) || o->multiplier < 1.0)
+        return pk__fail(PK_ERR_INVALID, "pk_command_run_retry: multiplier %g (it must be finite and at least 1)",
+                        o->multiplier);
+    if (o->reserved != 0)
+        return pk__fail(PK_ERR_INVALID, "pk_command_run_retry: reserved is %d (it must be zero)", (int)o->reserved);
+    return PK_OK;
+}
+
+/* The delay after attempt n (n >= 1) failed, before attempt n + 1. */
+static uint64_t delay_after(const pk_retry_options *o, uint32_t n)
+{
+    uint64_t d = pk__backoff_ms(o->initial_delay_ms, o->multiplier, o->max_delay_ms, n);
+    if (o->jitter) /* full jitter: uniform over the whole millisecond range [0, d] */
+        d = (uint64_t)(pk__clock_random() * (double)(d + 1));
+    return d;
+}
+
+/* Sleeps before the next attempt; PK_ERR_CANCELLED if the command's token
+ * is (or becomes) triggered, which ends the retries at once. */
+static int back_off(pk_command_obj *cmd, uint64_t delay_ms, uint32_t attempt)
+{
+    pk_cancel_obj *token = pk__attempt_cancel_token(cmd);
+    int rc = PK_OK;
+    if (!token || !pk__cancel_is_triggered(token)) {
+        pk_cancel_wait wait;
+        pk__clock_sleep_ms(delay_ms, pk__cancel_wait_any(token, NULL, &wait));
+        pk__cancel_wait_release(&wait);
+    }
+    if (token && pk__cancel_is_triggered(token))
+        rc = pk__fail(PK_ERR_CANCELLED, "%s: cancelled while waiting to retry after attempt %u", cmd->program,
+                      (unsigned)attempt);
+    if (token)
+        pk__object_unref(&token->obj);
+    return rc;
+}
+
+int pk_command_run_retry(pk_command *handle, const pk_retry_options *opts, pk_retry_fn classify, void *user,
+                         pk_result **out)
+{
+    pk__clear_error();
+    if (!out)
+        return pk__fail(PK_ERR_INVALID, "pk_command_run_retry: out is NULL");
+    pk_retry_options o = PK_RETRY_OPTIONS_INIT;
+    int rc = opts ? pk__struct_in(&pk__layout_retry_options, &o, opts, "pk_command_run_retry: opts") : PK_OK;
+    if (rc == PK_OK)
+        rc = validate_retry_options(&o);
+    if (rc != PK_OK)
+        return rc;
+    pk_object *cmd_obj; /* pk__command_get would hold the builder's lock */
+    rc = pk__handle_get(handle, PK_OBJ_COMMAND, "pk_command_run_retry", &cmd_obj);
+    if (rc != PK_OK)
+        return rc;
+    pk_command_obj *cmd = (pk_command_obj *)cmd_obj;
+    rc = pk__attempt_check_stdin(cmd, "pk_command_run_retry", 0);
+
+    pk_result_obj *last = NULL;
+    for (uint32_t attempt = 1; rc == PK_OK; attempt++) {
+        pk_attempt a;
+        rc = pk__attempt_start(cmd, &a);
+        if (rc != PK_OK)
+            break;
+        rc = pk__attempt_wait(&a, NULL, 0, NULL);
+        pk_result_obj *r;
+        int end_rc = pk__attempt_end(&a, &r);
+        if (rc == PK_OK)
+            rc = end_rc;
+        if (last)
+            pk__object_unref(&last->obj); /* only the last attempt's result is kept */
+        last = r;
+        if (rc != PK_OK)
+            break;
+        if (r->info.success || r->info.outcome == PK_OUTCOME_CANCELLED || attempt >= o.max_attempts)
+            break;
+        if (classify) {
+            pk_result *lent = pk__result_lend(r);
+            int again = classify(user, lent, attempt);
+            pk__result_unlend(lent);
+            pk__clear_error(); /* whatever the classifier's own calls left */
+            if (!again)
+                break;
+        }
+        rc = back_off(cmd, delay_after(&o, attempt), attempt);
+    }
+    if (rc == PK_OK) {
+        void *h;
+        rc = pk__handle_new(&last->obj, &h); /* the table takes our reference */
+        if (rc == PK_OK) {
+            *out = h;
+            last = NULL;
+        }
+    }
+    if (last)
+        pk__object_unref(&last->obj);
+    pk__object_unref(&cmd->obj);
+    return rc;
+}
+
+/* ==== api/src/layers/supervise.c ==== */
 /* pk_supervise: keep a command running under a restart policy, with capped
  * exponential backoff and jitter, a restart cap, a storm guard, a stop
  * predicate and a stop token that ends the current run gracefully. */
@@ -6126,180 +6297,9 @@ int pk_supervise(pk_command *handle, const pk_supervise_options *opts, pk_superv
 #undef STOP_GRACE_MS
 #undef STORM_RESTARTS_MAX
 
-/* ==== api/src/version.c ==== */
-/* #include "processkit.h": included at the top */
-
-#define PK_STR2(x) #x
-#define PK_STR(x) PK_STR2(x)
-
-uint32_t pk_version(void)
-{
-    return PK_VERSION_NUMBER;
-}
-
-const char *pk_version_string(void)
-{
-    return PK_STR(PK_VERSION_MAJOR) "." PK_STR(PK_VERSION_MINOR) "." PK_STR(PK_VERSION_PATCH);
-}
-#undef PK_STR2
-#undef PK_STR
-
-/* ==== api/src/win_cmdline.c ==== */
-/* #include "win_cmdline.h": inlined above */
-
-#include <stdlib.h>
-#include <string.h>
-
-/* #include "error.h": inlined above */
-
-/* The length of arg once quoted by append_quoted. */
-static size_t quoted_len(const char *arg)
-{
-    size_t n = 2, slashes = 0;
-    for (const char *p = arg; *p; p++) {
-        if (*p == '\\') {
-            slashes++;
-        } else {
-            if (*p == '"')
-                n += slashes + 1; /* the backslashes doubled, and one for the quote */
-            slashes = 0;
-        }
-        n++;
-    }
-    return n + slashes; /* trailing backslashes doubled before the closing quote */
-}
-
-static int needs_quotes(const char *arg)
-{
-    return !arg[0] || strpbrk(arg, " \t\n\v\"") != NULL;
-}
-
-/* The argument between quotes: a run of backslashes is literal unless a
- * quote follows it, where the parser halves it, so double it there; a
- * literal quote is \". */
-static char *append_quoted(char *out, const char *arg)
-{
-    *out++ = '"';
-    size_t slashes = 0;
-    for (const char *p = arg; *p; p++) {
-        if (*p == '\\') {
-            slashes++;
-            continue;
-        }
-        if (*p == '"') {
-            for (size_t i = 0; i < slashes * 2 + 1; i++)
-                *out++ = '\\';
-        } else {
-            for (size_t i = 0; i < slashes; i++)
-                *out++ = '\\';
-        }
-        slashes = 0;
-        *out++ = *p;
-    }
-    for (size_t i = 0; i < slashes * 2; i++)
-        *out++ = '\\';
-    *out++ = '"';
-    return out;
-}
-
-int pk__win_cmdline(const char *const *argv, char **out)
-{
-    if (!argv || !argv[0])
-        return pk__fail(PK_ERR_INVALID, "an empty argv has no command line");
-    /* The program name ends at the first space unless quoted, and quotes in
-     * it only toggle: no escape exists for a literal quote. */
-    if (strchr(argv[0], '"'))
-        return pk__fail(PK_ERR_INVALID, "the program name %s contains a double quote, which Windows cannot pass",
-                        argv[0]);
-    size_t total = strlen(argv[0]) + 3;
-    for (size_t i = 1; argv[i]; i++)
-        total += 1 + (needs_quotes(argv[i]) ? quoted_len(argv[i]) : strlen(argv[i]));
-    char *line = malloc(total + 1);
-    if (!line)
-        return pk__fail(PK_ERR_NOMEM, "out of memory for a command line");
-    char *w = line;
-    const int quote0 = !argv[0][0] || strpbrk(argv[0], " \t") != NULL;
-    if (quote0)
-        *w++ = '"';
-    size_t n0 = strlen(argv[0]);
-    memcpy(w, argv[0], n0);
-    w += n0;
-    if (quote0)
-        *w++ = '"';
-    for (size_t i = 1; argv[i]; i++) {
-        *w++ = ' ';
-        if (needs_quotes(argv[i])) {
-            w = append_quoted(w, argv[i]);
-        } else {
-            size_t n = strlen(argv[i]);
-            memcpy(w, argv[i], n);
-            w += n;
-        }
-    }
-    *w = '\0';
-    *out = line;
-    return PK_OK;
-}
-
-/* ==== backends/registry.c ==== */
-/* The backend registry (which tables this build has, in the order auto
- * tries them), and the pid list the backends fill. */
-#include <stdlib.h>
-
-/* #include "backend.h": inlined above */
-/* #include "error.h": inlined above */
-
-/* Adding a backend is one table, one row here and one pk_backend value. */
-static const pk_backend_row rows[] = {
-#ifdef _WIN32
-    {PK_BACKEND_JOB_OBJECT, &pk__backend_job_object, NULL},
-    {PK_BACKEND_CGROUP_V2, NULL, "cgroup-v2 exists only on Linux"},
-    {PK_BACKEND_PROCESS_GROUP, NULL, "process groups exist only on POSIX systems"},
-#else
-    {PK_BACKEND_CGROUP_V2, &pk__backend_cgroup_v2, NULL},
-    {PK_BACKEND_PROCESS_GROUP, &pk__backend_process_group, NULL},
-    {PK_BACKEND_JOB_OBJECT, NULL, "job objects exist only on Windows"},
-#endif
-};
-
-const pk_backend_row *pk__backend_rows(size_t *count)
-{
-    *count = sizeof rows / sizeof rows[0];
-    return rows;
-}
-
-const pk_backend_row *pk__backend_row(int backend_id)
-{
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-        if (rows[i].id == backend_id)
-            return &rows[i];
-    return NULL;
-}
-
-int pk__pid_list_push(pk_pid_list *list, int32_t pid)
-{
-    if (list->len == list->cap) {
-        size_t cap = list->cap ? list->cap * 2 : 16;
-        int32_t *grown = realloc(list->pids, cap * sizeof *grown);
-        if (!grown)
-            return pk__fail(PK_ERR_NOMEM, "out of memory for a pid list");
-        list->pids = grown;
-        list->cap = cap;
-    }
-    list->pids[list->len++] = pid;
-    return PK_OK;
-}
-
-void pk__pid_list_free(pk_pid_list *list)
-{
-    free(list->pids);
-    list->pids = NULL;
-    list->len = list->cap = 0;
-}
-
 #if !defined(_WIN32)
 
-/* ==== api/src/cancel_linux.c ==== */
+/* ==== api/src/linux/cancel_linux.c ==== */
 /* A token's waitable object on Linux: an eventfd. */
 #include <errno.h>
 #include <stdint.h>
@@ -6352,7 +6352,7 @@ void pk__cancel_wait_release(pk_cancel_wait *storage)
     storage->epfd = -1;
 }
 
-/* ==== api/src/child_linux.c ==== */
+/* ==== api/src/linux/child_linux.c ==== */
 /* The Linux side of children: pidfds, waitid(P_PIDFD) and clone3 spawns. */
 /* #include "child.h": inlined above */
 
@@ -6553,7 +6553,7 @@ int pk__proc_open_child(int32_t pid, pk_proc_ref *out)
 #undef PK_PIDFD_INFO_EXIT
 #undef PK_PIDFD_GET_INFO
 
-/* ==== api/src/clone3_linux.c ==== */
+/* ==== api/src/linux/clone3_linux.c ==== */
 /* long pk__clone3_call(struct clone_args *args, size_t size,
  *                      int (*fn)(void *), void *arg);
  *
@@ -6622,436 +6622,7 @@ __asm__(".text\n"
         ".size pk__clone3_call, .-pk__clone3_call\n");
 #endif
 
-/* ==== api/src/keeper_linux.c ==== */
-/* The keeper process (see keeper.h).
- *
- * It is forked from the owner without exec, so it may only do what is safe
- * in the child of a multi-threaded process: raw system calls, and memory it
- * maps or shares. It never returns into the owner's code.
- *
- * The owner tells it which leaves to guard through a table in shared memory
- * (MAP_SHARED, mapped before the fork): guarding or releasing a leaf is a
- * store, with no system call and no wake-up of the keeper, which sleeps in
- * read(2) until the owner's end of the pipe closes. */
-/* #include "keeper.h": inlined above */
-
-#include <errno.h>
-#include <stdatomic.h>
-#include <stdint.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-/* #include "error.h": inlined above */
-/* #include "processkit.h": included at the top */
-
-#if defined(__clang__)
-#define PK_KEEPER_CODE __attribute__((noinline, no_sanitize("address", "thread", "undefined", "memory")))
-#elif defined(__GNUC__)
-#define PK_KEEPER_CODE __attribute__((noinline, no_sanitize_address, no_sanitize_thread, no_sanitize_undefined))
-#else
-#define PK_KEEPER_CODE
-#endif
-
-#define KEEPER_SLOTS 4096
-#define KEEPER_PATH_MAX 512
-/* After the kill, how long the keeper waits for each leaf to empty before
- * it removes what it can and leaves. */
-#define KEEPER_DRAIN_MS 2000
-
-/* The shared table. A slot is valid once its state is SLOT_VALID; the
- * owner writes the path first and publishes it with a release store. */
-enum { SLOT_FREE = 0, SLOT_VALID = 2 };
-
-typedef struct keeper_table {
-    _Atomic uint32_t state[KEEPER_SLOTS];
-    char path[KEEPER_SLOTS][KEEPER_PATH_MAX];
-} keeper_table;
-
-/* ---- the keeper side: raw system calls only ---- */
-
-struct keeper_sigaction {
-    void (*handler)(int);
-    unsigned long flags;
-    void (*restorer)(void);
-    unsigned long mask;
-};
-
-PK_KEEPER_CODE static size_t k_strlen(const char *s)
-{
-    size_t n = 0;
-    while (s[n])
-        n++;
-    return n;
-}
-
-/* dir + "/" + file into out; 0 on success. */
-PK_KEEPER_CODE static int k_join(char *out, size_t cap, const char *dir, const char *file)
-{
-    size_t d = k_strlen(dir), f = k_strlen(file);
-    if (d + 1 + f + 1 > cap)
-        return -1;
-    for (size_t i = 0; i < d; i++)
-        out[i] = dir[i];
-    out[d] = '/';
-    for (size_t i = 0; i <= f; i++)
-        out[d + 1 + i] = file[i];
-    return 0;
-}
-
-PK_KEEPER_CODE static void k_write_file(const char *dir, const char *file, const char *text)
-{
-    char path[KEEPER_PATH_MAX + 32];
-    if (k_join(path, sizeof path, dir, file) != 0)
-        return;
-    long fd = syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    syscall(SYS_write, fd, text, k_strlen(text));
-    syscall(SYS_close, fd);
-}
-
-/* Reads a small cgroup file into buf (NUL-terminated); length or -1. */
-PK_KEEPER_CODE static long k_read_file(const char *dir, const char *file, char *buf, size_t cap)
-{
-    char path[KEEPER_PATH_MAX + 32];
-    if (k_join(path, sizeof path, dir, file) != 0)
-        return -1;
-    long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    long got = 0, n;
-    while (got + 1 < (long)cap && (n = syscall(SYS_read, fd, buf + got, cap - 1 - (size_t)got)) > 0)
-        got += n;
-    syscall(SYS_close, fd);
-    buf[got] = '\0';
-    return got;
-}
-
-PK_KEEPER_CODE static int k_populated(const char *dir)
-{
-    char buf[256];
-    if (k_read_file(dir, "cgroup.events", buf, sizeof buf) < 0)
-        return 0; /* gone */
-    for (char *p = buf; *p; p++)
-        if (p[0] == 'p' && p[1] == 'o' && p[2] == 'p' && p[3] == 'u' && p[4] == 'l' && p[5] == 'a' &&
-            p[6] == 't' && p[7] == 'e' && p[8] == 'd' && p[9] == ' ')
-            return p[10] != '0';
-    return 1;
-}
-
-/* Kills everything in one leaf: cgroup.kill, or on kernels before 5.14 a
- * freeze (so nothing forks), a SIGKILL for each member, and a thaw. */
-PK_KEEPER_CODE static void k_kill_leaf(const char *dir, char *scratch, size_t cap)
-{
-    char path[KEEPER_PATH_MAX + 32];
-    if (k_join(path, sizeof path, dir, "cgroup.kill") == 0) {
-        long fd = syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            long n = syscall(SYS_write, fd, "1", 1);
-            syscall(SYS_close, fd);
-            if (n == 1)
-                return;
-        }
-    }
-    k_write_file(dir, "cgroup.freeze", "1");
-    if (k_read_file(dir, "cgroup.procs", scratch, cap) > 0) {
-        long pid = 0;
-        for (char *p = scratch;; p++) {
-            if (*p >= '0' && *p <= '9') {
-                pid = pid * 10 + (*p - '0');
-            } else {
-                /* Frozen members cannot exit and be replaced: the pid is theirs. */
-                if (pid > 0)
-                    syscall(SYS_kill, pid, SIGKILL);
-                pid = 0;
-                if (!*p)
-                    break;
-            }
-        }
-    }
-    k_write_file(dir, "cgroup.freeze", "0");
-}
-
-PK_KEEPER_CODE static void k_sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    syscall(SYS_nanosleep, &ts, NULL);
-}
-
-PK_KEEPER_CODE static void keeper_main(int commands, int ready, keeper_table *table)
-{
-    /* The handlers are the owner's code: none may run here. */
-    for (int sig = 1; sig < _NSIG; sig++) {
-        if (sig == SIGKILL || sig == SIGSTOP)
-            continue;
-        struct keeper_sigaction act = {.handler = SIG_DFL};
-        if (sig == SIGHUP || sig == SIGINT || sig == SIGQUIT || sig == SIGPIPE || sig == SIGTSTP ||
-            sig == SIGTTIN || sig == SIGTTOU)
-            act.handler = SIG_IGN;
-        syscall(SYS_rt_sigaction, sig, &act, NULL, sizeof act.mask);
-    }
-    unsigned long none = 0;
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
-    /* Out of the owner's session and process group, so the signals aimed at
-     * those (a terminal's ^C, a killpg of the owner's job) miss it. */
-    syscall(SYS_setsid);
-    syscall(SYS_chdir, "/");
-    syscall(SYS_prctl, PR_SET_NAME, (unsigned long)"pk-keeper", 0, 0, 0);
-    /* Closing every other fd closes `ready` too: the owner, waiting for its
-     * end of file, knows the keeper is named and out of its session. */
-    (void)ready;
-    if (commands > 0)
-        syscall(SYS_close_range, 0u, (unsigned)commands - 1, 0u);
-    syscall(SYS_close_range, (unsigned)commands + 1, ~0u, 0u);
-
-    long map = syscall(SYS_mmap, NULL, (size_t)65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (map == -1)
-        syscall(SYS_exit_group, 1);
-    char *scratch = (char *)map;
-    const size_t scratch_cap = 65536;
-
-    /* Nothing to do until the owner is gone: its end of the pipe closing is
-     * the only event. */
-    char buf[256];
-    for (;;) {
-        long n = syscall(SYS_read, commands, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-    }
-
-    for (int s = 0; s < KEEPER_SLOTS; s++)
-        if (atomic_load_explicit(&table->state[s], memory_order_acquire) == SLOT_VALID)
-            k_kill_leaf(table->path[s], scratch, scratch_cap);
-    for (int s = 0; s < KEEPER_SLOTS; s++) {
-        if (atomic_load_explicit(&table->state[s], memory_order_acquire) != SLOT_VALID)
-            continue;
-        for (long waited = 0; waited < KEEPER_DRAIN_MS && k_populated(table->path[s]); waited += 5)
-            k_sleep_ms(5);
-        syscall(SYS_unlinkat, AT_FDCWD, table->path[s], AT_REMOVEDIR); /* rmdir: aarch64 has no SYS_rmdir */
-    }
-    syscall(SYS_exit_group, 0);
-}
-
-/* ---- the owner side ---- */
-
-static pthread_mutex_t keeper_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-static int keeper_fd = -1;    /* our end of the pipe; its closing is the signal */
-static int keeper_pidfd = -1;
-static pid_t keeper_pid;
-static keeper_table *table;   /* shared with the keeper */
-
-/* What is guarded, so a restarted keeper can be told again. */
-typedef struct guarded_leaf {
-    char *dir;
-    int slot;
-} guarded_leaf;
-static guarded_leaf *guarded;
-static size_t guarded_count, guarded_cap;
-
-static void atfork_prepare(void)
-{
-    pthread_mutex_lock(&keeper_lock);
-}
-
-static void atfork_parent(void)
-{
-    pthread_mutex_unlock(&keeper_lock);
-}
-
-/* A forked copy of the owner owns none of these groups; holding the pipe
- * would only delay the real owner's keeper, and the table is the owner's. */
-static void atfork_child(void)
-{
-    if (keeper_fd >= 0)
-        close(keeper_fd);
-    if (keeper_pidfd >= 0)
-        close(keeper_pidfd);
-    keeper_fd = keeper_pidfd = -1;
-    keeper_pid = 0;
-    table = NULL;
-    guarded_count = 0;
-    pthread_mutex_unlock(&keeper_lock);
-}
-
-static void install_atfork(void)
-{
-    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-}
-
-/* Publishes dir in a free slot; returns the slot or -1 when full. */
-static int table_add(const char *dir)
-{
-    for (int s = 0; s < KEEPER_SLOTS; s++) {
-        if (atomic_load_explicit(&table->state[s], memory_order_relaxed) != SLOT_FREE)
-            continue;
-        memcpy(table->path[s], dir, strlen(dir) + 1);
-        atomic_store_explicit(&table->state[s], SLOT_VALID, memory_order_release);
-        return s;
-    }
-    return -1;
-}
-
-static void forget_keeper(void)
-{
-    if (keeper_fd >= 0)
-        close(keeper_fd);
-    if (keeper_pidfd >= 0) {
-        siginfo_t info;
-        (void)waitid(P_PIDFD, (id_t)keeper_pidfd, &info, WEXITED | WNOHANG | __WALL);
-        close(keeper_pidfd);
-    }
-    if (table)
-        munmap(table, sizeof *table);
-    keeper_fd = keeper_pidfd = -1;
-    keeper_pid = 0;
-    table = NULL;
-}
-
-static int keeper_alive(void)
-{
-    if (keeper_fd < 0 || keeper_pidfd < 0)
-        return 0;
-    struct pollfd p = {.fd = keeper_pidfd, .events = POLLIN};
-    return poll(&p, 1, 0) == 0;
-}
-
-static int start_keeper(void)
-{
-    keeper_table *shared =
-        mmap(NULL, sizeof(keeper_table), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (shared == MAP_FAILED)
-        return pk__fail_errno(PK_ERR_NOMEM, errno, "keeper: mmap");
-    int fds[2], ready[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-        int err = errno;
-        munmap(shared, sizeof *shared);
-        return pk__fail_errno(PK_ERR_OS, err, "keeper: pipe2");
-    }
-    if (pipe2(ready, O_CLOEXEC) != 0) {
-        int err = errno;
-        close(fds[0]);
-        close(fds[1]);
-        munmap(shared, sizeof *shared);
-        return pk__fail_errno(PK_ERR_OS, err, "keeper: pipe2");
-    }
-    sigset_t all, saved;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &saved);
-    int pidfd = -1;
-    /* Fork-like: a copy of the address space (the table stays shared), no
-     * exit signal (so no host waitpid(-1) reaps it), a pidfd to watch it by. */
-    long pid = syscall(SYS_clone, (unsigned long)CLONE_PIDFD, NULL, &pidfd, NULL, NULL);
-    if (pid == 0) {
-        keeper_main(fds[0], ready[1], shared);
-        syscall(SYS_exit_group, 0);
-    }
-    int err = errno;
-    pthread_sigmask(SIG_SETMASK, &saved, NULL);
-    close(fds[0]);
-    close(ready[1]);
-    if (pid < 0) {
-        close(ready[0]);
-        close(fds[1]);
-        munmap(shared, sizeof *shared);
-        return pk__fail_errno(PK_ERR_OS, err, "keeper: clone");
-    }
-    char byte;
-    while (read(ready[0], &byte, 1) < 0 && errno == EINTR) {
-    }
-    close(ready[0]);
-    keeper_fd = fds[1];
-    keeper_pidfd = pidfd;
-    keeper_pid = (pid_t)pid;
-    table = shared;
-    for (size_t i = 0; i < guarded_count; i++)
-        guarded[i].slot = table_add(guarded[i].dir);
-    return PK_OK;
-}
-
-int pk__keeper_guard(const char *dir)
-{
-    if (strlen(dir) >= KEEPER_PATH_MAX)
-        return pk__fail(PK_ERR_INVALID, "keeper: path too long: %s", dir);
-    pthread_once(&atfork_once, install_atfork);
-    pthread_mutex_lock(&keeper_lock);
-    int rc = PK_OK;
-    if (!keeper_alive()) {
-        forget_keeper();
-        rc = start_keeper();
-    }
-    if (rc == PK_OK && guarded_count == guarded_cap) {
-        size_t cap = guarded_cap ? guarded_cap * 2 : 16;
-        guarded_leaf *grown = realloc(guarded, cap * sizeof *grown);
-        if (!grown)
-            rc = pk__fail(PK_ERR_NOMEM, "keeper: out of memory");
-        else {
-            guarded = grown;
-            guarded_cap = cap;
-        }
-    }
-    char *copy = rc == PK_OK ? strdup(dir) : NULL;
-    if (rc == PK_OK && !copy)
-        rc = pk__fail(PK_ERR_NOMEM, "keeper: out of memory");
-    int slot = rc == PK_OK ? table_add(dir) : -1;
-    if (rc == PK_OK && slot < 0)
-        rc = pk__fail(PK_ERR_UNAVAILABLE, "keeper: %d guarded groups at most", KEEPER_SLOTS);
-    if (rc == PK_OK)
-        guarded[guarded_count++] = (guarded_leaf){copy, slot};
-    else
-        free(copy);
-    pthread_mutex_unlock(&keeper_lock);
-    return rc;
-}
-
-void pk__keeper_release(const char *dir)
-{
-    pthread_mutex_lock(&keeper_lock);
-    for (size_t i = 0; i < guarded_count; i++) {
-        if (strcmp(guarded[i].dir, dir) == 0) {
-            if (table && guarded[i].slot >= 0)
-                atomic_store_explicit(&table->state[guarded[i].slot], SLOT_FREE, memory_order_release);
-            free(guarded[i].dir);
-            guarded[i] = guarded[--guarded_count];
-            break;
-        }
-    }
-    pthread_mutex_unlock(&keeper_lock);
-}
-
-int pk__keeper_pid(void)
-{
-    pthread_mutex_lock(&keeper_lock);
-    int pid = keeper_alive() ? (int)keeper_pid : 0;
-    pthread_mutex_unlock(&keeper_lock);
-    return pid;
-}
-
-int pk__is_own_helper(int32_t pid)
-{
-    pthread_mutex_lock(&keeper_lock);
-    int own = keeper_pid > 0 && (int32_t)keeper_pid == pid;
-    pthread_mutex_unlock(&keeper_lock);
-    return own;
-}
-#undef PK_KEEPER_CODE
-#undef KEEPER_SLOTS
-#undef KEEPER_PATH_MAX
-#undef KEEPER_DRAIN_MS
-
-/* ==== api/src/loop_linux.c ==== */
+/* ==== api/src/linux/loop_linux.c ==== */
 /* The loop's core: starting runs, reacting to fd events, timeouts and
  * cancellation, and turning a finished run into a result. */
 /* #include "loop.h": inlined above */
@@ -7706,7 +7277,7 @@ int pk__process_watch_cancel(pk_process_obj *p, pk_cancel_obj *token)
 #undef READS_PER_WAKEUP
 #undef READ_CHUNK
 
-/* ==== api/src/spawn_linux.c ==== */
+/* ==== api/src/linux/spawn_linux.c ==== */
 /* Process creation on Linux.
  *
  * The child is created vfork-style (CLONE_VM | CLONE_VFORK): it borrows the
@@ -8243,7 +7814,7 @@ int pk__spawn(const pk_spawn_request *req, pid_t *pid_out, int *pidfd_out)
 #undef PK_CHILD_CODE
 #undef CHILD_STACK_BYTES
 
-/* ==== api/src/sys_linux.c ==== */
+/* ==== api/src/linux/sys_linux.c ==== */
 /* #include "sys.h": inlined above */
 
 #include <errno.h>
@@ -8400,7 +7971,7 @@ int pk__tcp_port_open(uint16_t port, int wait_ms)
     return ok;
 }
 
-/* ==== backends/linux/cgroup_v2.c ==== */
+/* ==== api/src/backends/linux/cgroup_v2.c ==== */
 /* The Linux cgroup v2 backend: each group is a fresh leaf cgroup under the
  * caller's own, children are born inside it (clone3 CLONE_INTO_CGROUP), and
  * teardown is the kernel's atomic cgroup.kill. A descendant cannot leave a
@@ -9173,7 +8744,436 @@ const pk_backend_ops pk__backend_cgroup_v2 = {
 #undef FREEZE_WAIT_MS
 #undef KILL_SWEEPS
 
-/* ==== backends/posix/process_group.c ==== */
+/* ==== api/src/backends/linux/keeper.c ==== */
+/* The keeper process (see keeper.h).
+ *
+ * It is forked from the owner without exec, so it may only do what is safe
+ * in the child of a multi-threaded process: raw system calls, and memory it
+ * maps or shares. It never returns into the owner's code.
+ *
+ * The owner tells it which leaves to guard through a table in shared memory
+ * (MAP_SHARED, mapped before the fork): guarding or releasing a leaf is a
+ * store, with no system call and no wake-up of the keeper, which sleeps in
+ * read(2) until the owner's end of the pipe closes. */
+/* #include "keeper.h": inlined above */
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* #include "error.h": inlined above */
+/* #include "processkit.h": included at the top */
+
+#if defined(__clang__)
+#define PK_KEEPER_CODE __attribute__((noinline, no_sanitize("address", "thread", "undefined", "memory")))
+#elif defined(__GNUC__)
+#define PK_KEEPER_CODE __attribute__((noinline, no_sanitize_address, no_sanitize_thread, no_sanitize_undefined))
+#else
+#define PK_KEEPER_CODE
+#endif
+
+#define KEEPER_SLOTS 4096
+#define KEEPER_PATH_MAX 512
+/* After the kill, how long the keeper waits for each leaf to empty before
+ * it removes what it can and leaves. */
+#define KEEPER_DRAIN_MS 2000
+
+/* The shared table. A slot is valid once its state is SLOT_VALID; the
+ * owner writes the path first and publishes it with a release store. */
+enum { SLOT_FREE = 0, SLOT_VALID = 2 };
+
+typedef struct keeper_table {
+    _Atomic uint32_t state[KEEPER_SLOTS];
+    char path[KEEPER_SLOTS][KEEPER_PATH_MAX];
+} keeper_table;
+
+/* ---- the keeper side: raw system calls only ---- */
+
+struct keeper_sigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    unsigned long mask;
+};
+
+PK_KEEPER_CODE static size_t k_strlen(const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+/* dir + "/" + file into out; 0 on success. */
+PK_KEEPER_CODE static int k_join(char *out, size_t cap, const char *dir, const char *file)
+{
+    size_t d = k_strlen(dir), f = k_strlen(file);
+    if (d + 1 + f + 1 > cap)
+        return -1;
+    for (size_t i = 0; i < d; i++)
+        out[i] = dir[i];
+    out[d] = '/';
+    for (size_t i = 0; i <= f; i++)
+        out[d + 1 + i] = file[i];
+    return 0;
+}
+
+PK_KEEPER_CODE static void k_write_file(const char *dir, const char *file, const char *text)
+{
+    char path[KEEPER_PATH_MAX + 32];
+    if (k_join(path, sizeof path, dir, file) != 0)
+        return;
+    long fd = syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    syscall(SYS_write, fd, text, k_strlen(text));
+    syscall(SYS_close, fd);
+}
+
+/* Reads a small cgroup file into buf (NUL-terminated); length or -1. */
+PK_KEEPER_CODE static long k_read_file(const char *dir, const char *file, char *buf, size_t cap)
+{
+    char path[KEEPER_PATH_MAX + 32];
+    if (k_join(path, sizeof path, dir, file) != 0)
+        return -1;
+    long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    long got = 0, n;
+    while (got + 1 < (long)cap && (n = syscall(SYS_read, fd, buf + got, cap - 1 - (size_t)got)) > 0)
+        got += n;
+    syscall(SYS_close, fd);
+    buf[got] = '\0';
+    return got;
+}
+
+PK_KEEPER_CODE static int k_populated(const char *dir)
+{
+    char buf[256];
+    if (k_read_file(dir, "cgroup.events", buf, sizeof buf) < 0)
+        return 0; /* gone */
+    for (char *p = buf; *p; p++)
+        if (p[0] == 'p' && p[1] == 'o' && p[2] == 'p' && p[3] == 'u' && p[4] == 'l' && p[5] == 'a' &&
+            p[6] == 't' && p[7] == 'e' && p[8] == 'd' && p[9] == ' ')
+            return p[10] != '0';
+    return 1;
+}
+
+/* Kills everything in one leaf: cgroup.kill, or on kernels before 5.14 a
+ * freeze (so nothing forks), a SIGKILL for each member, and a thaw. */
+PK_KEEPER_CODE static void k_kill_leaf(const char *dir, char *scratch, size_t cap)
+{
+    char path[KEEPER_PATH_MAX + 32];
+    if (k_join(path, sizeof path, dir, "cgroup.kill") == 0) {
+        long fd = syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            long n = syscall(SYS_write, fd, "1", 1);
+            syscall(SYS_close, fd);
+            if (n == 1)
+                return;
+        }
+    }
+    k_write_file(dir, "cgroup.freeze", "1");
+    if (k_read_file(dir, "cgroup.procs", scratch, cap) > 0) {
+        long pid = 0;
+        for (char *p = scratch;; p++) {
+            if (*p >= '0' && *p <= '9') {
+                pid = pid * 10 + (*p - '0');
+            } else {
+                /* Frozen members cannot exit and be replaced: the pid is theirs. */
+                if (pid > 0)
+                    syscall(SYS_kill, pid, SIGKILL);
+                pid = 0;
+                if (!*p)
+                    break;
+            }
+        }
+    }
+    k_write_file(dir, "cgroup.freeze", "0");
+}
+
+PK_KEEPER_CODE static void k_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    syscall(SYS_nanosleep, &ts, NULL);
+}
+
+PK_KEEPER_CODE static void keeper_main(int commands, int ready, keeper_table *table)
+{
+    /* The handlers are the owner's code: none may run here. */
+    for (int sig = 1; sig < _NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP)
+            continue;
+        struct keeper_sigaction act = {.handler = SIG_DFL};
+        if (sig == SIGHUP || sig == SIGINT || sig == SIGQUIT || sig == SIGPIPE || sig == SIGTSTP ||
+            sig == SIGTTIN || sig == SIGTTOU)
+            act.handler = SIG_IGN;
+        syscall(SYS_rt_sigaction, sig, &act, NULL, sizeof act.mask);
+    }
+    unsigned long none = 0;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
+    /* Out of the owner's session and process group, so the signals aimed at
+     * those (a terminal's ^C, a killpg of the owner's job) miss it. */
+    syscall(SYS_setsid);
+    syscall(SYS_chdir, "/");
+    syscall(SYS_prctl, PR_SET_NAME, (unsigned long)"pk-keeper", 0, 0, 0);
+    /* Closing every other fd closes `ready` too: the owner, waiting for its
+     * end of file, knows the keeper is named and out of its session. */
+    (void)ready;
+    if (commands > 0)
+        syscall(SYS_close_range, 0u, (unsigned)commands - 1, 0u);
+    syscall(SYS_close_range, (unsigned)commands + 1, ~0u, 0u);
+
+    long map = syscall(SYS_mmap, NULL, (size_t)65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == -1)
+        syscall(SYS_exit_group, 1);
+    char *scratch = (char *)map;
+    const size_t scratch_cap = 65536;
+
+    /* Nothing to do until the owner is gone: its end of the pipe closing is
+     * the only event. */
+    char buf[256];
+    for (;;) {
+        long n = syscall(SYS_read, commands, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+    }
+
+    for (int s = 0; s < KEEPER_SLOTS; s++)
+        if (atomic_load_explicit(&table->state[s], memory_order_acquire) == SLOT_VALID)
+            k_kill_leaf(table->path[s], scratch, scratch_cap);
+    for (int s = 0; s < KEEPER_SLOTS; s++) {
+        if (atomic_load_explicit(&table->state[s], memory_order_acquire) != SLOT_VALID)
+            continue;
+        for (long waited = 0; waited < KEEPER_DRAIN_MS && k_populated(table->path[s]); waited += 5)
+            k_sleep_ms(5);
+        syscall(SYS_unlinkat, AT_FDCWD, table->path[s], AT_REMOVEDIR); /* rmdir: aarch64 has no SYS_rmdir */
+    }
+    syscall(SYS_exit_group, 0);
+}
+
+/* ---- the owner side ---- */
+
+static pthread_mutex_t keeper_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static int keeper_fd = -1;    /* our end of the pipe; its closing is the signal */
+static int keeper_pidfd = -1;
+static pid_t keeper_pid;
+static keeper_table *table;   /* shared with the keeper */
+
+/* What is guarded, so a restarted keeper can be told again. */
+typedef struct guarded_leaf {
+    char *dir;
+    int slot;
+} guarded_leaf;
+static guarded_leaf *guarded;
+static size_t guarded_count, guarded_cap;
+
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&keeper_lock);
+}
+
+static void atfork_parent(void)
+{
+    pthread_mutex_unlock(&keeper_lock);
+}
+
+/* A forked copy of the owner owns none of these groups; holding the pipe
+ * would only delay the real owner's keeper, and the table is the owner's. */
+static void atfork_child(void)
+{
+    if (keeper_fd >= 0)
+        close(keeper_fd);
+    if (keeper_pidfd >= 0)
+        close(keeper_pidfd);
+    keeper_fd = keeper_pidfd = -1;
+    keeper_pid = 0;
+    table = NULL;
+    guarded_count = 0;
+    pthread_mutex_unlock(&keeper_lock);
+}
+
+static void install_atfork(void)
+{
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+/* Publishes dir in a free slot; returns the slot or -1 when full. */
+static int table_add(const char *dir)
+{
+    for (int s = 0; s < KEEPER_SLOTS; s++) {
+        if (atomic_load_explicit(&table->state[s], memory_order_relaxed) != SLOT_FREE)
+            continue;
+        memcpy(table->path[s], dir, strlen(dir) + 1);
+        atomic_store_explicit(&table->state[s], SLOT_VALID, memory_order_release);
+        return s;
+    }
+    return -1;
+}
+
+static void forget_keeper(void)
+{
+    if (keeper_fd >= 0)
+        close(keeper_fd);
+    if (keeper_pidfd >= 0) {
+        siginfo_t info;
+        (void)waitid(P_PIDFD, (id_t)keeper_pidfd, &info, WEXITED | WNOHANG | __WALL);
+        close(keeper_pidfd);
+    }
+    if (table)
+        munmap(table, sizeof *table);
+    keeper_fd = keeper_pidfd = -1;
+    keeper_pid = 0;
+    table = NULL;
+}
+
+static int keeper_alive(void)
+{
+    if (keeper_fd < 0 || keeper_pidfd < 0)
+        return 0;
+    struct pollfd p = {.fd = keeper_pidfd, .events = POLLIN};
+    return poll(&p, 1, 0) == 0;
+}
+
+static int start_keeper(void)
+{
+    keeper_table *shared =
+        mmap(NULL, sizeof(keeper_table), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared == MAP_FAILED)
+        return pk__fail_errno(PK_ERR_NOMEM, errno, "keeper: mmap");
+    int fds[2], ready[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        int err = errno;
+        munmap(shared, sizeof *shared);
+        return pk__fail_errno(PK_ERR_OS, err, "keeper: pipe2");
+    }
+    if (pipe2(ready, O_CLOEXEC) != 0) {
+        int err = errno;
+        close(fds[0]);
+        close(fds[1]);
+        munmap(shared, sizeof *shared);
+        return pk__fail_errno(PK_ERR_OS, err, "keeper: pipe2");
+    }
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved);
+    int pidfd = -1;
+    /* Fork-like: a copy of the address space (the table stays shared), no
+     * exit signal (so no host waitpid(-1) reaps it), a pidfd to watch it by. */
+    long pid = syscall(SYS_clone, (unsigned long)CLONE_PIDFD, NULL, &pidfd, NULL, NULL);
+    if (pid == 0) {
+        keeper_main(fds[0], ready[1], shared);
+        syscall(SYS_exit_group, 0);
+    }
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    close(fds[0]);
+    close(ready[1]);
+    if (pid < 0) {
+        close(ready[0]);
+        close(fds[1]);
+        munmap(shared, sizeof *shared);
+        return pk__fail_errno(PK_ERR_OS, err, "keeper: clone");
+    }
+    char byte;
+    while (read(ready[0], &byte, 1) < 0 && errno == EINTR) {
+    }
+    close(ready[0]);
+    keeper_fd = fds[1];
+    keeper_pidfd = pidfd;
+    keeper_pid = (pid_t)pid;
+    table = shared;
+    for (size_t i = 0; i < guarded_count; i++)
+        guarded[i].slot = table_add(guarded[i].dir);
+    return PK_OK;
+}
+
+int pk__keeper_guard(const char *dir)
+{
+    if (strlen(dir) >= KEEPER_PATH_MAX)
+        return pk__fail(PK_ERR_INVALID, "keeper: path too long: %s", dir);
+    pthread_once(&atfork_once, install_atfork);
+    pthread_mutex_lock(&keeper_lock);
+    int rc = PK_OK;
+    if (!keeper_alive()) {
+        forget_keeper();
+        rc = start_keeper();
+    }
+    if (rc == PK_OK && guarded_count == guarded_cap) {
+        size_t cap = guarded_cap ? guarded_cap * 2 : 16;
+        guarded_leaf *grown = realloc(guarded, cap * sizeof *grown);
+        if (!grown)
+            rc = pk__fail(PK_ERR_NOMEM, "keeper: out of memory");
+        else {
+            guarded = grown;
+            guarded_cap = cap;
+        }
+    }
+    char *copy = rc == PK_OK ? strdup(dir) : NULL;
+    if (rc == PK_OK && !copy)
+        rc = pk__fail(PK_ERR_NOMEM, "keeper: out of memory");
+    int slot = rc == PK_OK ? table_add(dir) : -1;
+    if (rc == PK_OK && slot < 0)
+        rc = pk__fail(PK_ERR_UNAVAILABLE, "keeper: %d guarded groups at most", KEEPER_SLOTS);
+    if (rc == PK_OK)
+        guarded[guarded_count++] = (guarded_leaf){copy, slot};
+    else
+        free(copy);
+    pthread_mutex_unlock(&keeper_lock);
+    return rc;
+}
+
+void pk__keeper_release(const char *dir)
+{
+    pthread_mutex_lock(&keeper_lock);
+    for (size_t i = 0; i < guarded_count; i++) {
+        if (strcmp(guarded[i].dir, dir) == 0) {
+            if (table && guarded[i].slot >= 0)
+                atomic_store_explicit(&table->state[guarded[i].slot], SLOT_FREE, memory_order_release);
+            free(guarded[i].dir);
+            guarded[i] = guarded[--guarded_count];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&keeper_lock);
+}
+
+int pk__keeper_pid(void)
+{
+    pthread_mutex_lock(&keeper_lock);
+    int pid = keeper_alive() ? (int)keeper_pid : 0;
+    pthread_mutex_unlock(&keeper_lock);
+    return pid;
+}
+
+int pk__is_own_helper(int32_t pid)
+{
+    pthread_mutex_lock(&keeper_lock);
+    int own = keeper_pid > 0 && (int32_t)keeper_pid == pid;
+    pthread_mutex_unlock(&keeper_lock);
+    return own;
+}
+#undef PK_KEEPER_CODE
+#undef KEEPER_SLOTS
+#undef KEEPER_PATH_MAX
+#undef KEEPER_DRAIN_MS
+
+/* ==== api/src/backends/linux/process_group.c ==== */
 /* The POSIX process-group backend: each spawned child leads its own process
  * group, and killpg reaches it and everything it forks. Its weakness, a
  * descendant that calls setsid() or setpgid() leaving the group, is reported
@@ -9566,7 +9566,7 @@ const pk_backend_ops pk__backend_process_group = {
 #endif /* !defined(_WIN32) */
 #if defined(_WIN32)
 
-/* ==== api/src/cancel_windows.c ==== */
+/* ==== api/src/windows/cancel_windows.c ==== */
 /* A token's waitable object on Windows: a manual-reset event, which stays
  * signalled for every loop that waits on it. */
 /* #include "cancel.h": inlined above */
@@ -9603,7 +9603,7 @@ void pk__cancel_wait_release(pk_cancel_wait *storage)
     storage->set.count = 0; /* the events stay the tokens' */
 }
 
-/* ==== api/src/child_windows.c ==== */
+/* ==== api/src/windows/child_windows.c ==== */
 /* The Windows side of children: process HANDLEs. A held HANDLE keeps the
  * pid from being reused, so nothing here can touch a stranger. */
 #include <string.h>
@@ -9763,7 +9763,7 @@ int pk__proc_open_child(int32_t pid, pk_proc_ref *out)
 }
 #undef KILLED_EXIT_CODE
 
-/* ==== api/src/loop_windows.c ==== */
+/* ==== api/src/windows/loop_windows.c ==== */
 /* The loop on Windows: runs wait on handles, not fds. Each output pipe has
  * one overlapped read in flight, stdin one overlapped write; the loop waits
  * on their events, the process handles and the cancellation events with
@@ -10374,7 +10374,7 @@ int pk__process_resize(pk_process_obj *p, uint16_t rows, uint16_t cols)
 #undef READ_CHUNK
 #undef READS_PER_WAKEUP
 
-/* ==== api/src/spawn_windows.c ==== */
+/* ==== api/src/windows/spawn_windows.c ==== */
 /* Starting a child on Windows: CreateProcessW, suspended, with exactly the
  * three stdio handles inherited and nothing else. The group places it in
  * its job before pk__child_start lets its first thread run. */
@@ -10618,7 +10618,7 @@ int pk__child_spawn(const pk_spawn_request *req, pk_child_obj **out)
     return rc;
 }
 
-/* ==== api/src/sys_windows.c ==== */
+/* ==== api/src/windows/sys_windows.c ==== */
 /* Windows versions of the portable helpers in sys.h, plus sys_windows.h. */
 #include <winsock2.h> /* before windows.h (via sys_windows.h) */
 
@@ -10778,7 +10778,7 @@ int pk__tcp_port_open(uint16_t port, int wait_ms)
     return ok;
 }
 
-/* ==== backends/windows/job_object.c ==== */
+/* ==== api/src/backends/windows/job_object.c ==== */
 /* The Windows backend: one Job Object per group.
  *
  * The job is created with JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE and its handle
