@@ -904,7 +904,7 @@ namespace ProcessKit
         /// carrying the library's message unless the run succeeded.</summary>
         public RunResult RunChecked() { return Run().Check(); }
 
-        /// <summary>Run on the shared loop (one background thread).</summary>
+        /// <summary>Run on the shared loop (<see cref="Loop.Shared"/>).</summary>
         public Task<RunResult> RunAsync(CancellationToken cancellationToken = default(CancellationToken))
         {
             return Loop.Shared.RunAsync(this, null, cancellationToken);
@@ -1028,11 +1028,15 @@ namespace ProcessKit
 
     // -------------------------------------------------------------------- loop
 
-    /// <summary>An event loop (pk_loop) driven by one background thread that
-    /// blocks in poll(2) on the loop's fd and a wake-up eventfd. Every
-    /// pk_loop_* call happens on that thread (the library's rule: one thread
-    /// drives a loop); RunAsync only queues. Runs on one loop proceed
-    /// concurrently. Disposing kills everything still running on it.</summary>
+    /// <summary>An event loop (pk_loop). RunAsync only queues; while runs are
+    /// queued or in flight, one thread of the loop's own (named
+    /// "processkit-loop") drives it: it starts each run (pk_loop_start),
+    /// blocks in pk_loop_run_once and completes the tasks. So one thread
+    /// drives the loop at a time (the library's rule) and runs on one loop
+    /// proceed concurrently. A new run, a cancellation and Dispose reach that
+    /// thread with pk_loop_wake; once nothing is queued or running it ends,
+    /// so an idle loop holds no thread. Disposing kills everything still
+    /// running on it.</summary>
     public sealed class Loop : IDisposable
     {
         sealed class Pending
@@ -1063,13 +1067,13 @@ namespace ProcessKit
         static Loop shared;
 
         readonly LoopHandle handle = new LoopHandle();
-        readonly int loopFd;
-        readonly int wakeFd;
-        readonly Thread driver;
+        // Guarded by lock (queued): runs not started yet, the thread driving
+        // the loop (null while idle), and whether the loop takes no more runs.
         readonly Queue<Pending> queued = new Queue<Pending>();
+        Thread driver;
+        bool stopping;
+        // The driver's alone: runs started and not finished.
         readonly List<Pending> running = new List<Pending>();
-        volatile bool stopping;
-        bool wakeClosed;
         int disposed;
 
         public Loop()
@@ -1078,17 +1082,6 @@ namespace ProcessKit
             IntPtr p;
             Library.Check(Native.pk_loop_new(out p));
             handle.Adopt(p);
-            int fd;
-            Library.Check(Native.pk_loop_fd(p, out fd));
-            loopFd = fd;
-            wakeFd = Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK);
-            if (wakeFd < 0)
-            {
-                handle.Dispose();
-                throw new ProcessKitException(ErrorCode.Os, "eventfd failed: errno " + Marshal.GetLastWin32Error());
-            }
-            driver = new Thread(Drive) { IsBackground = true, Name = "processkit-loop" };
-            driver.Start();
         }
 
         /// <summary>The process-wide loop RunAsync uses by default (created on
@@ -1138,82 +1131,86 @@ namespace ProcessKit
             try { command.Handle.DangerousAddRef(ref added); }
             catch (ObjectDisposedException) { added = false; }  // pk_loop_start reports PK_ERR_HANDLE
             pending.CommandRef = added;
+            // Registered before the driver can see the run, so the driver's
+            // Complete always disposes the registration.
+            if (cancellationToken.CanBeCanceled)
+                pending.Registration = cancellationToken.Register(() => RequestCancel(pending));
+            bool started = false;
             lock (queued)
             {
                 if (stopping)
                 {
+                    pending.Registration.Dispose();
                     pending.ReleaseCommand();
                     throw new ObjectDisposedException("Loop");
                 }
                 queued.Enqueue(pending);
+                if (driver == null)
+                {
+                    driver = new Thread(Drive) { IsBackground = true, Name = "processkit-loop" };
+                    driver.Start();
+                    started = true;
+                }
             }
-            if (cancellationToken.CanBeCanceled)
-                pending.Registration = cancellationToken.Register(() => RequestCancel(pending));
-            Wake();
+            if (!started)
+                Wake();
             return pending.Completion.Task;
         }
 
         void RequestCancel(Pending p)
         {
-            // pk_process_cancel may come from any thread.
+            bool queuedStill;
             lock (p)
             {
                 p.CancelRequested = true;
-                if (p.Process != null)
+                queuedStill = p.Process == null;
+                // pk_process_cancel may come from any thread, and wakes the loop.
+                if (!queuedStill)
                     using (var u = p.Process.Borrow())
                         Native.pk_process_cancel(u.Ptr);
             }
-            Wake();
+            if (queuedStill)
+                Wake();
         }
 
+        /// <summary>pk_loop_wake, from any thread: the driver's
+        /// pk_loop_run_once returns, or its next one does at once (the
+        /// library keeps the wake), so none is lost. Once the handle is
+        /// disposed it borrows as NULL and this does nothing.</summary>
         void Wake()
         {
-            // Under the lock Dispose closes the fd with, so a late wake never
-            // writes to a reused fd number.
-            lock (queued)
-            {
-                if (wakeClosed)
-                    return;
-                ulong one = 1;
-                Libc.write(wakeFd, ref one, (UIntPtr)8);
-            }
+            using (var u = handle.Borrow())
+                Native.pk_loop_wake(u.Ptr);
         }
 
         void Drive()
         {
-            var fds = new Libc.PollFd[2];
-            fds[0].fd = loopFd;
-            fds[0].events = Libc.POLLIN;
-            fds[1].fd = wakeFd;
-            fds[1].events = Libc.POLLIN;
             Exception fatal = null;
             try
             {
-                while (!stopping)
+                while (true)
                 {
-                    fds[0].revents = fds[1].revents = 0;
-                    int n = Libc.poll(fds, (UIntPtr)2, -1);
-                    if (n < 0)
-                    {
-                        int errno = Marshal.GetLastWin32Error();
-                        if (errno == Libc.EINTR)
-                            continue;
-                        throw new ProcessKitException(ErrorCode.Os, "poll on the loop fd failed: errno " + errno);
-                    }
-                    if ((fds[1].revents & Libc.POLLIN) != 0)
-                    {
-                        ulong value;
-                        Libc.read(wakeFd, out value, (UIntPtr)8);
-                    }
-                    if (stopping)
-                        break;
+                    lock (queued)
+                        if (stopping)
+                            break;
                     StartQueued();
-                    if ((fds[0].revents & (Libc.POLLIN | Libc.POLLERR | Libc.POLLHUP)) != 0)
-                    {
-                        using (var u = handle.Borrow())
-                            Library.Check(Native.pk_loop_run_once(u.Ptr, 0));
-                    }
                     Harvest();
+                    lock (queued)
+                    {
+                        if (stopping)
+                            break;
+                        if (queued.Count > 0)
+                            continue;
+                        if (running.Count == 0)
+                        {
+                            // Idle: this thread ends; the next RunAsync starts another.
+                            driver = null;
+                            return;
+                        }
+                    }
+                    // Until a run has news (output, exit, a deadline) or a wake.
+                    using (var u = handle.Borrow())
+                        Library.Check(Native.pk_loop_run_once(u.Ptr, -1));
                 }
             }
             catch (Exception e)
@@ -1252,7 +1249,7 @@ namespace ProcessKit
                 Pending p;
                 lock (queued)
                 {
-                    if (queued.Count == 0)
+                    if (queued.Count == 0 || stopping)
                         return;
                     p = queued.Dequeue();
                 }
@@ -1350,53 +1347,32 @@ namespace ProcessKit
                 p.Completion.TrySetResult(result);
         }
 
-        /// <summary>Stop the driver thread, kill and reap everything still
-        /// running on the loop (those tasks fail with ObjectDisposedException),
-        /// and free it. Not from a continuation running on the loop's thread.</summary>
+        /// <summary>Wake the loop's driver (pk_loop_wake) and wait for it to
+        /// leave, kill and reap everything still running on the loop (those
+        /// tasks fail with ObjectDisposedException), and free it. From a line
+        /// callback (on the driver itself) it does not wait: the loop is freed
+        /// once the callback has returned and the driver has left the library.</summary>
         public void Dispose()
         {
             if (Interlocked.Exchange(ref disposed, 1) != 0)
                 return;
-            lock (queued) stopping = true;
-            Wake();
-            if (Thread.CurrentThread != driver)
-                driver.Join();
-            handle.Dispose();
+            Thread d;
             lock (queued)
             {
-                wakeClosed = true;
-                Libc.close(wakeFd);
+                stopping = true;
+                d = driver;
             }
+            if (d != null && d != Thread.CurrentThread)
+            {
+                Wake();
+                d.Join();
+            }
+            // On the driver, inside pk_loop_run_once, its borrow holds the
+            // handle: pk_loop_free runs when that call returns.
+            handle.Dispose();
             lock (sharedLock)
                 if (shared == this)
                     shared = null;
         }
-    }
-
-    /// <summary>The few libc calls the loop's driver thread needs.</summary>
-    internal static class Libc
-    {
-        public const short POLLIN = 0x1, POLLERR = 0x8, POLLHUP = 0x10;
-        public const int EFD_CLOEXEC = 0x80000, EFD_NONBLOCK = 0x800;
-        public const int EINTR = 4;
-
-        [StructLayout(LayoutKind.Sequential)]
-        public struct PollFd
-        {
-            public int fd;
-            public short events;
-            public short revents;
-        }
-
-        [DllImport("libc", SetLastError = true)]
-        public static extern int poll([In, Out] PollFd[] fds, UIntPtr nfds, int timeout);
-        [DllImport("libc", SetLastError = true)]
-        public static extern int eventfd(uint initval, int flags);
-        [DllImport("libc", SetLastError = true)]
-        public static extern IntPtr read(int fd, out ulong value, UIntPtr count);
-        [DllImport("libc", SetLastError = true)]
-        public static extern IntPtr write(int fd, ref ulong value, UIntPtr count);
-        [DllImport("libc", SetLastError = true)]
-        public static extern int close(int fd);
     }
 }

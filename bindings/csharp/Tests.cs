@@ -33,6 +33,9 @@ static class Tests
             T("f_async_two_commands_run_concurrently_on_one_loop", AsyncConcurrent),
             T("f_async_shared_loop_and_cancellation", AsyncSharedAndCancel),
             T("f_async_start_error_faults_task", AsyncStartError),
+            T("f_async_cancel_ends_the_wait_promptly_and_other_runs_go_on", AsyncCancelWakes),
+            T("f_async_idle_loop_holds_no_thread_dispose_wakes_and_joins", AsyncIdleAndDispose),
+            T("f_async_dispose_from_a_line_callback", AsyncDisposeFromCallback),
             T("stdin_bytes_and_line_callbacks", StdinAndLines),
             T("child_wait_and_signal", ChildWaitAndSignal),
             T("leaves_nothing_behind", NothingLeftBehind),
@@ -462,6 +465,162 @@ static class Tests
         }
     }
 
+    /// <summary>The thread driving a loop now, or null while it is idle (the
+    /// binding's private field: a thread's OS name is no evidence, as a
+    /// thread it creates inherits it).</summary>
+    static Thread DriverOf(Loop loop)
+    {
+        var f = typeof(Loop).GetField("driver", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
+        Assert(f != null, "Loop has a driver field");
+        return (Thread)f.GetValue(loop);
+    }
+
+    static Loop SharedIfCreated()
+    {
+        var f = typeof(Loop).GetField("shared", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static);
+        Assert(f != null, "Loop has a shared field");
+        return (Loop)f.GetValue(null);
+    }
+
+    static bool DriverGone(Thread t) { return t != null && t.Join(TimeSpan.FromSeconds(10)); }
+
+    static int OpenFds() { return Directory.GetFileSystemEntries("/proc/self/fd").Length; }
+
+    static void AssertCancelled(Task task, double seconds, string what)
+    {
+        try
+        {
+            task.Wait(TimeSpan.FromSeconds(seconds));
+            throw new Exception(what + ": not cancelled: " + task.Status);
+        }
+        catch (AggregateException ae)
+        {
+            Assert(ae.InnerException is TaskCanceledException, what + ": cancelled: " + ae.InnerException);
+        }
+    }
+
+    static void AssertDisposedFault(Task task, double seconds, string what)
+    {
+        try
+        {
+            task.Wait(TimeSpan.FromSeconds(seconds));
+            throw new Exception(what + ": did not fail: " + task.Status);
+        }
+        catch (AggregateException ae)
+        {
+            Assert(ae.InnerException is ObjectDisposedException, what + ": ObjectDisposedException: " + ae.InnerException);
+        }
+    }
+
+    static void AsyncCancelWakes()
+    {
+        // The loop's driver blocks in pk_loop_run_once; a cancelled token
+        // reaches it through the library (pk_process_cancel wakes the loop)
+        // and only that run ends. A bare pk_loop_wake ends the driver's wait
+        // and kills nothing.
+        var dir = TempDir();
+        var pidFile = Path.Combine(dir, "grandchild.pid");
+        using (var loop = new Loop())
+        using (var cts = new CancellationTokenSource())
+        {
+            var kept = new Command("sh", "-c", "sleep 2; echo kept").RunAsync(loop);
+            var victim = new Command("sh", "-c", "sleep 30 & echo $! > '" + pidFile + "'; wait").RunAsync(loop, null, cts.Token);
+            int grandPid = ReadPidFile(pidFile);
+            string grandStart = StartTime(grandPid);
+            int rc;
+            using (var h = new PkHandleRef(loop.Handle))
+                rc = Native.pk_loop_wake(h.Ptr);
+            Equal(0, rc, "pk_loop_wake");
+            Thread.Sleep(100);
+            Assert(!victim.IsCompleted && !kept.IsCompleted, "a wake ends no run");
+            Assert(!IsDead(grandPid, grandStart), "a wake kills nothing");
+            var sw = Stopwatch.StartNew();
+            cts.Cancel();
+            AssertCancelled(victim, 10, "the cancelled run");
+            var elapsed = sw.Elapsed.TotalSeconds;
+            Assert(elapsed < 5, "cancelled in " + elapsed + " s (< 5 s)");
+            AssertDies(grandPid, grandStart, "cancelled run's grandchild");
+            Assert(kept.Wait(TimeSpan.FromSeconds(10)), "the other run finished");
+            var r = kept.Result;
+            Equal(Outcome.Exited, r.Outcome, "the other run's outcome");
+            Equal(0, r.ExitCode, "the other run's exit code");
+            Equal("kept\n", r.StdoutText, "the other run's output");
+            // The loop goes on taking runs.
+            Equal("after\n", new Command("echo", "after").RunAsync(loop).Result.StdoutText, "a run after the cancel");
+            Assert(WaitUntil(() => DriverOf(loop) == null, 10), "the driver ends once the loop is idle");
+        }
+    }
+
+    /// <summary>Borrows a handle's pointer for a Native call in a test.</summary>
+    sealed class PkHandleRef : IDisposable
+    {
+        readonly PkHandle handle;
+        bool added;
+        public readonly IntPtr Ptr;
+        public PkHandleRef(PkHandle h)
+        {
+            handle = h;
+            h.DangerousAddRef(ref added);
+            Ptr = h.DangerousGetHandle();
+        }
+        public void Dispose() { if (added) handle.DangerousRelease(); }
+    }
+
+    static void AsyncIdleAndDispose()
+    {
+        // Warm up (Mono opens some files on first use), then count.
+        using (var warm = new Loop())
+            warm.RunAsync(new Command("true")).Wait(TimeSpan.FromSeconds(10));
+        int fds = OpenFds();
+
+        var dir = TempDir();
+        var pidFile = Path.Combine(dir, "sleeper.pid");
+        var loop = new Loop();
+        Assert(DriverOf(loop) == null, "a new loop holds no thread");
+        var first = loop.RunAsync(new Command("echo", "one"));
+        var firstDriver = DriverOf(loop);
+        Equal("one\n", first.Result.StdoutText, "first run");
+        Assert(WaitUntil(() => DriverOf(loop) == null, 10), "the driver ends once the loop is idle");
+        Assert(firstDriver == null || DriverGone(firstDriver), "the idle loop's driver thread has ended");
+        Equal("two\n", loop.RunAsync(new Command("echo", "two")).Result.StdoutText, "a run on a loop gone idle");
+        // Dispose while the driver blocks in the library for a run: it wakes
+        // the driver, waits for it, and kills the run.
+        var task = new Command("sh", "-c", "echo $$ > '" + pidFile + "'; exec sleep 30").RunAsync(loop);
+        int pid = ReadPidFile(pidFile);
+        string start = StartTime(pid);
+        var driver = DriverOf(loop);
+        Assert(driver != null && driver.IsAlive, "a driver while a run is in flight");
+        var sw = Stopwatch.StartNew();
+        loop.Dispose();
+        var elapsed = sw.Elapsed.TotalSeconds;
+        Assert(elapsed < 5, "Dispose returned in " + elapsed + " s (< 5 s)");
+        Assert(!driver.IsAlive, "Dispose joined the driver");
+        Assert(loop.Handle.IsClosed, "the loop is freed");
+        AssertDisposedFault(task, 10, "the run in flight");
+        AssertDies(pid, start, "the run in flight");
+        Throws<ObjectDisposedException>(() => loop.RunAsync(new Command("true")), "RunAsync after Dispose");
+        loop.Dispose();  // idempotent
+        // Loops leave no fd behind (no eventfd of the binding's own).
+        for (int i = 0; i < 10; i++)
+            using (var l = new Loop())
+                l.RunAsync(new Command("true")).Wait(TimeSpan.FromSeconds(10));
+        Assert(WaitUntil(() => OpenFds() <= fds, 10), "open fds " + OpenFds() + " <= " + fds);
+    }
+
+    static void AsyncDisposeFromCallback()
+    {
+        // Dispose on the driver itself (a line callback) cannot wait for it:
+        // the loop is freed once the driver has left the library.
+        var loop = new Loop();
+        Thread driver = null;
+        var task = new Command("sh", "-c", "echo go; exec sleep 30")
+            .OnLine(StdStream.Stdout, l => { driver = Thread.CurrentThread; loop.Dispose(); })
+            .RunAsync(loop);
+        AssertDisposedFault(task, 10, "the run whose callback disposed the loop");
+        Assert(WaitUntil(() => loop.Handle.IsClosed, 10), "the loop is freed");
+        Assert(DriverGone(driver), "the driver has ended");
+    }
+
     static void StdinAndLines()
     {
         var lines = new List<string>();
@@ -551,6 +710,9 @@ static class Tests
             return kids;
         };
         Assert(WaitUntil(() => children().Count == 0, 10), "no children left: " + string.Join(",", children()));
+        // ...and no thread is left driving Loop.Shared (an idle loop holds none).
+        var sharedLoop = SharedIfCreated();
+        Assert(sharedLoop == null || WaitUntil(() => DriverOf(sharedLoop) == null, 10), "Loop.Shared is idle, no driver thread");
         Assert(keepers.Count <= 1, "at most one keeper: " + string.Join(",", keepers));
         var keeperFile = Environment.GetEnvironmentVariable("PK_CS_KEEPER_PIDS");
         if (!string.IsNullOrEmpty(keeperFile))
