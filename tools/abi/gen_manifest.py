@@ -435,6 +435,23 @@ def function_proto(typedef_decl):
     return node
 
 
+def doc_text(decl):
+    """The text of a declaration's doc comment (/** */ or /**< */), one line,
+    or None. Reference commands (::PK_ERR_X) keep their words."""
+    def texts(node):
+        out = []
+        if node.get("kind") == "TextComment":
+            out.append(node.get("text", "").strip())
+        for child in node.get("inner", []):
+            out += texts(child)
+        return out
+    for node in decl.get("inner", []):
+        if node.get("kind") == "FullComment":
+            text = " ".join(t for t in texts(node) if t)
+            return re.sub(r"\s+", " ", text).strip() or None
+    return None
+
+
 def collect_header(ast, header_basename, header_text):
     """Pull the raw declarations out of the AST (no classification yet)."""
     decls = toplevel_decls_in_file(ast, header_basename)
@@ -464,7 +481,11 @@ def collect_header(ast, header_basename, header_text):
                 v = first_constant_value(c)
                 if v is None:
                     v = nxt
-                values.append({"name": c["name"], "value": v})
+                entry = {"name": c["name"], "value": v}
+                doc = doc_text(c)
+                if doc:
+                    entry["doc"] = doc
+                values.append(entry)
                 nxt = v + 1
             enums[d["id"]] = {"tag": d.get("name"), "values": values}
         elif kind == "TypedefDecl":
@@ -731,7 +752,8 @@ def build_manifest(header, map_path, clang, cc):
                         "fields": fields})
 
     enums = [{"name": e["name"], "c_type": e["c_type"], "abi": e["abi"], "size": e["size"],
-              "values": [{"name": v["name"], "value": v["value"]} for v in e["values"]]}
+              "values": [dict({"name": v["name"], "value": v["value"]}, **({"doc": v["doc"]} if "doc" in v else {}))
+                         for v in e["values"]]}
              for e in sorted(raw["enums"], key=lambda e: e["name"])]
 
     opaque = [{"name": o["name"], "c_type": o["c_type"], "tag": o["tag"]}

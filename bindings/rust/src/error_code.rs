@@ -14,39 +14,39 @@ use crate::sys;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorCode {
-    /// `PK_ERR_INVALID` (-1).
+    /// A bad argument: NULL pointer, empty argv, bad enum value... (`PK_ERR_INVALID`)
     Invalid,
-    /// `PK_ERR_NOMEM` (-2).
+    /// Out of memory. (`PK_ERR_NOMEM`)
     NoMem,
-    /// `PK_ERR_HANDLE` (-3).
+    /// NULL, freed or wrong-type handle. (`PK_ERR_HANDLE`)
     Handle,
-    /// `PK_ERR_OS` (-4).
+    /// An operating-system call failed; the message names it and errno. (`PK_ERR_OS`)
     Os,
-    /// `PK_ERR_UNAVAILABLE` (-5).
+    /// The requested backend or minimum mechanism is not available here. (`PK_ERR_UNAVAILABLE`)
     Unavailable,
-    /// `PK_ERR_LIMIT` (-6).
+    /// A resource limit was asked for but cannot be enforced here. (`PK_ERR_LIMIT`)
     Limit,
-    /// `PK_ERR_NOT_FOUND` (-7).
+    /// The program was not found. (`PK_ERR_NOT_FOUND`)
     NotFound,
-    /// `PK_ERR_PERMISSION` (-8).
+    /// The program exists but may not be executed, or an operation was refused. (`PK_ERR_PERMISSION`)
     Permission,
-    /// `PK_ERR_NO_PROCESS` (-9).
+    /// No such process: not a child of the caller, or already reaped. (`PK_ERR_NO_PROCESS`)
     NoProcess,
-    /// `PK_ERR_TIMEOUT` (-10).
+    /// A wait ran out of time; nothing was changed. (`PK_ERR_TIMEOUT`)
     Timeout,
-    /// `PK_ERR_UNSUPPORTED` (-11).
+    /// The mechanism or platform cannot do this. (`PK_ERR_UNSUPPORTED`)
     Unsupported,
-    /// `PK_ERR_VERSION` (-12).
+    /// A struct from a newer caller sets fields this library does not know. (`PK_ERR_VERSION`)
     Version,
-    /// `PK_ERR_CANCELLED` (-13).
+    /// The operation was cancelled. (`PK_ERR_CANCELLED`)
     Cancelled,
-    /// `PK_ERR_OVERFLOW` (-14).
+    /// Output exceeded its cap under the error policy. (`PK_ERR_OVERFLOW`)
     Overflow,
-    /// `PK_ERR_STATE` (-15).
+    /// Not allowed in the object's current state (e.g. spawn while suspended). (`PK_ERR_STATE`)
     State,
-    /// `PK_ERR_FAILED` (-16).
+    /// A command ended without success (an exit code not accepted, a signal). (`PK_ERR_FAILED`)
     Failed,
-    /// `PK_ERR_NOT_READY` (-17).
+    /// A readiness probe was not satisfied in time; the message says what was seen. (`PK_ERR_NOT_READY`)
     NotReady,
     /// A code this crate does not know (from a newer library).
     Unknown(i32),
