@@ -14,10 +14,12 @@ import "C"
 
 import (
 	"context"
+	"errors"
 	"os"
 	"runtime"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -25,24 +27,36 @@ import (
 // fd (an epoll fd) sits in Go's netpoller: a goroutine waiting for a run
 // parks in the runtime like one reading a socket, and no OS thread blocks.
 //
-// Start and Wait may be called from any goroutine. The library allows one
-// thread at a time to drive a loop; Loop enforces that: one waiting goroutine
-// drives it (pk_loop_run_once with a zero timeout whenever the fd polls
-// readable) while the others sleep until it made progress, and hands over
-// when its own run is finished.
+// Start, Wait and the probes may be called from any goroutine. The library
+// lets one thread at a time drive a loop, so one goroutine at a time does:
+// a waiting one with pk_loop_run_once(0) each time the fd polls readable,
+// parked in the netpoller in between, while the others wake up on its
+// progress. A probe alone on the loop blocks in one library wait for its
+// whole timeout; pk_loop_wake ends that wait early when its ctx is done,
+// when another goroutine comes to use the loop, or when the Loop is closed.
 type Loop struct {
 	h       handleSlot
 	cleanup runtime.Cleanup
 
-	mu   sync.Mutex // held around pk_loop_run_once, pk_loop_start and pk_loop_free
-	file *os.File   // a dup of the loop fd, registered with the netpoller
+	file *os.File // a dup of the loop fd, registered with the netpoller
 	raw  syscall.RawConn
 
-	drive  chan struct{} // capacity 1: taken by the goroutine driving the loop
 	closed chan struct{} // closed once Close has freed the loop
 
-	pmu      sync.Mutex
-	progress chan struct{} // closed (and replaced) after every dispatch
+	mu       sync.Mutex
+	users    int           // goroutines inside Wait or a probe
+	driver   *driver       // the one of them driving the loop, or nil
+	progress chan struct{} // closed (and replaced) after every dispatch and hand-over
+}
+
+// driver is a goroutine's turn at driving the loop.
+type driver struct {
+	owner *Process // the probe's process; nil for a Wait
+	// inLib is non-nil while the driver is blocked in a library wait (a
+	// probe alone on the loop), which only pk_loop_wake ends early; it is
+	// closed when that wait returns. Otherwise the driver is parked in the
+	// netpoller, where a wake makes the loop fd readable.
+	inLib chan struct{}
 }
 
 // NewLoop creates a loop.
@@ -79,7 +93,6 @@ func NewLoop() (*Loop, error) {
 	l := &Loop{
 		file:     f,
 		raw:      raw,
-		drive:    make(chan struct{}, 1),
 		closed:   make(chan struct{}),
 		progress: make(chan struct{}),
 	}
@@ -89,8 +102,8 @@ func NewLoop() (*Loop, error) {
 }
 
 // Close kills and reaps everything still running on the loop, then frees
-// it. Goroutines waiting for its runs get their (cancelled) results.
-// A second Close reports ErrHandle.
+// it. Goroutines waiting for its runs get their (cancelled) results; probes
+// end with CodeState. A second Close reports ErrHandle.
 func (l *Loop) Close() error {
 	h := (*C.pk_loop)(l.h.take())
 	if h == nil {
@@ -98,26 +111,118 @@ func (l *Loop) Close() error {
 	}
 	l.cleanup.Stop()
 	l.file.Close() // wakes a driver parked in the netpoller
-	l.mu.Lock()
+	// The library wakes a thread blocked in a wait on the loop (it fails
+	// with PK_ERR_HANDLE) and waits for it to leave before freeing.
 	err := pkLoopFree(h)
-	l.mu.Unlock()
 	close(l.closed)
 	l.notify()
 	return err
 }
 
 func (l *Loop) progressChan() chan struct{} {
-	l.pmu.Lock()
-	defer l.pmu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	return l.progress
 }
 
 // notify wakes every goroutine waiting for progress.
 func (l *Loop) notify() {
-	l.pmu.Lock()
+	l.mu.Lock()
 	close(l.progress)
 	l.progress = make(chan struct{})
-	l.pmu.Unlock()
+	l.mu.Unlock()
+}
+
+// enter counts a goroutine that is going to wait on the loop. A probe
+// blocked alone in a library wait is woken: from now on the loop is shared,
+// so it has to be driven where the others see its progress.
+func (l *Loop) enter() {
+	l.mu.Lock()
+	l.users++
+	d := l.driver
+	l.mu.Unlock()
+	if d != nil && d.inLib != nil {
+		l.interrupt(d)
+	}
+}
+
+// leave undoes enter. A probe left alone while it drives in the netpoller
+// is woken, to go on in one library wait.
+func (l *Loop) leave() {
+	l.mu.Lock()
+	l.users--
+	d := l.driver
+	alone := l.users == 1
+	l.mu.Unlock()
+	l.notify()
+	if alone && d != nil && d.owner != nil && d.inLib == nil {
+		l.interrupt(d)
+	}
+}
+
+// take makes the caller the loop's driver, if there is none: owner is the
+// probe's process (nil for a Wait). A probe alone on the loop gets a turn
+// in a library wait (inLib set).
+func (l *Loop) take(owner *Process) *driver {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.driver != nil {
+		return nil
+	}
+	d := &driver{owner: owner}
+	if owner != nil && l.users == 1 {
+		d.inLib = make(chan struct{})
+	}
+	l.driver = d
+	return d
+}
+
+// release ends d's turn; a waiting goroutine may take over.
+func (l *Loop) release(d *driver) {
+	l.mu.Lock()
+	l.driver = nil
+	l.mu.Unlock()
+	if d.inLib != nil {
+		close(d.inLib)
+	}
+	l.notify()
+}
+
+// interruptProbe wakes the driver if it is a probe on p (its ctx is done).
+func (l *Loop) interruptProbe(p *Process) {
+	l.mu.Lock()
+	d := l.driver
+	l.mu.Unlock()
+	if d != nil && d.owner == p {
+		l.interrupt(d)
+	}
+}
+
+// interrupt makes the driver d look up. In the netpoller one pk_loop_wake
+// does (the fd turns readable). A library wait ends only on a wake after
+// it began, and one that lands just before it began is not counted, so
+// that wake is repeated, backing off, until the wait has returned.
+func (l *Loop) interrupt(d *driver) {
+	if d.inLib == nil {
+		_ = pkLoopWake((*C.pk_loop)(l.h.load()))
+		runtime.KeepAlive(l)
+		return
+	}
+	go func() {
+		for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+			_ = pkLoopWake((*C.pk_loop)(l.h.load()))
+			t := time.NewTimer(delay)
+			select {
+			case <-d.inLib:
+				t.Stop()
+				return
+			case <-l.closed:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}()
 }
 
 // Start starts c on the loop (in c.Group, or in a private group) and
@@ -139,9 +244,7 @@ func (l *Loop) Start(ctx context.Context, c *Cmd) (*Process, error) {
 	}
 	defer pkCommandFree(cmd)
 	var ph *C.pk_process
-	l.mu.Lock()
 	err = pkLoopStart((*C.pk_loop)(l.h.load()), cmd, gh, &ph)
-	l.mu.Unlock()
 	runtime.KeepAlive(l)
 	runtime.KeepAlive(c.Group)
 	if err != nil {
@@ -149,9 +252,10 @@ func (l *Loop) Start(ctx context.Context, c *Cmd) (*Process, error) {
 	}
 	var pid C.int32_t
 	_ = pkProcessPID(ph, &pid)
-	p := &Process{loop: l, pid: int(pid)}
+	p := &Process{loop: l, pid: int(pid), name: c.Name}
 	p.h.store(unsafe.Pointer(ph))
 	p.cleanup = runtime.AddCleanup(p, func(h *C.pk_process) { _ = pkProcessFree(h) }, ph)
+	// pk_process_cancel wakes the loop: a Wait parked on it returns.
 	p.stop = context.AfterFunc(ctx, func() { _ = pkProcessCancel(ph) })
 	return p, nil
 }
@@ -166,33 +270,38 @@ func (l *Loop) Run(ctx context.Context, c *Cmd) (*Result, error) {
 	return p.Wait()
 }
 
-// driveUntil runs the loop until p is finished. It parks in the netpoller
-// whenever the loop fd has nothing to read.
-func (l *Loop) driveUntil(p *Process) error {
+// drive runs the loop from the netpoller: it parks until the loop fd polls
+// readable, then dispatches with pk_loop_run_once(0) until the fd has
+// nothing left (the netpoller is edge-triggered: the next event must be a
+// fresh edge) or until() holds after a dispatch, and returns in that case,
+// on an error, or at deadline (zero: none).
+func (l *Loop) drive(until func() bool, deadline time.Time) error {
+	if !deadline.IsZero() {
+		if err := l.file.SetReadDeadline(deadline); err != nil {
+			return err
+		}
+		defer l.file.SetReadDeadline(time.Time{})
+	}
 	var opErr error
 	err := l.raw.Read(func(fd uintptr) bool {
-		for {
-			l.mu.Lock()
+		for C.gopk_readable(C.int(fd)) != 0 {
 			e := pkLoopRunOnce((*C.pk_loop)(l.h.load()), 0)
-			l.mu.Unlock()
 			l.notify()
 			if e != nil {
 				opErr = e
 				return true
 			}
-			if done, e := p.isDone(); e != nil || done {
-				opErr = e
+			if until() {
 				return true
 			}
-			// The netpoller is edge-triggered: sleep only once the loop fd
-			// has nothing left, so the next event is a fresh edge.
-			if C.gopk_readable(C.int(fd)) == 0 {
-				return false
-			}
 		}
+		return false
 	})
 	if opErr != nil {
 		return opErr
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil
 	}
 	return err
 }
@@ -203,11 +312,15 @@ type Process struct {
 	cleanup runtime.Cleanup
 	loop    *Loop
 	pid     int
+	name    string
 	stop    func() bool // stops the ctx watch
 
 	mu     sync.Mutex
 	result *Result
 	err    error
+
+	rmu   sync.Mutex
+	ready Readiness // the last probe's record
 }
 
 // Pid is the program's pid.
@@ -228,7 +341,8 @@ func (p *Process) Done() bool {
 
 // Wait waits for the run to end and returns its result (the same one on
 // every call). A non-zero exit, a timeout or a cancellation is data in the
-// Result; the error is for a closed Process or Loop.
+// Result; the error is for a closed Process or Loop. The ctx given to Start
+// ends the wait: it cancels the run.
 func (p *Process) Wait() (*Result, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -236,6 +350,8 @@ func (p *Process) Wait() (*Result, error) {
 		return p.result, p.err
 	}
 	l := p.loop
+	l.enter()
+	defer l.leave()
 	for {
 		ch := l.progressChan()
 		done, err := p.isDone()
@@ -252,11 +368,17 @@ func (p *Process) Wait() (*Result, error) {
 			p.result, p.err = resultFromC(h)
 			return p.result, p.err
 		}
-		select {
-		case l.drive <- struct{}{}:
-			err := l.driveUntil(p)
-			<-l.drive
-			l.notify() // another waiter may take over the driving
+		if d := l.take(nil); d != nil {
+			var doneErr error
+			err := l.drive(func() bool {
+				done, e := p.isDone()
+				doneErr = e
+				return done || e != nil
+			}, time.Time{})
+			l.release(d)
+			if err == nil {
+				err = doneErr
+			}
 			if err != nil {
 				if (*C.pk_loop)(l.h.load()) == nil {
 					// Closing: the loop's free finishes every run.
@@ -264,9 +386,13 @@ func (p *Process) Wait() (*Result, error) {
 					if done, _ := p.isDone(); done {
 						continue
 					}
+					return nil, errorf(CodeState, "the loop was closed")
 				}
 				return nil, err
 			}
+			continue
+		}
+		select {
 		case <-ch:
 		case <-l.closed:
 			if done, _ := p.isDone(); !done {

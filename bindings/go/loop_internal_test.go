@@ -2,6 +2,7 @@ package processkit
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -49,5 +50,82 @@ func TestLoopManyWaiters(t *testing.T) {
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("%d concurrent 0.2 s runs took %v", n, d)
+	}
+}
+
+// A probe alone on its loop is one library wait for its whole timeout (no
+// slices): the library's own record says it waited that long. When it
+// shares the loop it looks between the driver's dispatches, and once alone
+// again it goes back to one library wait.
+func TestProbeAloneIsOneLibraryWait(t *testing.T) {
+	l, err := NewLoop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	p, err := l.Start(context.Background(), Command("sh", "-c", "echo starting; sleep 30"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.WaitForLine(context.Background(), "ready", false, 400*time.Millisecond); err == nil {
+		t.Fatal("ready?")
+	}
+	info, err := p.libReadiness()
+	if err != nil || ReadyOutcome(info.Outcome) != ReadyOutcomeTimedOut || info.WaitedUs < 350_000 {
+		t.Errorf("one library wait: %+v %v", info, err)
+	}
+
+	other, err := l.Start(context.Background(), Command("sleep", "0.3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	waited := make(chan error, 1)
+	go func() {
+		_, err := other.Wait()
+		waited <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // the Wait drives
+	start := time.Now()
+	err = p.WaitForLine(context.Background(), "ready", false, time.Second)
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
+	info, _ = p.libReadiness()
+	// Shared until about 0.25 s, then alone: the last call waited the rest.
+	if time.Since(start) < 900*time.Millisecond || info.WaitedUs < 500_000 || p.Readiness().Waited < 900*time.Millisecond {
+		t.Errorf("%v after %v; library record %+v, binding's %+v", err, time.Since(start), info, p.Readiness())
+	}
+}
+
+// A ctx cancelled at any moment around the library wait's start still ends
+// it (the wake that lands before the wait began is repeated).
+func TestProbeCancelRace(t *testing.T) {
+	l, err := NewLoop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	p, err := l.Start(context.Background(), Command("sleep", "30"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for i := 0; i < 200; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(time.Duration(i%20)*50*time.Microsecond, cancel)
+		start := time.Now()
+		err := p.WaitForLine(ctx, "ready", false, 0)
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("round %d: the probe ended %v after its ctx", i, d)
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		cancel()
+	}
+	if p.Done() {
+		t.Error("the probes killed the run")
 	}
 }

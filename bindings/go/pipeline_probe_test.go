@@ -362,3 +362,232 @@ func TestWaitForPort(t *testing.T) {
 		t.Errorf("cancel: %v %v", err, r)
 	}
 }
+
+// ---- cancellation and the wake
+
+// ctx ends a probe blocked in the library (alone on its loop, no timeout)
+// at once, and the process goes on.
+func TestProbeContextCancelInterrupts(t *testing.T) {
+	noLeftovers(t)
+	l := newLoop(t)
+	p := startOn(t, l, "sh", "-c", "echo starting; sleep 30")
+	port := freePort(t)
+	for _, probe := range []struct {
+		name string
+		kind pk.ReadyKind
+		run  func(ctx context.Context) error
+	}{
+		{"line", pk.ReadyKindLine, func(ctx context.Context) error { return p.WaitForLine(ctx, "ready", false, 0) }},
+		{"port", pk.ReadyKindPort, func(ctx context.Context) error { return p.WaitForPort(ctx, port, 0) }},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(300*time.Millisecond, cancel)
+		start := time.Now()
+		err := probe.run(ctx)
+		d := time.Since(start)
+		cancel()
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, pk.ErrNotReady) {
+			t.Errorf("%s: %v", probe.name, err)
+		}
+		if d < 250*time.Millisecond || d > 5*time.Second {
+			t.Errorf("%s: ended after %v (ctx cancelled at 300 ms)", probe.name, d)
+		}
+		var e *pk.Error
+		if !errors.As(err, &e) || !strings.Contains(e.Message, "the context ended") {
+			t.Errorf("%s: message %v", probe.name, err)
+		}
+		r := p.Readiness()
+		if r.Kind != probe.kind || r.Outcome != pk.ReadyOutcomeWoken || r.Waited < 250*time.Millisecond || r.Waited > d {
+			t.Errorf("%s: readiness %+v (took %v)", probe.name, r, d)
+		}
+		if probe.kind == pk.ReadyKindPort && r.Port != port {
+			t.Errorf("port: readiness %+v", r)
+		}
+	}
+	if p.Done() {
+		t.Fatal("the ctx killed the child")
+	}
+	before := alive(t, p.Pid())
+	_ = p.Cancel()
+	if r, err := p.Wait(); err != nil || !r.Cancelled() {
+		t.Errorf("cancel: %v %v", err, r)
+	}
+	waitDead(t, 5*time.Second, before)
+}
+
+// The ctx given to Start ends a Wait, also one that shares the loop with a
+// probe blocked in the library; the run's whole tree dies.
+func TestWaitContextCancelInterrupts(t *testing.T) {
+	noLeftovers(t)
+	l := newLoop(t)
+	server := startOn(t, l, "sh", "-c", "echo starting; sleep 30")
+	probeCtx, stopProbe := context.WithCancel(context.Background())
+	defer stopProbe()
+	probed := make(chan error, 1)
+	go func() { probed <- server.WaitForLine(probeCtx, "ready", false, 0) }()
+	time.Sleep(100 * time.Millisecond) // the probe blocks in the library
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := l.Start(ctx, pk.Command("sh", "-c", "sleep 30 & sleep 30"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	time.AfterFunc(300*time.Millisecond, cancel)
+	start := time.Now()
+	r, err := p.Wait()
+	if err != nil || !r.Cancelled() {
+		t.Errorf("Wait: %v %+v", err, r)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Wait ended after %v (ctx cancelled at 300 ms)", d)
+	}
+
+	// A Wait that comes while the probe blocks in the library is not held
+	// up by it: the probe lets it drive.
+	quick, err := l.Start(context.Background(), pk.Command("sh", "-c", "sleep 0.2; echo done"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer quick.Close()
+	time.Sleep(50 * time.Millisecond) // the probe, alone again, is back in the library
+	start = time.Now()
+	if r, err := quick.Wait(); err != nil || string(r.Stdout) != "done\n" {
+		t.Errorf("quick: %v %+v", err, r)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("a 0.2 s run took %v beside a probe", d)
+	}
+
+	select {
+	case err := <-probed:
+		t.Fatalf("the probe ended: %v", err)
+	default:
+	}
+	stopProbe()
+	select {
+	case err := <-probed:
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, pk.ErrNotReady) {
+			t.Errorf("probe: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the probe did not end with its ctx")
+	}
+	if server.Done() {
+		t.Error("the probe's ctx killed the server")
+	}
+}
+
+// Closing the loop ends a probe blocked in the library.
+func TestProbeEndsWhenLoopCloses(t *testing.T) {
+	noLeftovers(t)
+	l, err := pk.NewLoop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := l.Start(context.Background(), pk.Command("sh", "-c", "sleep 30"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	before := alive(t, p.Pid())
+	time.AfterFunc(300*time.Millisecond, func() { _ = l.Close() })
+	start := time.Now()
+	err = p.WaitForLine(context.Background(), "ready", false, 0)
+	if !errors.Is(err, pk.ErrState) {
+		t.Errorf("probe on a closed loop: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the probe ended %v after the start (Close at 300 ms)", d)
+	}
+	waitDead(t, 5*time.Second, before)
+}
+
+// The readiness record: what the last probe waited for and how it ended.
+func TestReadinessRecord(t *testing.T) {
+	noLeftovers(t)
+	l := newLoop(t)
+	ctx := context.Background()
+	p := startOn(t, l, "sh", "-c", "echo starting; sleep 0.3; echo ready; sleep 30")
+	if r := p.Readiness(); r.Kind != pk.ReadyKindNone || r.Outcome != pk.ReadyOutcomePending {
+		t.Errorf("before any probe: %+v", r)
+	}
+	if err := p.WaitForLineOn(ctx, pk.StreamStdout, "ready", false, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	r := p.Readiness()
+	if r.Kind != pk.ReadyKindLine || r.Outcome != pk.ReadyOutcomeMet || r.Stream != pk.StreamStdout ||
+		r.LinesSeen != 2 || r.LastLine != "ready" || r.Waited < 200*time.Millisecond || r.Waited > 5*time.Second {
+		t.Errorf("met: %+v", r)
+	}
+	err := p.WaitForLine(ctx, "never", false, 300*time.Millisecond)
+	r = p.Readiness()
+	if r.Outcome != pk.ReadyOutcomeTimedOut || r.Waited < 250*time.Millisecond || r.Waited > 5*time.Second {
+		t.Errorf("timed out: %+v", r)
+	}
+	var e *pk.Error
+	if !errors.As(err, &e) || !strings.Contains(e.Message, "last line seen: ready (2 in all)") {
+		t.Errorf("timed out: %v", err)
+	}
+	port := freePort(t)
+	if err := p.WaitForPort(ctx, port, 200*time.Millisecond); !errors.Is(err, pk.ErrNotReady) {
+		t.Errorf("port: %v", err)
+	}
+	if r := p.Readiness(); r.Kind != pk.ReadyKindPort || r.Port != port || r.Outcome != pk.ReadyOutcomeTimedOut ||
+		r.Waited < 150*time.Millisecond {
+		t.Errorf("port: %+v", r)
+	}
+	if err := p.WaitForLine(ctx, "(", true, time.Second); !errors.Is(err, pk.ErrInvalid) {
+		t.Errorf("bad regex: %v", err)
+	}
+	if r := p.Readiness(); r.Kind != pk.ReadyKindLine || r.Outcome != pk.ReadyOutcomeFailed {
+		t.Errorf("bad regex: %+v", r)
+	}
+
+	q := startOn(t, l, "sh", "-c", "echo bye")
+	err = q.WaitForLine(ctx, "ready", false, 10*time.Second)
+	if r := q.Readiness(); r.Outcome != pk.ReadyOutcomeRunEnded || r.LastLine != "bye" || r.Waited > 5*time.Second {
+		t.Errorf("run ended: %+v", r)
+	}
+	if !errors.As(err, &e) || !strings.Contains(e.Message, "the run ended") || strings.Contains(e.Message, "after 10000 ms") {
+		t.Errorf("run ended: %v", err)
+	}
+	_ = p.Cancel()
+	if _, err := p.Wait(); err != nil {
+		t.Error(err)
+	}
+}
+
+// Probes and Waits from many goroutines on one loop: each sees its own
+// run's line and end, none waits for another's timeout.
+func TestProbesAndWaitsShareALoop(t *testing.T) {
+	noLeftovers(t)
+	l := newLoop(t)
+	const n = 6
+	start := time.Now()
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		delay := strconv.FormatFloat(0.1*float64(i%3+1), 'f', 1, 64)
+		p := startOn(t, l, "sh", "-c", "sleep "+delay+"; echo ready "+strconv.Itoa(i)+"; sleep 0.2; exit "+strconv.Itoa(i))
+		go func() {
+			if err := p.WaitForLine(context.Background(), "ready "+strconv.Itoa(i), false, 10*time.Second); err != nil {
+				errs <- err
+				return
+			}
+			r, err := p.Wait()
+			if err == nil && r.ExitCode != i {
+				err = errors.New("run " + strconv.Itoa(i) + ": exit " + strconv.Itoa(r.ExitCode))
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("%d runs of at most 0.5 s took %v on one loop", n, d)
+	}
+}

@@ -5750,7 +5750,9 @@ static int probe_ms_left(uint64_t deadline)
 }
 
 /* The "not ready" error, with what the probe saw. */
-static int not_ready(pk_process_obj *p, const char *what, int timeout_ms)
+/* PK_ERR_NOT_READY, saying how long the probe really waited (a run that
+ * ends first ends the wait early). */
+static int not_ready(pk_process_obj *p, const char *what, uint64_t started_ns)
 {
     char seen[6 * 170] = "";
     size_t used = 0;
@@ -5763,8 +5765,9 @@ static int not_ready(pk_process_obj *p, const char *what, int timeout_ms)
         used += (size_t)w;
     }
     const char *why = atomic_load(&p->done) ? "the run ended" : "no match";
-    return pk__fail(PK_ERR_NOT_READY, "%s: not ready (%s) after %d ms waiting for %s; last lines seen: %s",
-                    p->plan.program, why, timeout_ms, what, n ? seen : "(none)");
+    const unsigned long long waited_ms = (pk__now_ns() - started_ns) / 1000000u;
+    return pk__fail(PK_ERR_NOT_READY, "%s: not ready (%s) after %llu ms waiting for %s; last lines seen: %s",
+                    p->plan.program, why, waited_ms, what, n ? seen : "(none)");
 }
 
 /* A probe's record, kept for pk_process_readiness: what it waits for now,
@@ -5895,7 +5898,7 @@ int pk__process_wait_for_line(pk_process_obj *p, int stream, const char *pattern
         char what[200];
         pk__format(what, sizeof what, "a line %s '%s'", (flags & PK_MATCH_REGEX) ? "matching" : "containing",
                    pattern);
-        rc = not_ready(p, what, timeout_ms);
+        rc = not_ready(p, what, started);
     }
     pthread_mutex_unlock(&p->loop->lock);
     return probe_ends(p, started, rc);
@@ -5935,7 +5938,7 @@ int pk__process_wait_for_port(pk_process_obj *p, uint16_t port, int timeout_ms)
     }
     char what[64];
     pk__format(what, sizeof what, "127.0.0.1:%u to accept a connection", (unsigned)port);
-    return probe_ends(p, started, not_ready(p, what, timeout_ms));
+    return probe_ends(p, started, not_ready(p, what, started));
 }
 
 int pk__process_wait_for(pk_process_obj *p, pk_ready_fn ready, void *user, uint32_t interval_ms, int timeout_ms)
@@ -5957,7 +5960,7 @@ int pk__process_wait_for(pk_process_obj *p, pk_ready_fn ready, void *user, uint3
         if (rc != PK_OK)
             return probe_ends(p, started, rc);
     }
-    return probe_ends(p, started, not_ready(p, "the caller's readiness check", timeout_ms));
+    return probe_ends(p, started, not_ready(p, "the caller's readiness check", started));
 }
 #undef PROBE_RETRY_MS
 #undef PORT_ATTEMPT_MS
