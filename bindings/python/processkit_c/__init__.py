@@ -28,7 +28,7 @@ struct, enum and constant of the ABI).
 from . import _loader, _native
 
 from . import aio
-from ._native import Backend, ExitKind, Feature, Mechanism, Outcome, Stream
+from ._native import Backend, ExitKind, Feature, Mechanism, Outcome, ReadyKind, ReadyOutcome, Stream
 from .aio import AsyncLoop
 from .errors import (
     CancelledRunError,
@@ -53,14 +53,15 @@ from .errors import (
 )
 from .group import Child, Containment, ExitStatus, Group, GroupStats, ShutdownReport, probe
 from .pipeline import Pipeline, PipelineResult, StageResult, pipeline
-from .run import DEVNULL, PIPE, STDOUT, CancelToken, Loop, Process, Result, run
+from .run import DEVNULL, PIPE, STDOUT, CancelToken, Loop, Process, Readiness, Result, run
 
 __all__ = [
     "AsyncLoop", "Backend", "CancelToken", "CancelledRunError", "Child", "CommandFailedError", "Containment",
     "DEVNULL", "ExitKind", "ExitStatus", "Feature", "Group", "GroupStats", "HandleError", "InvalidArgumentError",
     "LimitError", "Loop", "Mechanism", "NoProcessError", "NotFoundError", "NotReadyError", "OSFailureError",
     "OutOfMemoryError", "Outcome", "OutputOverflowError", "PIPE", "PermissionDeniedError", "Pipeline",
-    "PipelineResult", "Process", "ProcessKitError", "Result", "STDOUT", "ShutdownReport", "StageResult",
+    "PipelineResult", "Process", "ProcessKitError", "Readiness", "ReadyKind", "ReadyOutcome", "Result", "STDOUT",
+    "ShutdownReport", "StageResult",
     "StateError", "Stream", "TimeoutExpiredError", "UnavailableError",
     "UnsupportedError", "VersionError", "aio", "last_error", "library_path", "library_version", "pipeline", "probe",
     "run", "run_async",

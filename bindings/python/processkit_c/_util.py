@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import ctypes
+import enum
 import math
 import os
-import time
-from typing import Iterable, List, Mapping, Optional, Protocol, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Protocol, Type, TypeVar, Union
 
 from . import _native as N
 from .errors import InvalidArgumentError
@@ -27,22 +27,23 @@ class HasFileno(Protocol):
 # An open file: an fd, or an object with fileno().
 FileLike = Union[int, HasFileno]
 
-BACKENDS = {
-    "auto": N.Backend.AUTO,
-    "cgroup-v2": N.Backend.CGROUP_V2,
-    "process-group": N.Backend.PROCESS_GROUP,
-    "job-object": N.Backend.JOB_OBJECT,
-}
-
-MECHANISMS = {
-    "none": N.Mechanism.NONE,
-    "process-group": N.Mechanism.PROCESS_GROUP,
-    "cgroup-v2": N.Mechanism.CGROUP_V2,
-    "job-object": N.Mechanism.JOB_OBJECT,
-}
+_IE = TypeVar("_IE", bound=enum.IntEnum)
 
 
-def _lookup(table: Mapping[str, int], value: Optional[BackendLike], what: str) -> Optional[int]:
+def enum_names(enum_type: Type[_IE], *, exclude: Iterable[_IE] = ()) -> Dict[str, _IE]:
+    """The members of a generated enum (processkit_c._native) under the names
+    string arguments take: lower case, "_" -> "-" (Backend.CGROUP_V2 ->
+    "cgroup-v2", Overflow.KEEP_TAIL -> "keep-tail")."""
+    skip = set(exclude)
+    return {m.name.lower().replace("_", "-"): m for m in enum_type if m not in skip}
+
+
+BACKENDS = enum_names(N.Backend)
+MECHANISMS = enum_names(N.Mechanism)
+
+
+def lookup(table: Mapping[str, int], value: Union[str, int, None], what: str) -> Optional[int]:
+    """A name in `table` (any case, "_" or "-") or an int -> int; None -> None."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -56,13 +57,13 @@ def _lookup(table: Mapping[str, int], value: Optional[BackendLike], what: str) -
 
 def backend(value: Optional[BackendLike]) -> int:
     """'auto' | 'cgroup-v2' | 'process-group' | 'job-object' | a Backend -> int."""
-    result = _lookup(BACKENDS, value, "backend")
+    result = lookup(BACKENDS, value, "backend")
     return N.Backend.AUTO if result is None else result
 
 
 def mechanism(value: Optional[MechanismLike]) -> int:
     """A mechanism name or Mechanism -> int (None -> NONE)."""
-    result = _lookup(MECHANISMS, value, "mechanism")
+    result = lookup(MECHANISMS, value, "mechanism")
     return N.Mechanism.NONE if result is None else result
 
 
@@ -111,13 +112,22 @@ def seconds_to_ms(seconds: Optional[float], what: str, *, allow_none: bool = Tru
     return min(ms, 0x7FFFFFFF)
 
 
-def remaining_ms(deadline: Optional[float], slice_ms: int) -> int:
-    """Milliseconds to wait now: `slice_ms` without a deadline (a time.monotonic()
-    value), else what is left of it, at most `slice_ms` and never negative."""
-    if deadline is None:
-        return slice_ms
-    left = deadline - time.monotonic()
-    return 0 if left <= 0 else min(slice_ms, math.ceil(left * 1000))
+# The longest the main thread blocks at a time while a wait goes on, so that a
+# signal is never lost. A signal interrupts a blocking call, and Python runs
+# its handler at once (Ctrl-C raises KeyboardInterrupt), but CPython checks
+# for signals before it enters the call: one that lands just between the
+# check and the call, or one only flagged (_thread.interrupt_main(), a
+# signal taken by another thread), is seen when the call returns. This
+# bounds that. The native wait itself is one call whatever its length.
+SIGNAL_BACKSTOP_S = 1.0
+
+
+def wait_ms(seconds: Optional[float]) -> int:
+    """A wait's timeout in milliseconds: None -> -1 (no limit), a negative
+    one -> 0 (just look), else seconds_to_ms()."""
+    if seconds is None:
+        return -1
+    return seconds_to_ms(seconds if math.isnan(seconds) else max(seconds, 0.0), "timeout")
 
 
 def fileno(value: object) -> int:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple, Type, TypeVar
 from . import _native as N
 
 if TYPE_CHECKING:
-    from .run import Result
+    from .run import Readiness, Result
 
 __all__ = [
     "ProcessKitError",
@@ -59,6 +59,9 @@ class ProcessKitError(Exception):
         self.message = message or strerror(self.code)
         # For errors raised by Result.check(): the run that failed.
         self.result: Optional[Result] = None
+        # For errors raised by a readiness probe (Process.wait_for_line /
+        # wait_for_port): how it ended, as data.
+        self.readiness: Optional[Readiness] = None
         super().__init__(self.code, self.message)
 
     @property
@@ -153,7 +156,8 @@ class VersionError(ProcessKitError):
 
 @_code(N.Error.CANCELLED)
 class CancelledRunError(ProcessKitError):
-    """PK_ERR_CANCELLED: the run was cancelled."""
+    """PK_ERR_CANCELLED: the run was cancelled, or Loop.wake() ended a wait on
+    its loop (the runs go on)."""
 
 
 @_code(N.Error.OVERFLOW)
@@ -175,7 +179,7 @@ class CommandFailedError(ProcessKitError):
 class NotReadyError(ProcessKitError):
     """PK_ERR_NOT_READY: a readiness probe (Process.wait_for_line / wait_for_port)
     was not satisfied in time, or the run ended first; the message says what
-    was seen. The process is left running."""
+    was seen, `.readiness` the same as data. The process is left running."""
 
 
 def error_for(code: int, message: Optional[str] = None) -> ProcessKitError:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import ctypes
+import math
+import select
 import signal as _signal
 import subprocess
 import time
@@ -13,10 +15,6 @@ from ._util import Arg, BackendLike, Env, FileLike, MechanismLike
 from .errors import InvalidArgumentError, TimeoutExpiredError, check
 
 __all__ = ["Group", "Child", "ExitStatus", "Containment", "GroupStats", "ShutdownReport", "probe"]
-
-# How long one blocking native wait may last, so Ctrl-C is seen between slices.
-_SLICE_MS = 250
-
 
 class Containment(NamedTuple):
     """What holds a group (or what a group would get on this host)."""
@@ -132,14 +130,29 @@ class Child:
         still running after `timeout` seconds (None: forever)."""
         if self._status is not None:
             return self._status
-        deadline = None if timeout is None else time.monotonic() + timeout
+        ms = U.wait_ms(timeout)
+        if ms == 0:
+            return self._wait_ms(0)
+        # No pk_loop drives this wait, so pk_loop_wake cannot end it, and a
+        # blocking pk_child_wait() would not see Ctrl-C. Poll the child's
+        # pidfd here instead, which a signal interrupts (Ctrl-C raises
+        # KeyboardInterrupt; after a handler that does not raise, the poll
+        # goes on, PEP 475), then reap it without waiting.
+        poller = select.poll()
+        poller.register(self.fileno(), select.POLLIN)
+        deadline = None if ms < 0 else time.monotonic() + ms / 1000
+        backstop = math.ceil(U.SIGNAL_BACKSTOP_S * 1000)
         while True:
-            ms = U.remaining_ms(deadline, _SLICE_MS)
-            try:
-                return self._wait_ms(ms)
-            except TimeoutExpiredError:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise
+            left = None if deadline is None else max(0, math.ceil((deadline - time.monotonic()) * 1000))
+            chunk = backstop if left is None else min(left, backstop)
+            ready = poller.poll(chunk)
+            if ready or chunk == left:  # it ended, or the timeout is over
+                try:
+                    return self._wait_ms(0)
+                except TimeoutExpiredError:
+                    if not ready:
+                        raise TimeoutExpiredError(
+                            N.Error.TIMEOUT, f"Child.wait: pid {self.pid} still running after {ms} ms") from None
 
     def poll(self) -> Optional[ExitStatus]:
         """The ExitStatus if the child has ended, else None."""

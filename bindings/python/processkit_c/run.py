@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import ctypes
 import os
-import re
+import queue
 import subprocess
-import time
+import threading
 import weakref
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, NoReturn, Optional, Sequence, Tuple, Type, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 from . import _native as N
 from . import _util as U
@@ -18,19 +18,13 @@ from .errors import InvalidArgumentError, ProcessKitError, check, error_for, las
 if TYPE_CHECKING:
     from .group import Group
 
-__all__ = ["run", "Result", "Loop", "Process", "CancelToken", "PIPE", "STDOUT", "DEVNULL"]
+__all__ = ["run", "Result", "Loop", "Process", "Readiness", "CancelToken", "PIPE", "STDOUT", "DEVNULL"]
 
 PIPE = subprocess.PIPE  # capture (stdout/stderr), or a stdin pipe fed by Process.write
 STDOUT = subprocess.STDOUT  # stderr only: merged into stdout, one ordered stream
 DEVNULL = subprocess.DEVNULL  # /dev/null
 
-_SLICE_MS = 250
-
-_OVERFLOW = {
-    "keep-head": N.Overflow.KEEP_HEAD,
-    "keep-tail": N.Overflow.KEEP_TAIL,
-    "error": N.Overflow.ERROR,
-}
+_OVERFLOW = U.enum_names(N.Overflow)
 
 
 class CancelToken:
@@ -154,6 +148,35 @@ class Result:
 
 _R = TypeVar("_R", bound=Result)
 
+
+@dataclass(frozen=True)
+class Readiness:
+    """The last readiness probe on a Process (pk_process_readiness): what it
+    waited for, how it ended, how long it waited and the last line it saw.
+    Process.readiness() returns it; a failed probe's error carries it as
+    `.readiness`."""
+
+    kind: N.ReadyKind  # LINE (wait_for_line), PORT (wait_for_port), CHECK; NONE before any probe
+    outcome: N.ReadyOutcome  # MET, TIMED_OUT, RUN_ENDED, WOKEN (Loop.wake, Ctrl-C), FAILED; PENDING while it runs
+    stream: Optional[N.Stream]  # LINE: the stream it watched, None for either
+    port: int  # PORT: the port on 127.0.0.1, else 0
+    lines_seen: int  # LINE: the lines it looked at, those from before the call included
+    waited: float  # seconds
+    last_line: bytes  # LINE: the last line it looked at (at most 159 bytes), else b""
+
+    @classmethod
+    def _from(cls, info: N.pk_readiness_info) -> Readiness:
+        return cls(
+            kind=N.ReadyKind(info.kind),
+            outcome=N.ReadyOutcome(info.outcome),
+            stream=N.Stream(info.stream) if info.stream else None,
+            port=info.port,
+            lines_seen=info.lines_seen,
+            waited=info.waited_us / 1e6,
+            last_line=info.last_line,
+        )
+
+
 # stdout/stderr: PIPE (capture), None (inherit), DEVNULL, STDOUT (stderr only), or an fd / object with fileno().
 Output = Optional[U.FileLike]
 # stdin: DEVNULL, None (inherit), PIPE (Process.write), a path (str or os.PathLike) to read, or an fd / file.
@@ -238,9 +261,7 @@ class _Command:
         _output(h, N.Stream.STDOUT, stdout, "stdout")
         _output(h, N.Stream.STDERR, stderr, "stderr")
         if max_output is not None:
-            policy = _OVERFLOW.get(overflow, overflow) if isinstance(overflow, str) else overflow
-            if isinstance(policy, str):
-                raise InvalidArgumentError(N.Error.INVALID, f"unknown overflow policy {overflow!r}")
+            policy = U.lookup(_OVERFLOW, overflow, "overflow policy")
             for stream in (N.Stream.STDOUT, N.Stream.STDERR):
                 check(N.pk_command_output_limit(h, stream, int(max_output), int(policy)))
         if timeout is not None:
@@ -366,23 +387,24 @@ class Process:
             raise InvalidArgumentError(N.Error.INVALID, f"port {port} is not in 1..65535")
         self._probe(lambda ms: N.pk_process_wait_for_port(self._h, port, ms), timeout)
 
+    def readiness(self) -> Readiness:
+        """The last readiness probe's outcome, as data (kind NONE before any)."""
+        info = N.pk_readiness_info()
+        check(N.pk_process_readiness(self._h, ctypes.byref(info)))
+        return Readiness._from(info)
+
     def _probe(self, call: Callable[[int], int], timeout: Optional[float]) -> None:
-        # In slices, like the loop's waits, so Ctrl-C is seen. Lines from
-        # before each slice are tested again, so none is missed in between.
-        started = time.monotonic()
-        deadline = None if timeout is None else started + U.seconds_to_ms(timeout, "timeout") / 1000
-        while True:
-            rc = call(U.remaining_ms(deadline, _SLICE_MS))
-            message = last_error() if rc < 0 else ""
-            self._raise_callback_error()
-            if rc >= 0:
-                return
-            if rc != N.Error.NOT_READY:
-                _raise(rc, message)
-            if self.done or (deadline is not None and time.monotonic() >= deadline):
-                # The library's message counts the last slice only.
-                waited = round((time.monotonic() - started) * 1000)
-                _raise(rc, _PROBE_WAITED.sub(f" after {waited} ms waiting for ", message, count=1))
+        # One native probe for the whole timeout: Ctrl-C wakes the loop (see
+        # _drive), so the library's message and readiness data cover it all.
+        rc, message = _drive(self._loop.handle, call, U.seconds_to_ms(timeout, "timeout"))
+        self._raise_callback_error()
+        if rc < 0:
+            err = error_for(rc, message)
+            try:
+                err.readiness = self.readiness()
+            except ProcessKitError:  # not this probe's (it failed before starting): leave it None
+                pass
+            raise err
 
     def write(self, data: Union[str, bytes, bytearray, memoryview]) -> None:
         """Queue bytes for a stdin=PIPE run."""
@@ -422,26 +444,155 @@ class Process:
                 pass
 
 
-_PROBE_WAITED = re.compile(r" after -?\d+ ms waiting for ")
-
-_PROBE_STREAMS = {None: 0, "stdout": N.Stream.STDOUT, "stderr": N.Stream.STDERR}
+_PROBE_STREAMS = U.enum_names(N.Stream, exclude=[N.Stream.STDIN])
 
 
 def _probe_stream(stream: Union[None, str, int]) -> int:
-    if isinstance(stream, str) or stream is None:
+    if stream is None:
+        return 0  # either
+    if isinstance(stream, str):
         if stream not in _PROBE_STREAMS:
             raise InvalidArgumentError(N.Error.INVALID, f"stream {stream!r} is not None, 'stdout' or 'stderr'")
         return int(_PROBE_STREAMS[stream])
     return int(stream)
 
 
-def _raise(rc: int, message: str) -> NoReturn:
-    raise error_for(rc, message)
+def _check(rc: int, message: str) -> int:
+    """check() for a code that came with its message (from another thread)."""
+    if rc < 0:
+        raise error_for(rc, message)
+    return rc
+
+
+def _drive(loop: ctypes._Pointer[N.pk_loop], call: Callable[[int], int], ms: int) -> Tuple[int, str]:
+    """Call `call(ms)`, a native wait of up to `ms` milliseconds (-1: no
+    limit) that drives `loop`; return its code and, if it failed, its message.
+
+    Python runs signal handlers in the main thread between bytecodes, so a
+    blocking native call there would not see Ctrl-C until it returned. From
+    the main thread, then, the call runs on a helper thread (ctypes releases
+    the GIL) while this thread waits on an Event, which a signal interrupts
+    (see U.SIGNAL_BACKSTOP_S). Whatever is raised here (KeyboardInterrupt,
+    or an exception from another signal's handler) ends the native wait
+    through pk_loop_wake() (it returns PK_ERR_CANCELLED; every run goes on),
+    waits for the helper to return, and propagates. Other threads never run
+    signal handlers, and a wait of 0 ms does not block: they call directly."""
+    if ms == 0 or threading.current_thread() is not threading.main_thread():
+        rc = call(ms)
+        return rc, (last_error() if rc < 0 else "")
+    job = _Job(call, ms)
+    helper = _Helper.take()
+    try:
+        helper.submit(job)
+        while not job.done.wait(U.SIGNAL_BACKSTOP_S):
+            pass
+    except BaseException:
+        if job.abandon():
+            _wake_until_done(loop, job.done)
+        raise
+    finally:
+        helper.release()
+    if isinstance(job.outcome, BaseException):
+        raise job.outcome
+    assert job.outcome is not None
+    return job.outcome
+
+
+def _wake_until_done(loop: ctypes._Pointer[N.pk_loop], done: threading.Event) -> None:
+    # pk_loop_wake() ends the waits that started before it, and the helper
+    # may not be in the native call yet: wake again until it has returned.
+    # Another Ctrl-C meanwhile does not stop this (the first one propagates
+    # once the helper is done).
+    while not done.is_set():
+        try:
+            N.pk_loop_wake(loop)
+            done.wait(0.05)
+        except BaseException:  # noqa: BLE001 - see above
+            pass
+
+
+class _Job:
+    """One native wait handed to a _Helper."""
+
+    def __init__(self, call: Callable[[int], int], ms: int) -> None:
+        self.call = call
+        self.ms = ms
+        self.done = threading.Event()
+        self.outcome: Union[None, Tuple[int, str], BaseException] = None
+        self._lock = threading.Lock()
+        self._state = "queued"  # -> "running" (by the helper) or "abandoned" (by the caller)
+
+    def run(self) -> None:
+        with self._lock:
+            if self._state == "abandoned":
+                return
+            self._state = "running"
+        try:
+            rc = self.call(self.ms)
+            self.outcome = (rc, last_error() if rc < 0 else "")  # pk_last_error() is per thread
+        except BaseException as e:  # noqa: BLE001 - re-raised on the calling thread
+            self.outcome = e
+        finally:
+            self.done.set()
+
+    def abandon(self) -> bool:
+        """The caller gives up: True if the helper already runs the call (it
+        must be woken), False if it never will."""
+        with self._lock:
+            running = self._state == "running"
+            self._state = "abandoned"
+            return running
+
+
+class _Helper:
+    """A thread that makes blocking native calls for the main thread, kept for
+    the next one (usually one helper; another only for a wait made while one
+    is in progress, from a signal handler)."""
+
+    _idle: List[_Helper] = []
+    _idle_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="processkit-wait", daemon=True).start()
+
+    @classmethod
+    def take(cls) -> _Helper:
+        with cls._idle_lock:
+            if cls._idle:
+                return cls._idle.pop()
+        return cls()
+
+    def release(self) -> None:
+        with self._idle_lock:
+            self._idle.append(self)
+
+    def submit(self, job: _Job) -> None:
+        self._jobs.put(job)
+
+    def _serve(self) -> None:
+        while True:
+            self._jobs.get().run()
+
+    @classmethod
+    def _forget(cls) -> None:
+        # A forked child has none of its parent's threads.
+        cls._idle = []
+        cls._idle_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_Helper._forget)
 
 
 class Loop:
     """A pk_loop: many runs on one thread. fileno() polls readable when
-    run_once() has work, so another event loop can embed it (AsyncLoop does)."""
+    run_once() has work, so another event loop can embed it (AsyncLoop does).
+
+    Ctrl-C ends a blocking wait at once: from the main thread the native wait
+    runs on a helper thread, which pk_loop_wake() stops when the waiting
+    thread is interrupted (so line callbacks run on that helper thread then).
+    The runs go on; leaving `with Loop()` (close()) kills them."""
 
     def __init__(self) -> None:
         handle = ctypes.POINTER(N.pk_loop)()
@@ -479,8 +630,17 @@ class Loop:
         return proc
 
     def run_once(self, timeout: Optional[float] = 0) -> None:
-        """Wait up to `timeout` seconds (None: forever) for events and handle them."""
-        check(N.pk_loop_run_once(self._h, U.seconds_to_ms(timeout, "timeout")))
+        """Wait up to `timeout` seconds (None: forever) for events and handle
+        them; wake() (or Ctrl-C) ends the wait early."""
+        rc, message = _drive(self._h, lambda ms: N.pk_loop_run_once(self._h, ms), U.seconds_to_ms(timeout, "timeout"))
+        _check(rc, message)
+
+    def wake(self) -> None:
+        """From any thread: end a blocking wait on this loop. wait(),
+        wait_any(), Process.wait(), wait_for_line() and wait_for_port() that
+        were waiting raise CancelledRunError, run_once() returns; every run
+        goes on. With nobody waiting, the next run_once() returns early."""
+        check(N.pk_loop_wake(self._h))
 
     def _array(self, procs: Sequence[Process]) -> ctypes.Array[ctypes._Pointer[N.pk_process]]:
         return (ctypes.POINTER(N.pk_process) * max(1, len(procs)))(*[p.handle for p in procs])
@@ -490,32 +650,24 @@ class Loop:
         TimeoutExpiredError after `timeout` seconds (None: no limit)."""
         procs = list(procs)
         array = self._array(procs)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            ms = U.remaining_ms(deadline, _SLICE_MS)
-            rc = N.pk_loop_wait_all(self._h, array, len(procs), ms)
-            for p in procs:
-                p._raise_callback_error()
-            if rc == N.Error.TIMEOUT and (deadline is None or time.monotonic() < deadline):
-                continue
-            check(rc)
-            return
+        rc, message = _drive(self._h, lambda ms: N.pk_loop_wait_all(self._h, array, len(procs), ms),
+                             U.wait_ms(timeout))
+        for p in procs:
+            p._raise_callback_error()
+        _check(rc, message)
 
     def wait_any(self, procs: Iterable[Process], timeout: Optional[float] = None) -> Process:
         """Drive the loop until one of `procs` is finished; return it."""
         procs = list(procs)
         array = self._array(procs)
         index = ctypes.c_size_t()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            ms = U.remaining_ms(deadline, _SLICE_MS)
-            rc = N.pk_loop_wait_any(self._h, array, len(procs), ms, ctypes.byref(index))
-            for p in procs:
-                p._raise_callback_error()
-            if rc == N.Error.TIMEOUT and (deadline is None or time.monotonic() < deadline):
-                continue
-            check(rc)
-            return procs[index.value]
+        rc, message = _drive(self._h,
+                             lambda ms: N.pk_loop_wait_any(self._h, array, len(procs), ms, ctypes.byref(index)),
+                             U.wait_ms(timeout))
+        for p in procs:
+            p._raise_callback_error()
+        _check(rc, message)
+        return procs[index.value]
 
     def close(self) -> None:
         """Cancel and release every run still on the loop, then free it. Idempotent."""

@@ -102,10 +102,15 @@ def test_pipeline_errors():
 def test_wait_for_line_when_the_child_gets_ready():
     with pk.Loop() as loop:
         proc = loop.start(["sh", "-c", "echo starting; sleep 0.3; echo ready; sleep 30"])
+        none = proc.readiness()
+        assert none.kind == pk.ReadyKind.NONE and none.outcome == pk.ReadyOutcome.PENDING and none.last_line == b""
         started = time.monotonic()
         proc.wait_for_line("ready", timeout=10)
         assert 0.2 < time.monotonic() - started < 5
         assert not proc.done
+        r = proc.readiness()
+        assert r.kind == pk.ReadyKind.LINE and r.outcome == pk.ReadyOutcome.MET and r.stream is None
+        assert r.last_line == b"ready" and r.lines_seen == 2 and 0.2 < r.waited < 5
         proc.wait_for_line(r"^re+ady$", regex=True, stream="stdout", timeout=0)  # seen before: counts
         proc.wait_for_line(b"starting", timeout=0)
         proc.cancel()
@@ -118,16 +123,24 @@ def test_wait_for_line_not_ready_leaves_the_child_running():
         proc = loop.start(["sh", "-c", "echo starting; sleep 30"])
         started = time.monotonic()
         with pytest.raises(pk.NotReadyError) as err:
-            proc.wait_for_line("ready", timeout=0.6)  # longer than one 250 ms slice
+            proc.wait_for_line("ready", timeout=0.6)  # one native wait, however long
         waited = time.monotonic() - started
         e = err.value
         assert e.code == N.PK_ERR_NOT_READY == -17 and e.name == "PK_ERR_NOT_READY"
         assert 0.5 < waited < 5
         assert "not ready" in e.message and "starting" in e.message and "'ready'" in e.message
         ms = int(e.message.split(" after ")[1].split(" ms")[0])
-        assert ms >= 550, e.message  # the whole wait, not the last slice
-        with pytest.raises(pk.NotReadyError):
+        assert ms == 600, e.message  # the library's own message covers the whole wait
+        # ... and so does the data.
+        r = e.readiness
+        assert r == proc.readiness()
+        assert r.kind == pk.ReadyKind.LINE and r.outcome == pk.ReadyOutcome.TIMED_OUT
+        assert r.stream is None and r.lines_seen == 1 and r.last_line == b"starting"
+        assert 0.55 < r.waited < 5 and r.port == 0
+        with pytest.raises(pk.NotReadyError) as err:
             proc.wait_for_line("starting", stream="stderr", timeout=0.1)
+        assert err.value.readiness.stream == pk.Stream.STDERR
+        assert err.value.readiness.outcome == pk.ReadyOutcome.TIMED_OUT
         # The probe did not kill it.
         assert not proc.done and not is_dead(proc.pid, start_time(proc.pid))
         proc.cancel()
@@ -140,9 +153,12 @@ def test_wait_for_line_when_the_run_ends_first():
         with pytest.raises(pk.NotReadyError) as err:
             proc.wait_for_line("ready", timeout=10)
         assert "the run ended" in err.value.message and "bye" in err.value.message
+        r = err.value.readiness
+        assert r.outcome == pk.ReadyOutcome.RUN_ENDED and r.last_line == b"bye"
         assert proc.wait(timeout=30).returncode == 0
-        with pytest.raises(pk.InvalidArgumentError):
+        with pytest.raises(pk.InvalidArgumentError) as err:
             loop.start(["sleep", "30"]).wait_for_line("(", regex=True, timeout=1)
+        assert err.value.readiness.outcome == pk.ReadyOutcome.FAILED
         with pytest.raises(pk.InvalidArgumentError):
             proc.wait_for_line("x", stream="stdin")
 
@@ -171,6 +187,8 @@ def test_wait_for_port():
         proc = loop.start([sys.executable, "-c", SERVER, str(port)])
         proc.wait_for_port(port, timeout=20)
         assert not proc.done
+        r = proc.readiness()
+        assert r.kind == pk.ReadyKind.PORT and r.outcome == pk.ReadyOutcome.MET and r.port == port
         proc.cancel()
         assert proc.wait(timeout=30).cancelled
 
@@ -178,6 +196,8 @@ def test_wait_for_port():
         with pytest.raises(pk.NotReadyError) as err:
             idle.wait_for_port(_free_port(), timeout=0.3)
         assert "127.0.0.1:" in err.value.message
+        r = err.value.readiness
+        assert r.kind == pk.ReadyKind.PORT and r.outcome == pk.ReadyOutcome.TIMED_OUT and r.last_line == b""
         assert not idle.done
         idle.cancel()
         idle.wait(timeout=30)

@@ -54,6 +54,22 @@ def test_struct_layouts_match_the_library():
     assert pk.library_version().startswith(f"{N.PK_VERSION_MAJOR}.")
 
 
+def test_names_come_from_the_generated_enums():
+    from processkit_c import _util as U
+
+    # What a Result or Containment reports (the library's pk_mechanism_name)
+    # is the name the arguments take, for every mechanism.
+    for m in N.Mechanism:
+        assert U.MECHANISMS[U.mechanism_name(m)] == m
+    assert set(U.BACKENDS) == {"auto", "cgroup-v2", "process-group", "job-object"}
+    assert U.backend("CGROUP_V2") == U.backend("cgroup-v2") == N.Backend.CGROUP_V2
+    assert U.mechanism(None) == N.Mechanism.NONE and U.mechanism(N.Mechanism.CGROUP_V2) == 2
+    assert pk.run(["sh", "-c", "printf 0123456789"], max_output=4, overflow="KEEP_TAIL").stdout == b"6789"
+    with pytest.raises(pk.InvalidArgumentError) as err:
+        pk.run(["true"], max_output=4, overflow="keep-middle")
+    assert "keep-head, keep-tail, error" in err.value.message
+
+
 def test_versioned_structs_start_with_their_size():
     assert N.pk_run_info().size == ctypes.sizeof(N.pk_run_info)
     assert N.pk_spawn_options(size=12).size == 12
