@@ -10,6 +10,11 @@ The file holds, for every manifest entry:
 - every enum as a non-exhaustive Zig `enum` (bit-flag enums, declared in C as
   a bare `enum tag`, as a namespace of constants), plus flat C-named
   constants (`PK_ERR_INVALID`) for every enum member and manifest constant,
+- for every enum a name table, `pub fn <enum>_str(v: i64) ?[:0]const u8`:
+  each member's stable name, its C name without the prefix the members
+  share, lower case with `-` for `_` (PK_MECHANISM_CGROUP_V2: "cgroup-v2",
+  what the C library's pk_mechanism_name says; the same names and rule as
+  gen_rust.py's `<enum>_str`), null for a value the manifest does not list,
 - a Zig error set mapped from the pk_error codes with converters both ways,
 - an `extern fn` declaration for EVERY exported function (no @cImport).
 
@@ -211,28 +216,36 @@ def zero_value(zig_type, f):
     return "0"
 
 
+def word_prefixes(name):
+    """PK_ERR_NOT_FOUND -> ["PK_", "PK_ERR_", "PK_ERR_NOT_"] (never the whole name)."""
+    words = name.split("_")
+    return ["_".join(words[:i]) + "_" for i in range(1, len(words))]
+
+
 def member_prefix(e):
-    """The prefix every member of enum @p e shares, to drop from Zig names:
-    the longest word-boundary prefix (ending in '_') that all members share,
-    or all but one when there are four or more (PK_OK among the PK_ERR_
-    codes). A lone member only drops a prefix taken from the enum's name
+    """The prefix the members of enum @p e share, to drop from their Zig
+    names and stable names (the rule gen_rust.py follows, so every binding
+    spells a member alike): the longest word-boundary prefix every member has
+    with something after it; when that is only PK_ and there are three or
+    more members, the longest one all but one member has (PK_ERR_, which
+    PK_OK lacks). A lone member drops what it shares with the enum's name
     (pk_command_flag: PK_COMMAND_)."""
     names = [v["name"] for v in e["values"]]
+
+    def shared(cands, need):
+        best = "PK_"
+        for p in cands:
+            have = sum(1 for n in names if n.startswith(p) and len(n) > len(p))
+            if have >= need and len(p) > len(best):
+                best = p
+        return best
+
     if len(names) == 1:
-        words = e["name"].upper().split("_")
-        cands = ["_".join(words[:i]) + "_" for i in range(1, len(words) + 1)]
-        need = 1
-    else:
-        cands = set()
-        for n in names:
-            words = n.split("_")
-            cands.update("_".join(words[:i]) + "_" for i in range(1, len(words)))
-        need = len(names) - 1 if len(names) >= 4 else len(names)
-    best = "PK_"
-    for p in sorted(cands):
-        count = sum(1 for n in names if n.startswith(p) and len(n) > len(p))
-        if count >= need and len(p) > len(best):
-            best = p
+        return shared(word_prefixes(e["name"].upper() + "_X"), 1)
+    cands = sorted({p for n in names for p in word_prefixes(n)})
+    best = shared(cands, len(names))
+    if best == "PK_" and len(names) >= 3:
+        best = shared(cands, len(names) - 1)
     return best
 
 
@@ -249,6 +262,39 @@ def member_names(e):
     if len(set(seen)) != len(seen):
         raise ValueError("enum %s: member names collide: %r" % (e["name"], seen))
     return out
+
+
+def stable_names(e):
+    """[(C member name, value, stable name)] of enum @p e in manifest order:
+    the Zig member name with `-` for `_` (PK_OUTCOME_TIMED_OUT: "timed-out").
+    A value listed twice keeps its first name (a switch cannot repeat it)."""
+    out, values = [], set()
+    for v, (member, value) in zip(e["values"], member_names(e)):
+        if value in values:
+            continue
+        values.add(value)
+        out.append((v["name"], value, member.replace("_", "-")))
+    return out
+
+
+def names_fn_name(e):
+    """pk_mechanism -> pk_mechanism_str (pk_mechanism_name is the C function)."""
+    return e["name"] + "_str"
+
+
+def gen_names_fn(e):
+    what = "one bit of a `%s` flag word" % e["name"] if is_flag_enum(e) else "a `%s` value" % e["name"]
+    first = stable_names(e)[0]
+    lines = ['/// The stable name of %s ("%s" for %s),' % (what, first[2], first[0]),
+             "/// or null for a value the manifest does not list.",
+             "pub fn %s(v: i64) ?[:0]const u8 {" % names_fn_name(e),
+             "    return switch (v) {"]
+    for c_name, _value, name in stable_names(e):
+        lines.append('        %s => "%s",' % (c_name, name))
+    lines.append("        else => null,")
+    lines.append("    };")
+    lines.append("}")
+    return lines
 
 
 def is_flag_enum(e):
@@ -365,8 +411,20 @@ def gen_errors(m):
     return lines
 
 
+def check_names_fns(m):
+    """No `<enum>_str` may collide with another declaration of the file."""
+    taken = {f["name"] for f in mf.functions(m)} | {c["name"] for c in mf.constants(m)}
+    taken |= {mf.opaque_name(t) for t in mf.opaque_types(m)} | {s["name"] for s in mf.structs(m)}
+    taken |= {cb["name"] for cb in mf.callbacks(m)} | {e["name"] for e in mf.enums(m)}
+    for e in mf.enums(m):
+        if names_fn_name(e) in taken:
+            raise ValueError("enum %s: its name function %s collides with a declaration"
+                             % (e["name"], names_fn_name(e)))
+
+
 def render(m):
     tm = TypeMapper(m)
+    check_names_fns(m)
     out = ["// " + mf.HEADER_NOTE,
            "//! Low-level Zig declarations of the processkit C ABI %s (%s, %s)." % (
                m["version"], m["soname"], m["platform"]),
@@ -395,6 +453,11 @@ def render(m):
     out.append("// ---- enums ----")
     for e in mf.enums(m):
         out.extend(gen_enum(e))
+        out.append("")
+    out.append("// ---- enum names: a member's C name without the prefix the members share,")
+    out.append("// lower case, `-` for `_` (an i32 or u32 value coerces to the i64 parameter) ----")
+    for e in mf.enums(m):
+        out.extend(gen_names_fn(e))
         out.append("")
     out.append("// ---- flat C-named constants ----")
     flat = []

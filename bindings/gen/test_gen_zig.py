@@ -7,6 +7,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gen_rust  # noqa: E402
 import gen_zig  # noqa: E402
 import manifest as mf  # noqa: E402
 
@@ -160,6 +161,74 @@ class Names(unittest.TestCase):
         self.assertFalse(gen_zig.is_flag_enum(enums["pk_color"]))
 
 
+def enum(name, *members, c_type=None):
+    """A manifest enum with members (C name, value)."""
+    return {"name": name, "c_type": c_type or name, "abi": "int32", "size": 4,
+            "values": [{"name": n, "value": v} for n, v in members]}
+
+
+class NameTables(unittest.TestCase):
+    def setUp(self):
+        self.enums = {e["name"]: e for e in TINY["enums"]}
+
+    def test_stable_names_drop_the_shared_prefix_and_use_dashes(self):
+        self.assertEqual(gen_zig.stable_names(self.enums["pk_error"]),
+                         [("PK_OK", 0, "ok"), ("PK_ERR_INVALID", -1, "invalid"),
+                          ("PK_ERR_NOMEM", -2, "nomem"), ("PK_ERR_NOT_FOUND", -3, "not-found")])
+        self.assertEqual(gen_zig.stable_names(self.enums["pk_color"]),
+                         [("PK_COLOR_RED", 0, "red"), ("PK_COLOR_NULL", 1, "null")])
+        self.assertEqual(gen_zig.stable_names(self.enums["pk_thing_flag"]), [("PK_THING_LOUD", 1, "loud")])
+        mech = enum("pk_mechanism", ("PK_MECHANISM_NONE", 0), ("PK_MECHANISM_PROCESS_GROUP", 1),
+                    ("PK_MECHANISM_CGROUP_V2", 2))
+        self.assertEqual([n for _, _, n in gen_zig.stable_names(mech)], ["none", "process-group", "cgroup-v2"])
+
+    def test_a_value_listed_twice_keeps_its_first_name(self):
+        e = enum("pk_bits", ("PK_BITS_A", 1), ("PK_BITS_B", 2), ("PK_BITS_ALIAS", 1), c_type="enum pk_bits")
+        self.assertEqual(gen_zig.stable_names(e), [("PK_BITS_A", 1, "a"), ("PK_BITS_B", 2, "b")])
+
+    def test_colliding_members_are_an_error(self):
+        e = enum("pk_dup", ("PK_OK", 0), ("PK_DUP_OK", 1), ("PK_DUP_X", 2))  # "ok" twice
+        with self.assertRaises(ValueError):
+            gen_zig.stable_names(e)
+
+    def test_the_prefix_every_member_shares_wins_over_a_longer_one_most_share(self):
+        e = enum("pk_x", ("PK_X_A_ONE", 0), ("PK_X_A_TWO", 1), ("PK_X_A_THREE", 2), ("PK_X_B", 3))
+        self.assertEqual(gen_zig.member_prefix(e), "PK_X_")
+        self.assertEqual([n for _, _, n in gen_zig.stable_names(e)], ["a-one", "a-two", "a-three", "b"])
+
+    def test_the_names_are_gen_rusts(self):
+        extra = [enum("pk_x", ("PK_X_A_ONE", 0), ("PK_X_A_TWO", 1), ("PK_X_A_THREE", 2), ("PK_X_B", 3)),
+                 enum("pk_y", ("PK_OK_THING", 0), ("PK_Y_ONE", 1), ("PK_Y_TWO", 2))]
+        for e in TINY["enums"] + extra:
+            self.assertEqual(gen_zig.member_prefix(e), gen_rust.member_prefix(e), e["name"])
+            self.assertEqual([(v, n) for _, v, n in gen_zig.stable_names(e)],
+                             [(v["value"], n) for v, n in gen_rust.member_names(e)], e["name"])
+
+    def test_the_name_function(self):
+        text = gen_zig.generate(TINY)[gen_zig.OUT_PATH]
+        self.assertIn('/// The stable name of a `pk_color` value ("red" for PK_COLOR_RED),\n'
+                      "/// or null for a value the manifest does not list.\n"
+                      "pub fn pk_color_str(v: i64) ?[:0]const u8 {\n"
+                      "    return switch (v) {\n"
+                      '        PK_COLOR_RED => "red",\n'
+                      '        PK_COLOR_NULL => "null",\n'
+                      "        else => null,\n"
+                      "    };\n"
+                      "}\n", text)
+        self.assertIn('        PK_ERR_NOT_FOUND => "not-found",', text)
+        self.assertIn('        PK_OK => "ok",', text)
+        self.assertIn('/// The stable name of one bit of a `pk_thing_flag` flag word ("loud" for PK_THING_LOUD),', text)
+        self.assertIn("pub fn pk_thing_flag_str(v: i64) ?[:0]const u8 {", text)
+        # After the enums and before the flat constants they switch on.
+        self.assertLess(text.index("pub const pk_color = enum"), text.index("pub fn pk_color_str("))
+        self.assertLess(text.index("pub fn pk_thing_flag_str("), text.index("// ---- flat C-named constants"))
+
+    def test_a_name_function_colliding_with_a_declaration_is_an_error(self):
+        m = dict(TINY, functions=TINY["functions"] + [dict(TINY["functions"][2], name="pk_color_str")])
+        with self.assertRaises(ValueError):
+            gen_zig.generate(m)
+
+
 class Rendering(unittest.TestCase):
     def setUp(self):
         self.files = gen_zig.generate(TINY)
@@ -217,6 +286,23 @@ class RealManifest(unittest.TestCase):
             self.assertIn("pub extern fn %s(" % fn["name"], text)
         for s in mf.structs(m):
             self.assertIn("    assert(@sizeOf(%s) == %d);" % (s["name"], s["size"]), text)
+
+    def test_every_manifest_enum_has_a_name_function_with_gen_rusts_names(self):
+        m = mf.load()
+        text = gen_zig.generate(m)[gen_zig.OUT_PATH]
+        for e in mf.enums(m):
+            self.assertIn("pub fn %s_str(v: i64) ?[:0]const u8 {" % e["name"], text)
+            for v, name in gen_rust.member_names(e):
+                self.assertIn('        %s => "%s",' % (v["name"], name), text)
+        enums = {e["name"]: e for e in mf.enums(m)}
+
+        def names(enum_name):
+            return [n for _, _, n in gen_zig.stable_names(enums[enum_name])]
+        # What the C library's pk_mechanism_name says.
+        self.assertEqual(names("pk_mechanism"), ["none", "process-group", "cgroup-v2", "job-object"])
+        self.assertIn("timed-out", names("pk_outcome"))
+        self.assertIn("run-ended", names("pk_ready_outcome"))
+        self.assertEqual(names("pk_overflow"), ["keep-head", "keep-tail", "error"])
 
 
 if __name__ == "__main__":

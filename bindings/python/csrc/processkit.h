@@ -62,6 +62,12 @@ extern "C" {
 #define PK_VERSION_NUMBER ((PK_VERSION_MAJOR << 16) | (PK_VERSION_MINOR << 8) | PK_VERSION_PATCH)
 /** @} */
 
+/* ======================================================================== */
+/** @name Struct sizes and the version
+ *  Never fail, but pk_struct_size() (::PK_ERR_INVALID for an unknown id or a
+ *  NULL out).
+ *  @{ */
+
 /** The public structs, named for pk_struct_size(). */
 typedef enum pk_struct_id {
     PK_STRUCT_CONTAINMENT = 1,
@@ -89,6 +95,15 @@ PK_API int pk_struct_size(int32_t id, size_t *size);
 PK_API uint32_t pk_version(void);
 /** The library's version as "major.minor.patch" (static storage). Never fails. */
 PK_API const char *pk_version_string(void);
+
+/** @} */
+
+/* ======================================================================== */
+/** @name Errors
+ *  Every public function returns ::PK_OK or one of these, and on failure sets
+ *  a message for the calling thread (pk_last_error()). pk_strerror() and
+ *  pk_last_error() never fail.
+ *  @{ */
 
 /** Error codes. Every failing call returns one of these (all negative). */
 typedef enum pk_error {
@@ -119,6 +134,15 @@ PK_API const char *pk_strerror(int err);
  * storage is thread-local and valid until the thread's next processkit call.
  */
 PK_API const char *pk_last_error(void);
+
+/** @} */
+
+/* ======================================================================== */
+/** @name Mechanisms and the host probe
+ *  What holds a group here, and why a stronger mechanism was not used.
+ *  pk_host_probe() fails only with ::PK_ERR_INVALID (an unknown backend, a NULL
+ *  out) or ::PK_ERR_VERSION (an out struct of an impossible size).
+ *  @{ */
 
 /** How a group's processes are held, from weakest to strongest. */
 typedef enum pk_mechanism {
@@ -177,6 +201,17 @@ typedef struct pk_containment {
  * call still succeeds.
  */
 PK_API int pk_host_probe(int32_t backend, pk_containment *out);
+
+/** @} */
+
+/* ======================================================================== */
+/** @name Groups
+ *  A kill-on-free container: every child spawned into it, and all they
+ *  spawn, dies when it is freed. Common errors: ::PK_ERR_HANDLE,
+ *  ::PK_ERR_INVALID, ::PK_ERR_NOMEM, ::PK_ERR_VERSION (a struct of an impossible
+ *  size); ::PK_ERR_OS when the kernel refuses (the message names the call and
+ *  errno); ::PK_ERR_STATE while suspended; each function names the rest.
+ *  @{ */
 
 /** Bits of pk_group_options.flags. */
 enum pk_group_flag {
@@ -335,6 +370,16 @@ typedef struct pk_shutdown_report {
  */
 PK_API int pk_group_shutdown(pk_group *group, const pk_shutdown_options *opts, pk_shutdown_report *report);
 
+/** @} */
+
+/* ======================================================================== */
+/** @name Children
+ *  A direct child spawned into a group. Errors: ::PK_ERR_HANDLE,
+ *  ::PK_ERR_INVALID, ::PK_ERR_TIMEOUT (a wait ran out), ::PK_ERR_NO_PROCESS
+ *  (reaped already, or its status taken by the host), ::PK_ERR_UNSUPPORTED
+ *  (pk_child_pollfd() on Windows), ::PK_ERR_OS.
+ *  @{ */
+
 /** How a child ended. */
 typedef enum pk_exit_kind {
     PK_EXIT_RUNNING = 0, /**< Not ended yet. */
@@ -381,17 +426,32 @@ PK_API int pk_child_signal(pk_child *child, int32_t sig);
 PK_API int pk_child_free(pk_child *child);
 
 
+/** @} */
+
 /* ======================================================================== */
-/** @name Run-and-capture
+/** @name Run-and-capture: the objects
  *  Commands (::pk_command) run on an event loop (::pk_loop) as processes
- *  (::pk_process) whose outcome and output end up in a ::pk_result.
+ *  (::pk_process) whose outcome and output end up in a ::pk_result; a
+ *  ::pk_cancel stops runs from any thread, and a ::pk_pipeline joins commands.
+ *  Every function below returns ::PK_OK or a negative ::pk_error, and sets the
+ *  thread's message (pk_last_error()) when it fails. Common to all: a NULL,
+ *  freed or wrong-type handle is ::PK_ERR_HANDLE; a bad argument (a NULL
+ *  pointer, an out-of-range enum or signal, a negative timeout other than -1)
+ *  is ::PK_ERR_INVALID; an allocation that fails is ::PK_ERR_NOMEM. Each
+ *  function's comment names the codes it adds.
  *  @{ */
 
 typedef struct pk_command pk_command; /**< What to run, and how: a reusable builder. */
+
 typedef struct pk_loop pk_loop;       /**< One thread's event loop over many processes. */
+
 typedef struct pk_process pk_process; /**< A command running (or finished) on a loop. */
+
 typedef struct pk_result pk_result;   /**< The outcome and captured output of a finished run. */
+
 typedef struct pk_cancel pk_cancel;   /**< A cancellation token, triggerable from any thread. */
+
+typedef struct pk_pipeline pk_pipeline; /**< `a | b | c` without a shell, in one group. */
 
 /** How a run ended. */
 typedef enum pk_outcome {
@@ -439,116 +499,6 @@ enum pk_command_flag {
  *  pk_loop_run_once(); @p line is valid only during the call. */
 typedef void (*pk_line_fn)(void *user, int32_t stream, const char *line, size_t len);
 
-/** A new command for @p program (searched in PATH without a slash); argv[0] is @p program. */
-PK_API int pk_command_new(const char *program, pk_command **out);
-/** Free the builder; runs already started are not affected. */
-PK_API int pk_command_free(pk_command *cmd);
-/** Append one argument (any bytes but NUL). */
-PK_API int pk_command_arg(pk_command *cmd, const char *arg);
-/** Set KEY=VALUE in the child's environment. */
-PK_API int pk_command_env(pk_command *cmd, const char *key, const char *value);
-/** Remove KEY from the child's environment. */
-PK_API int pk_command_env_unset(pk_command *cmd, const char *key);
-/** Start the child's environment empty instead of from the caller's (later env/env_unset still apply). */
-PK_API int pk_command_env_clear(pk_command *cmd);
-/** The child's working directory (NULL: the caller's). */
-PK_API int pk_command_cwd(pk_command *cmd, const char *dir);
-/** ::pk_command_flag bits. */
-PK_API int pk_command_flags(pk_command *cmd, uint32_t flags);
-/** The signal the child gets when its spawning thread dies (Linux); 0 = none (default). */
-PK_API int pk_command_parent_death_signal(pk_command *cmd, int32_t sig);
-
-/** stdin: /dev/null (the default). */
-PK_API int pk_command_stdin_null(pk_command *cmd);
-/** stdin: the caller's own. */
-PK_API int pk_command_stdin_inherit(pk_command *cmd);
-/** stdin: these bytes (copied), then end of file. */
-PK_API int pk_command_stdin_bytes(pk_command *cmd, const void *data, size_t len);
-/** stdin: a caller fd (not closed by the library). */
-PK_API int pk_command_stdin_fd(pk_command *cmd, int fd);
-/** stdin: a file, opened at each start. */
-PK_API int pk_command_stdin_file(pk_command *cmd, const char *path);
-/** stdin: a pipe the caller writes with pk_process_write() and closes with pk_process_close_stdin(). */
-PK_API int pk_command_stdin_pipe(pk_command *cmd);
-
-/** Where @p stream (stdout or stderr) goes; @p fd is used by ::PK_OUTPUT_FD only. */
-PK_API int pk_command_output(pk_command *cmd, int32_t stream, int32_t mode, int fd);
-/** Cap a captured stream at @p max_bytes (0 = no cap, the default) with a ::pk_overflow policy. */
-PK_API int pk_command_output_limit(pk_command *cmd, int32_t stream, uint64_t max_bytes, int32_t policy);
-/** Call @p fn for every line of @p stream (stdout or stderr). NULL removes it. */
-PK_API int pk_command_on_line(pk_command *cmd, int32_t stream, pk_line_fn fn, void *user);
-/** Call @p fn for every line of either stream, in arrival order, tagged with its stream. */
-PK_API int pk_command_on_event(pk_command *cmd, pk_line_fn fn, void *user);
-
-/** Bound the run: after @p timeout_ms send @p sig (0 = SIGTERM) to the tree,
- *  wait @p grace_ms, then SIGKILL the tree. timeout_ms 0 = no timeout. */
-PK_API int pk_command_timeout(pk_command *cmd, uint32_t timeout_ms, int32_t sig, uint32_t grace_ms);
-/** Exit codes that count as success (default: just 0). count 0 restores the default. */
-PK_API int pk_command_ok_codes(pk_command *cmd, const int32_t *codes, size_t count);
-/** The options of the private group each run gets (backend, minimum mechanism, limits). */
-PK_API int pk_command_group_options(pk_command *cmd, const pk_group_options *opts);
-/** Cancel runs of this command when @p token is triggered (NULL detaches). */
-PK_API int pk_command_cancel_on(pk_command *cmd, pk_cancel *token);
-
-/** A cancellation token. */
-PK_API int pk_cancel_new(pk_cancel **out);
-/** Trigger it: every run watching it is killed and ends as cancelled. Any thread; idempotent. */
-PK_API int pk_cancel_trigger(pk_cancel *token);
-/** Free the token; runs watching it keep watching until they end. */
-PK_API int pk_cancel_free(pk_cancel *token);
-
-/** A new event loop. One thread drives it at a time; pk_process_cancel() and
- *  pk_cancel_trigger() may come from any thread. */
-PK_API int pk_loop_new(pk_loop **out);
-/** Kill and reap everything still running on the loop, then free it. Not from inside a callback. */
-PK_API int pk_loop_free(pk_loop *loop);
-/** An fd that polls readable when pk_loop_run_once() has work (for libuv,
- *  tokio's AsyncFd, Go's netpoll, asyncio's add_reader...). Linux only: a
- *  Windows loop waits on handles, so there it is ::PK_ERR_UNSUPPORTED. */
-PK_API int pk_loop_fd(pk_loop *loop, int *fd);
-/** Wait up to @p timeout_ms (-1 forever, 0 not at all) for events and handle them. */
-PK_API int pk_loop_run_once(pk_loop *loop, int32_t timeout_ms);
-/** Wake the loop, from any thread (not from a signal handler), so a caller
- *  blocked on it can stop waiting (since 1.1). A pk_loop_run_once() in
- *  progress returns ::PK_OK at once; a wait the library drives on the loop
- *  (pk_loop_wait_any(), pk_loop_wait_all(), pk_process_wait_for_line(),
- *  _port() and pk_process_wait_for()) returns ::PK_ERR_CANCELLED, and every
- *  run goes on as it was. pk_loop_fd() turns readable. A wake with nobody
- *  waiting only makes the next pk_loop_run_once() return early. */
-PK_API int pk_loop_wake(pk_loop *loop);
-/** Start @p cmd on the loop, in @p group, or in a private group of its own
- *  when @p group is NULL (then the rest of its tree dies when the program
- *  ends). */
-PK_API int pk_loop_start(pk_loop *loop, pk_command *cmd, pk_group *group, pk_process **out);
-/** Drive the loop until one of @p procs is finished; *index says which.
- *  The others keep running and stay usable. ::PK_ERR_TIMEOUT if none finished in time. */
-PK_API int pk_loop_wait_any(pk_loop *loop, pk_process *const *procs, size_t count, int32_t timeout_ms, size_t *index);
-/** Drive the loop until all of @p procs are finished. */
-PK_API int pk_loop_wait_all(pk_loop *loop, pk_process *const *procs, size_t count, int32_t timeout_ms);
-
-/** The program's pid. */
-PK_API int pk_process_pid(pk_process *proc, int32_t *pid);
-/** Queue bytes for a ::pk_command_stdin_pipe stdin; the loop writes them as the child reads. */
-PK_API int pk_process_write(pk_process *proc, const void *data, size_t len);
-/** Close the stdin pipe once the queued bytes are written. */
-PK_API int pk_process_close_stdin(pk_process *proc);
-/** Send @p sig to the process's tree (its private group), or to the process alone in a shared group.
- *  Windows: SIGKILL (9) kills; SIGBREAK (21) sends CTRL_BREAK to a run started with
- *  ::PK_COMMAND_NEW_SESSION; anything else is ::PK_ERR_UNSUPPORTED. */
-PK_API int pk_process_signal(pk_process *proc, int32_t sig);
-/** Kill the tree and end the run as cancelled. Any thread. */
-PK_API int pk_process_cancel(pk_process *proc);
-/** *done = non-zero once the run is finished. */
-PK_API int pk_process_done(pk_process *proc, int32_t *done);
-/** The result of a finished run (a new handle each call). ::PK_ERR_STATE while running. */
-PK_API int pk_process_result(pk_process *proc, pk_result **out);
-/** Release the handle; a run still going is cancelled and reaped first. */
-PK_API int pk_process_free(pk_process *proc);
-
-/** Start @p cmd in a private group, capture, wait, and return the result.
- *  A non-zero exit is data, not an error: check it with pk_result_check(). */
-PK_API int pk_command_run(pk_command *cmd, pk_result **out);
-
 /** Everything about a finished run but its output bytes. */
 typedef struct pk_run_info {
     uint32_t size;             /**< sizeof(pk_run_info) as the caller compiled it. */
@@ -567,57 +517,245 @@ typedef struct pk_run_info {
     int32_t failed_stage;      /**< Pipelines: the stage the outcome is attributed to (pipefail), or -1. */
     uint32_t stage_count;      /**< Pipelines: the number of stages (1 for a single run). */
 } pk_run_info;
-/** A pk_run_info ready to be filled. */
-#define PK_RUN_INFO_INIT {sizeof(pk_run_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0}
-
-/** The outcome, status, duration and output counters of a run. */
-PK_API int pk_result_info(pk_result *result, pk_run_info *out);
-/** The captured bytes of a stream (valid until pk_result_free; len 0 when not captured). */
-PK_API int pk_result_output(pk_result *result, int32_t stream, const uint8_t **data, size_t *len);
-/** ::PK_OK if the run succeeded; otherwise ::PK_ERR_FAILED, ::PK_ERR_TIMEOUT,
- *  ::PK_ERR_CANCELLED or ::PK_ERR_OVERFLOW with a message naming the
- *  program, its status and the last line of its stderr. */
-PK_API int pk_result_check(pk_result *result);
-/** Release a result handle (the bytes from pk_result_output() go with it). */
-PK_API int pk_result_free(pk_result *result);
 /** @} */
 
 /* ======================================================================== */
-/** @name Higher layers: pipelines, readiness, retry, supervision, process attributes, PTYs
+/** @name Commands
+ *  Building a command, and running it. Setters only record: they fail with
+ *  ::PK_ERR_HANDLE or ::PK_ERR_INVALID (and ::PK_ERR_NOMEM when they copy), and
+ *  the POSIX-only attributes (user, umask, rlimit, cwd fd, fd map, PTY) with
+ *  ::PK_ERR_UNSUPPORTED on Windows. Running (pk_command_run(),
+ *  pk_command_run_retry()) adds what starting can fail with:
+ *  ::PK_ERR_NOT_FOUND, ::PK_ERR_PERMISSION, ::PK_ERR_OS, and from the command's
+ *  group options ::PK_ERR_UNAVAILABLE and ::PK_ERR_LIMIT. A run that ends
+ *  without success is not an error of these calls: see pk_result_check().
  *  @{ */
 
-typedef struct pk_pipeline pk_pipeline; /**< `a | b | c` without a shell, in one group. */
+/** A new command for @p program (searched in PATH without a slash); argv[0] is @p program. */
+PK_API int pk_command_new(const char *program, pk_command **out);
 
-/** Bits of pk_pipeline_add()'s @p stage_flags. */
-enum pk_stage_flag {
-    PK_STAGE_UNCHECKED = 1u << 0 /**< This stage's failure never fails the pipeline. */
-};
+/** Free the builder; runs already started are not affected. */
+PK_API int pk_command_free(pk_command *cmd);
 
-/** Bits of pk_pipeline_flags(). */
-enum pk_pipeline_flag {
-    PK_PIPELINE_SIGPIPE_FAILS = 1u << 0 /**< A producer killed by SIGPIPE counts as failed (by default it does not). */
-};
+/** Append one argument (any bytes but NUL). */
+PK_API int pk_command_arg(pk_command *cmd, const char *arg);
 
-/** A new, empty pipeline. */
-PK_API int pk_pipeline_new(pk_pipeline **out);
-/** Free the pipeline; its stages' commands are released, runs already finished are not affected. */
-PK_API int pk_pipeline_free(pk_pipeline *pipeline);
-/** Append a stage. Its stdout feeds the next stage's stdin through an OS
- *  pipe; the first stage's stdin and the last stage's stdout are the
- *  commands' own settings. The command is snapshotted when the pipeline runs. */
-PK_API int pk_pipeline_add(pk_pipeline *pipeline, pk_command *stage, uint32_t stage_flags);
-/** ::pk_pipeline_flag bits. */
-PK_API int pk_pipeline_flags(pk_pipeline *pipeline, uint32_t flags);
-/** Bound the whole pipeline: @p sig to every stage's tree after @p timeout_ms, SIGKILL after @p grace_ms. */
-PK_API int pk_pipeline_timeout(pk_pipeline *pipeline, uint32_t timeout_ms, int32_t sig, uint32_t grace_ms);
-/** Cancel the whole pipeline when @p token triggers (NULL detaches). */
-PK_API int pk_pipeline_cancel_on(pk_pipeline *pipeline, pk_cancel *token);
-/** Run every stage in one private group and wait. The result carries the
- *  last stage's output; its outcome, exit code and signal are those of the
- *  first stage that failed (pipefail), or of the last stage. */
-PK_API int pk_pipeline_run(pk_pipeline *pipeline, pk_result **out);
-/** Per-stage information of a pipeline result (@p index < stage_count). */
-PK_API int pk_result_stage_info(pk_result *result, uint32_t index, pk_run_info *out);
+/** Set KEY=VALUE in the child's environment. */
+PK_API int pk_command_env(pk_command *cmd, const char *key, const char *value);
+
+/** Remove KEY from the child's environment. */
+PK_API int pk_command_env_unset(pk_command *cmd, const char *key);
+
+/** Start the child's environment empty instead of from the caller's (later env/env_unset still apply). */
+PK_API int pk_command_env_clear(pk_command *cmd);
+
+/** The child's working directory (NULL: the caller's). */
+PK_API int pk_command_cwd(pk_command *cmd, const char *dir);
+
+/** ::pk_command_flag bits. */
+PK_API int pk_command_flags(pk_command *cmd, uint32_t flags);
+
+/** The signal the child gets when its spawning thread dies (Linux); 0 = none (default). */
+PK_API int pk_command_parent_death_signal(pk_command *cmd, int32_t sig);
+
+/** stdin: /dev/null (the default). */
+PK_API int pk_command_stdin_null(pk_command *cmd);
+
+/** stdin: the caller's own. */
+PK_API int pk_command_stdin_inherit(pk_command *cmd);
+
+/** stdin: these bytes (copied), then end of file. */
+PK_API int pk_command_stdin_bytes(pk_command *cmd, const void *data, size_t len);
+
+/** stdin: a caller fd (not closed by the library). */
+PK_API int pk_command_stdin_fd(pk_command *cmd, int fd);
+
+/** stdin: a file, opened at each start. */
+PK_API int pk_command_stdin_file(pk_command *cmd, const char *path);
+
+/** stdin: a pipe the caller writes with pk_process_write() and closes with pk_process_close_stdin(). */
+PK_API int pk_command_stdin_pipe(pk_command *cmd);
+
+/** Where @p stream (stdout or stderr) goes; @p fd is used by ::PK_OUTPUT_FD only. */
+PK_API int pk_command_output(pk_command *cmd, int32_t stream, int32_t mode, int fd);
+
+/** Cap a captured stream at @p max_bytes (0 = no cap, the default) with a ::pk_overflow policy. */
+PK_API int pk_command_output_limit(pk_command *cmd, int32_t stream, uint64_t max_bytes, int32_t policy);
+
+/** Call @p fn for every line of @p stream (stdout or stderr). NULL removes it. */
+PK_API int pk_command_on_line(pk_command *cmd, int32_t stream, pk_line_fn fn, void *user);
+
+/** Call @p fn for every line of either stream, in arrival order, tagged with its stream. */
+PK_API int pk_command_on_event(pk_command *cmd, pk_line_fn fn, void *user);
+
+/** Bound the run: after @p timeout_ms send @p sig (0 = SIGTERM) to the tree,
+ *  wait @p grace_ms, then SIGKILL the tree. timeout_ms 0 = no timeout. */
+PK_API int pk_command_timeout(pk_command *cmd, uint32_t timeout_ms, int32_t sig, uint32_t grace_ms);
+
+/** Exit codes that count as success (default: just 0). count 0 restores the default. */
+PK_API int pk_command_ok_codes(pk_command *cmd, const int32_t *codes, size_t count);
+
+/** The options of the private group each run gets (backend, minimum mechanism, limits). */
+PK_API int pk_command_group_options(pk_command *cmd, const pk_group_options *opts);
+
+/** Cancel runs of this command when @p token is triggered (NULL detaches). */
+PK_API int pk_command_cancel_on(pk_command *cmd, pk_cancel *token);
+
+/** Run as this user and group, with these supplementary groups (@p groups
+ *  may be NULL with @p count 0 to drop them all), set in the child after it
+ *  is placed in its group: setgroups, setgid, then setuid. */
+PK_API int pk_command_user(pk_command *cmd, uint32_t uid, uint32_t gid, const uint32_t *groups, size_t count);
+
+/** The child's umask. */
+PK_API int pk_command_umask(pk_command *cmd, uint32_t mask);
+
+/** Set a resource limit (RLIMIT_* number) in the child. Repeatable. */
+PK_API int pk_command_rlimit(pk_command *cmd, int32_t resource, uint64_t soft, uint64_t hard);
+
+/** The working directory as an open directory fd (fchdir); wins over pk_command_cwd(). */
+PK_API int pk_command_cwd_fd(pk_command *cmd, int dir_fd);
+
+/** Make the caller's @p parent_fd the child's fd @p child_fd (>= 3). Repeatable. */
+PK_API int pk_command_map_fd(pk_command *cmd, int child_fd, int parent_fd);
+
+/** Run on a new pseudo-terminal of @p rows x @p cols: it becomes the child's
+ *  controlling terminal in a new session, and stdin, stdout and stderr. Its
+ *  output arrives as stdout; write with pk_process_write(). */
+PK_API int pk_command_pty(pk_command *cmd, uint16_t rows, uint16_t cols);
+
+/** Start @p cmd in a private group, capture, wait, and return the result.
+ *  A non-zero exit is data, not an error: check it with pk_result_check(). */
+PK_API int pk_command_run(pk_command *cmd, pk_result **out);
+
+/** How pk_command_run_retry() retries. Start from ::PK_RETRY_OPTIONS_INIT. */
+typedef struct pk_retry_options {
+    uint32_t size;             /**< sizeof(pk_retry_options) as the caller compiled it. */
+    uint32_t max_attempts;     /**< Runs at most, the first included; default 3. */
+    uint32_t initial_delay_ms; /**< Delay before the second attempt; default 100. */
+    uint32_t max_delay_ms;     /**< Cap on any delay; default 30000. */
+    double multiplier;         /**< Growth per attempt; default 2.0. */
+    int32_t jitter;            /**< Non-zero (default): each delay is uniformly random in [0, delay] ("full jitter"). */
+    int32_t reserved;          /**< Zero. */
+} pk_retry_options;
+
+/** Three attempts, 100 ms doubling to 30 s at most, full jitter. */
+#define PK_RETRY_OPTIONS_INIT {sizeof(pk_retry_options), 3, 100, 30000, 2.0, 1, 0}
+
+/** Decides whether a finished attempt is worth another; non-zero = retry.
+ *  @p attempt counts from 1. */
+typedef int (*pk_retry_fn)(void *user, pk_result *result, uint32_t attempt);
+
+/** Run @p cmd until it succeeds, the classifier (NULL: retry any failure)
+ *  says stop, or the attempts run out; the result is the last attempt's.
+ *  Cancellation is terminal. A stdin that cannot be replayed (a pipe or a
+ *  caller fd) is refused up front with ::PK_ERR_INVALID. */
+PK_API int pk_command_run_retry(pk_command *cmd, const pk_retry_options *opts, pk_retry_fn classify, void *user,
+                                pk_result **out);
+/** @} */
+
+/* ======================================================================== */
+/** @name Cancellation tokens
+ *  A token triggered from any thread cancels every run that watches it.
+ *  Errors: ::PK_ERR_HANDLE, ::PK_ERR_INVALID, ::PK_ERR_NOMEM, and ::PK_ERR_OS
+ *  when the OS refuses the waitable object (an eventfd, an event).
+ *  @{ */
+
+/** A cancellation token. */
+PK_API int pk_cancel_new(pk_cancel **out);
+
+/** Trigger it: every run watching it is killed and ends as cancelled. Any thread; idempotent. */
+PK_API int pk_cancel_trigger(pk_cancel *token);
+
+/** Free the token; runs watching it keep watching until they end. */
+PK_API int pk_cancel_free(pk_cancel *token);
+/** @} */
+
+/* ======================================================================== */
+/** @name Loops
+ *  One thread drives a loop at a time; pk_loop_wake(), pk_process_cancel()
+ *  and pk_cancel_trigger() may come from any thread. Errors: ::PK_ERR_HANDLE
+ *  (a freed loop, also for a wait another thread's pk_loop_free() ended),
+ *  ::PK_ERR_INVALID, ::PK_ERR_NOMEM, ::PK_ERR_OS (epoll or a wait failed),
+ *  ::PK_ERR_STATE (freed from inside its own callback), ::PK_ERR_TIMEOUT (a
+ *  wait ran out of time), ::PK_ERR_CANCELLED (a wait pk_loop_wake() ended);
+ *  pk_loop_start() adds the start errors of pk_command_run().
+ *  @{ */
+
+/** A new event loop. One thread drives it at a time; pk_process_cancel() and
+ *  pk_cancel_trigger() may come from any thread. */
+PK_API int pk_loop_new(pk_loop **out);
+
+/** Kill and reap everything still running on the loop, then free it. Not from inside a callback. */
+PK_API int pk_loop_free(pk_loop *loop);
+
+/** An fd that polls readable when pk_loop_run_once() has work (for libuv,
+ *  tokio's AsyncFd, Go's netpoll, asyncio's add_reader...). Linux only: a
+ *  Windows loop waits on handles, so there it is ::PK_ERR_UNSUPPORTED. */
+PK_API int pk_loop_fd(pk_loop *loop, int *fd);
+
+/** Wait up to @p timeout_ms (-1 forever, 0 not at all) for events and handle them. */
+PK_API int pk_loop_run_once(pk_loop *loop, int32_t timeout_ms);
+
+/** Wake the loop, from any thread (not from a signal handler), so a caller
+ *  blocked on it can stop waiting (since 1.1). A pk_loop_run_once() in
+ *  progress returns ::PK_OK at once; a wait the library drives on the loop
+ *  (pk_loop_wait_any(), pk_loop_wait_all(), pk_process_wait_for_line(),
+ *  _port() and pk_process_wait_for()) returns ::PK_ERR_CANCELLED, and every
+ *  run goes on as it was. pk_loop_fd() turns readable. A wake with nobody
+ *  waiting only makes the next pk_loop_run_once() return early. */
+PK_API int pk_loop_wake(pk_loop *loop);
+
+/** Start @p cmd on the loop, in @p group, or in a private group of its own
+ *  when @p group is NULL (then the rest of its tree dies when the program
+ *  ends). */
+PK_API int pk_loop_start(pk_loop *loop, pk_command *cmd, pk_group *group, pk_process **out);
+
+/** Drive the loop until one of @p procs is finished; *index says which.
+ *  The others keep running and stay usable. ::PK_ERR_TIMEOUT if none finished in time. */
+PK_API int pk_loop_wait_any(pk_loop *loop, pk_process *const *procs, size_t count, int32_t timeout_ms, size_t *index);
+
+/** Drive the loop until all of @p procs are finished. */
+PK_API int pk_loop_wait_all(pk_loop *loop, pk_process *const *procs, size_t count, int32_t timeout_ms);
+/** @} */
+
+/* ======================================================================== */
+/** @name Processes
+ *  A command running (or finished) on a loop, and its readiness probes.
+ *  Errors: ::PK_ERR_HANDLE, ::PK_ERR_INVALID, ::PK_ERR_NOMEM; ::PK_ERR_STATE
+ *  for what the run's state forbids (writing to a closed stdin, a result while
+ *  running, a second line probe at once, resizing a run without a terminal);
+ *  the probes add ::PK_ERR_NOT_READY, ::PK_ERR_CANCELLED (pk_loop_wake()) and
+ *  ::PK_ERR_UNSUPPORTED (a regex on Windows).
+ *  @{ */
+
+/** The program's pid. */
+PK_API int pk_process_pid(pk_process *proc, int32_t *pid);
+
+/** Queue bytes for a ::pk_command_stdin_pipe stdin; the loop writes them as the child reads. */
+PK_API int pk_process_write(pk_process *proc, const void *data, size_t len);
+
+/** Close the stdin pipe once the queued bytes are written. */
+PK_API int pk_process_close_stdin(pk_process *proc);
+
+/** Send @p sig to the process's tree (its private group), or to the process alone in a shared group.
+ *  Windows: SIGKILL (9) kills; SIGBREAK (21) sends CTRL_BREAK to a run started with
+ *  ::PK_COMMAND_NEW_SESSION; anything else is ::PK_ERR_UNSUPPORTED. */
+PK_API int pk_process_signal(pk_process *proc, int32_t sig);
+
+/** Kill the tree and end the run as cancelled. Any thread. */
+PK_API int pk_process_cancel(pk_process *proc);
+
+/** *done = non-zero once the run is finished. */
+PK_API int pk_process_done(pk_process *proc, int32_t *done);
+
+/** The result of a finished run (a new handle each call). ::PK_ERR_STATE while running. */
+PK_API int pk_process_result(pk_process *proc, pk_result **out);
+
+/** Release the handle; a run still going is cancelled and reaped first. */
+PK_API int pk_process_free(pk_process *proc);
+
+/** Resize a PTY run's terminal (the child gets SIGWINCH). */
+PK_API int pk_process_resize(pk_process *proc, uint16_t rows, uint16_t cols);
 
 /** Bits of pk_process_wait_for_line()'s @p flags. */
 enum pk_match_flag {
@@ -632,10 +770,13 @@ enum pk_match_flag {
  *  the message. The process is never killed by a probe. */
 PK_API int pk_process_wait_for_line(pk_process *proc, int32_t stream, const char *pattern, uint32_t flags,
                                     int32_t timeout_ms);
+
 /** Wait until a TCP connection to 127.0.0.1:@p port succeeds. */
 PK_API int pk_process_wait_for_port(pk_process *proc, uint16_t port, int32_t timeout_ms);
+
 /** Called by pk_process_wait_for(); non-zero means ready. */
 typedef int (*pk_ready_fn)(void *user);
+
 /** Wait until @p ready returns non-zero, asking every @p interval_ms. */
 PK_API int pk_process_wait_for(pk_process *proc, pk_ready_fn ready, void *user, uint32_t interval_ms,
                                int32_t timeout_ms);
@@ -671,36 +812,98 @@ typedef struct pk_readiness_info {
     uint64_t waited_us;     /**< How long it waited. */
     char last_line[160];    /**< LINE: the last line it looked at (cut to 159 bytes), or "". */
 } pk_readiness_info;
+
 /** Defaults: no probe. */
 #define PK_READINESS_INFO_INIT {sizeof(pk_readiness_info), 0, 0, 0, 0, 0, 0, {0}}
 
 /** The last readiness probe's outcome on @p proc (kind ::PK_READY_NONE
  *  before any), so a binding need not parse the message (since 1.1). */
 PK_API int pk_process_readiness(pk_process *proc, pk_readiness_info *out);
+/** @} */
 
-/** How pk_command_run_retry() retries. Start from ::PK_RETRY_OPTIONS_INIT. */
-typedef struct pk_retry_options {
-    uint32_t size;             /**< sizeof(pk_retry_options) as the caller compiled it. */
-    uint32_t max_attempts;     /**< Runs at most, the first included; default 3. */
-    uint32_t initial_delay_ms; /**< Delay before the second attempt; default 100. */
-    uint32_t max_delay_ms;     /**< Cap on any delay; default 30000. */
-    double multiplier;         /**< Growth per attempt; default 2.0. */
-    int32_t jitter;            /**< Non-zero (default): each delay is uniformly random in [0, delay] ("full jitter"). */
-    int32_t reserved;          /**< Zero. */
-} pk_retry_options;
-/** Three attempts, 100 ms doubling to 30 s at most, full jitter. */
-#define PK_RETRY_OPTIONS_INIT {sizeof(pk_retry_options), 3, 100, 30000, 2.0, 1, 0}
+/* ======================================================================== */
+/** @name Results
+ *  What a finished run left: its ::pk_run_info, its output, and a check.
+ *  Errors: ::PK_ERR_HANDLE, ::PK_ERR_INVALID, ::PK_ERR_VERSION (an out
+ *  struct whose size no release of this library could have written);
+ *  pk_result_check() turns the outcome into ::PK_OK, ::PK_ERR_FAILED,
+ *  ::PK_ERR_TIMEOUT, ::PK_ERR_CANCELLED, ::PK_ERR_OVERFLOW or
+ *  ::PK_ERR_NO_PROCESS.
+ *  @{ */
 
-/** Decides whether a finished attempt is worth another; non-zero = retry.
- *  @p attempt counts from 1. */
-typedef int (*pk_retry_fn)(void *user, pk_result *result, uint32_t attempt);
+/** A pk_run_info ready to be filled. */
+#define PK_RUN_INFO_INIT {sizeof(pk_run_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0}
 
-/** Run @p cmd until it succeeds, the classifier (NULL: retry any failure)
- *  says stop, or the attempts run out; the result is the last attempt's.
- *  Cancellation is terminal. A stdin that cannot be replayed (a pipe or a
- *  caller fd) is refused up front with ::PK_ERR_INVALID. */
-PK_API int pk_command_run_retry(pk_command *cmd, const pk_retry_options *opts, pk_retry_fn classify, void *user,
-                                pk_result **out);
+/** The outcome, status, duration and output counters of a run. */
+PK_API int pk_result_info(pk_result *result, pk_run_info *out);
+
+/** The captured bytes of a stream (valid until pk_result_free; len 0 when not captured). */
+PK_API int pk_result_output(pk_result *result, int32_t stream, const uint8_t **data, size_t *len);
+
+/** ::PK_OK if the run succeeded; otherwise ::PK_ERR_FAILED, ::PK_ERR_TIMEOUT,
+ *  ::PK_ERR_CANCELLED or ::PK_ERR_OVERFLOW with a message naming the
+ *  program, its status and the last line of its stderr. */
+PK_API int pk_result_check(pk_result *result);
+
+/** Release a result handle (the bytes from pk_result_output() go with it). */
+PK_API int pk_result_free(pk_result *result);
+
+/** Per-stage information of a pipeline result (@p index < stage_count). */
+PK_API int pk_result_stage_info(pk_result *result, uint32_t index, pk_run_info *out);
+/** @} */
+
+/* ======================================================================== */
+/** @name Pipelines
+ *  `a | b | c` without a shell, every stage in one group. Errors:
+ *  ::PK_ERR_HANDLE, ::PK_ERR_INVALID, ::PK_ERR_NOMEM; pk_pipeline_run() adds
+ *  the start errors of pk_command_run() for any stage, and ::PK_ERR_OS for a
+ *  pipe the OS refuses.
+ *  @{ */
+
+/** Bits of pk_pipeline_add()'s @p stage_flags. */
+enum pk_stage_flag {
+    PK_STAGE_UNCHECKED = 1u << 0 /**< This stage's failure never fails the pipeline. */
+};
+
+/** Bits of pk_pipeline_flags(). */
+enum pk_pipeline_flag {
+    PK_PIPELINE_SIGPIPE_FAILS = 1u << 0 /**< A producer killed by SIGPIPE counts as failed (by default it does not). */
+};
+
+/** A new, empty pipeline. */
+PK_API int pk_pipeline_new(pk_pipeline **out);
+
+/** Free the pipeline; its stages' commands are released, runs already finished are not affected. */
+PK_API int pk_pipeline_free(pk_pipeline *pipeline);
+
+/** Append a stage. Its stdout feeds the next stage's stdin through an OS
+ *  pipe; the first stage's stdin and the last stage's stdout are the
+ *  commands' own settings. The command is snapshotted when the pipeline runs. */
+PK_API int pk_pipeline_add(pk_pipeline *pipeline, pk_command *stage, uint32_t stage_flags);
+
+/** ::pk_pipeline_flag bits. */
+PK_API int pk_pipeline_flags(pk_pipeline *pipeline, uint32_t flags);
+
+/** Bound the whole pipeline: @p sig to every stage's tree after @p timeout_ms, SIGKILL after @p grace_ms. */
+PK_API int pk_pipeline_timeout(pk_pipeline *pipeline, uint32_t timeout_ms, int32_t sig, uint32_t grace_ms);
+
+/** Cancel the whole pipeline when @p token triggers (NULL detaches). */
+PK_API int pk_pipeline_cancel_on(pk_pipeline *pipeline, pk_cancel *token);
+
+/** Run every stage in one private group and wait. The result carries the
+ *  last stage's output; its outcome, exit code and signal are those of the
+ *  first stage that failed (pipefail), or of the last stage. */
+PK_API int pk_pipeline_run(pk_pipeline *pipeline, pk_result **out);
+/** @} */
+
+/* ======================================================================== */
+/** @name Supervision
+ *  Run a command again and again by a restart policy, with backoff and a
+ *  storm guard, until it is told to stop. Errors: ::PK_ERR_HANDLE,
+ *  ::PK_ERR_INVALID, ::PK_ERR_NOMEM, ::PK_ERR_VERSION (an options or report
+ *  struct of an impossible size), and the start errors of
+ *  pk_command_run() for the first run.
+ *  @{ */
 
 /** When pk_supervise() restarts the command. */
 typedef enum pk_restart {
@@ -729,6 +932,7 @@ typedef struct pk_supervise_options {
     int32_t storm_action;      /**< ::pk_storm_action. */
     uint32_t storm_pause_ms;   /**< For ::PK_STORM_PAUSE. */
 } pk_supervise_options;
+
 /** Restart on failure, unlimited, 200 ms doubling to 30 s with jitter, no storm guard. */
 #define PK_SUPERVISE_OPTIONS_INIT {sizeof(pk_supervise_options), PK_RESTART_ON_FAILURE, 0, 200, 30000, 1, 2.0, 0, 0, PK_STORM_GIVE_UP, 0}
 
@@ -744,6 +948,7 @@ typedef enum pk_supervise_event {
 
 /** Receives lifecycle events; @p result is valid only during the call (may be NULL). */
 typedef void (*pk_supervise_fn)(void *user, int32_t event, uint32_t restarts, uint32_t delay_ms, pk_result *result);
+
 /** After each run: non-zero stops supervision. */
 typedef int (*pk_stop_when_fn)(void *user, pk_result *result);
 
@@ -756,6 +961,7 @@ typedef struct pk_supervise_report {
     int32_t stop_reason;    /**< The last ::pk_supervise_event: STOPPED, GAVE_UP, or EXITED when the policy was satisfied. */
     int32_t reserved;       /**< Zero. */
 } pk_supervise_report;
+
 /** A pk_supervise_report ready to be filled. */
 #define PK_SUPERVISE_REPORT_INIT {sizeof(pk_supervise_report), 0, 0, 0, 0, 0}
 
@@ -766,27 +972,8 @@ typedef struct pk_supervise_report {
  *  Blocking; @p opts, the callbacks, @p stop and @p report may be NULL. */
 PK_API int pk_supervise(pk_command *cmd, const pk_supervise_options *opts, pk_supervise_fn on_event,
                         pk_stop_when_fn stop_when, void *user, pk_cancel *stop, pk_supervise_report *report);
-
-/** Run as this user and group, with these supplementary groups (@p groups
- *  may be NULL with @p count 0 to drop them all), set in the child after it
- *  is placed in its group: setgroups, setgid, then setuid. */
-PK_API int pk_command_user(pk_command *cmd, uint32_t uid, uint32_t gid, const uint32_t *groups, size_t count);
-/** The child's umask. */
-PK_API int pk_command_umask(pk_command *cmd, uint32_t mask);
-/** Set a resource limit (RLIMIT_* number) in the child. Repeatable. */
-PK_API int pk_command_rlimit(pk_command *cmd, int32_t resource, uint64_t soft, uint64_t hard);
-/** The working directory as an open directory fd (fchdir); wins over pk_command_cwd(). */
-PK_API int pk_command_cwd_fd(pk_command *cmd, int dir_fd);
-/** Make the caller's @p parent_fd the child's fd @p child_fd (>= 3). Repeatable. */
-PK_API int pk_command_map_fd(pk_command *cmd, int child_fd, int parent_fd);
-
-/** Run on a new pseudo-terminal of @p rows x @p cols: it becomes the child's
- *  controlling terminal in a new session, and stdin, stdout and stderr. Its
- *  output arrives as stdout; write with pk_process_write(). */
-PK_API int pk_command_pty(pk_command *cmd, uint16_t rows, uint16_t cols);
-/** Resize a PTY run's terminal (the child gets SIGWINCH). */
-PK_API int pk_process_resize(pk_process *proc, uint16_t rows, uint16_t cols);
 /** @} */
+
 
 
 #ifdef __cplusplus

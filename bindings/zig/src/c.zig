@@ -472,6 +472,274 @@ pub const pk_supervise_event = enum(u32) {
     _,
 };
 
+// ---- enum names: a member's C name without the prefix the members share,
+// lower case, `-` for `_` (an i32 or u32 value coerces to the i64 parameter) ----
+/// The stable name of a `pk_backend` value ("auto" for PK_BACKEND_AUTO),
+/// or null for a value the manifest does not list.
+pub fn pk_backend_str(v: i64) ?[:0]const u8 {
+    return switch (v) {
+        PK_BACKEND_AUTO => "auto",
+        PK_BACKEND_CGROUP_V2 => "cgroup-v2",
+        PK_BACKEND_PROCESS_GROUP => "process-group",
+        PK_BACKEND_JOB_OBJECT => "job-object",
+        else => null,
+    };
+}
+
+/// The stable name of one bit of a `pk_command_flag` flag word ("new-session" for PK_COMMAND_NEW_SESSION),
+/// or null for a value the manifest does not list.
+pub fn pk_command_flag_str(v: i64) ?[:0]const u8 {
+    return switch (v) {
+        PK_COMMAND_NEW_SESSION => "new-session",
+        else => null,
+    };
+}
+
+/// The stable name of a `pk_error` value ("ok" for PK_OK),
+/// or null for a value the manifest does not list.
+pub fn pk_error_str(v: i64) ?[:0]const u8 {
+    return switch (v) {
+        PK_OK => "ok",
+        PK_ERR_INVALID => "invalid",
+        PK_ERR_NOMEM => "nomem",
+        PK_ERR_HANDLE => "handle",
+        PK_ERR_OS => "os",
+        PK_ERR_UNAVAILABLE => "unavailable",
+        PK_ERR_LIMIT => "limit",
+        PK_ERR_NOT_FOUND => "not-found",
+        PK_ERR_PERMISSION => "permission",
+        PK_ERR_NO_PROCESS => "no-process",
+        PK_ERR_TIMEOUT => "timeout",
+        PK_ERR_UNSUPPORTED => "unsupported",
+        PK_ERR_VERSION => "version",
+        PK_ERR_CANCELLED => "cancelled",
+        PK_ERR_OVERFLOW => "overflow",
+        PK_ERR_STATE => "state",
+        PK_ERR_FAILED => "failed",
+        PK_ERR_NOT_READY => "not-ready",
+        else => null,
+    };
+}
+
+/// The stable name of a `pk_exit_kind` value ("running" for PK_EXIT_RUNNING),
+/// or null for a value the manifest does not list.
+pub fn pk_exit_kind_str(v: i64) ?[:0]const u8 {
+    return switch (v) {
+        PK_EXIT_RUNNING => "running",
+        PK_EXIT_CODE => "code",
+        PK_EXIT_SIGNAL => "signal",
+        else => null,
+    };
+}
+
+/// The stable name of one bit of a `pk_feature` flag word ("contains-setsid" for PK_FEATURE_CONTAINS_SETSID),
+/// or null for a value the manifest does not list.
+pub fn pk_feature_str(v: i64) ?[:0]const u8 {
+    return switch (v) {
+        PK_FEATURE_CONTAINS_SETSID => "contains-setsid",
+        PK_FEATURE_ATOMIC_KILL => "atomic-kill",
+        PK_FEATURE_FREEZE => "freeze",
+        PK_FEATURE_ALL_MEMBERS => "all-members",
+        PK_FEATURE_CPU_STATS => "cpu-stats",
+        PK_FEATURE_MEMORY_STATS => "memory-stats",
+        PK_FEATURE_LIMIT_MEMORY => "limit-memory",
+        PK_FEATURE_LIMIT_PIDS => "limit-pids",
+        PK_FEATURE_LIMIT_CPU => "limit-cpu",
+        PK_FEATURE_SIGNALS => "signals",
+        PK_FEATURE_OWNER_DEATH => "owner-death",
+        else => null,
+    };
+}
+
+/// The stable name of one bit of a `pk_group_flag` flag word ("no-owner-death-kill" for PK_GROUP_NO_OWNER_DEATH_KILL),
+/// or null for a value the manifest does not list.
+pub fn pk_group_flag_str(v: i64) ?[:0]const u8 {
+    return switch (v) {
+        PK_GROUP_NO_OWNER_DEATH_KILL => "no-owner-death-kill",
+        else => null,
+    };
+}
+
+/// The stable name of one bit of a `pk_match_flag` flag word ("substring" for PK_MATCH_SUBSTRING),
+/// or null for a value the manifest does not list.
+pub fn pk_match_flag_str(v: i64) ?[:0]const u8 {
+    return switch (v) {
+        PK_MATCH_SUBSTRING => "substring",
+        PK_MATCH_REGEX => "regex",
+        else => null,
+    };
+}
+
+/// The stable name of a `pk_mechanism` value ("none" for PK_MECHANISM_NONE),
+/// or null for a value the manifest does not list.
+pub fn pk_mechanism_str(v: i64) ?[:0]const u8 {
+    return switch (v) {
+        PK_MECHANISM_NONE => "none",
+        PK_MECHANISM_PROCESS_GROUP => "process-group",
+        PK_MECHANISM_CGROUP_V2 => "cgroup-v2",
+        PK_MECHANISM_JOB_OBJECT => "job-object",
+        else => null,
+    };
+}
+
+/// The stable name of a `pk_outcome` value ("running" for PK_OUTCOME_RUNNING),
+/// or null for a value the manifest does not list.
+pub fn pk_outcome_str(v: i64) ?[:0]const u8 {
+    return switch (v) {
+        PK_OUTCOME_RUNNING => "running",
+        PK_OUTCOME_EXITED => "exited",
+        PK_OUTCOME_SIGNALLED => "signalled",
+        PK_OUTCOME_TIMED_OUT => "timed-out",
+        PK_OUTCOME_CANCELLED => "cancelled",
+        PK_OUTCOME_STATUS_LOST => "status-lost",
+        else => null,
+    };
+}
+
+/// The stable name of a `pk_output_mode` value ("capture" for PK_OUTPUT_CAPTURE),
+/// or null for a value the manifest does not list.
+pub fn pk_output_mode_str(v: i64) ?[:0]const u8 {
+    return switch (v) {
+        PK_OUTPUT_CAPTURE => "capture",
+        PK_OUTPUT_INHERIT => "inherit",
+        PK_OUTPUT_NULL => "null",
+        PK_OUTPUT_FD => "fd",
+        PK_OUTPUT_MERGE => "merge",
+        else => null,
+    };
+}
+
+/// The stable name of a `pk_overflow` value ("keep-head" for PK_OVERFLOW_KEEP_HEAD),
+/// or null for a value the manifest does not list.
+pub fn pk_overflow_str(v: i64) ?[:0]const u8 {
+    return switch (v) {
+        PK_OVERFLOW_KEEP_HEAD => "keep-head",
+        PK_OVERFLOW_KEEP_TAIL => "keep-tail",
+        PK_OVERFLOW_ERROR => "error",
+        else => null,
+    };
+}
+
+/// The stable name of one bit of a `pk_pipeline_flag` flag word ("sigpipe-fails" for PK_PIPELINE_SIGPIPE_FAILS),
+/// or null for a value the manifest does not list.
+pub fn pk_pipeline_flag_str(v: i64) ?[:0]const u8 {
+    return switch (v) {
+        PK_PIPELINE_SIGPIPE_FAILS => "sigpipe-fails",
+        else => null,
+    };
+}
+
+/// The stable name of a `pk_ready_kind` value ("none" for PK_READY_NONE),
+/// or null for a value the manifest does not list.
+pub fn pk_ready_kind_str(v: i64) ?[:0]const u8 {
+    return switch (v) {
+        PK_READY_NONE => "none",
+        PK_READY_LINE => "line",
+        PK_READY_PORT => "port",
+        PK_READY_CHECK => "check",
+        else => null,
+    };
+}
+
+/// The stable name of a `pk_ready_outcome` value ("pending" for PK_READY_PENDING),
+/// or null for a value the manifest does not list.
+pub fn pk_ready_outcome_str(v: i64) ?[:0]const u8 {
+    return switch (v) {
+        PK_READY_PENDING => "pending",
+        PK_READY_MET => "met",
+        PK_READY_TIMED_OUT => "timed-out",
+        PK_READY_RUN_ENDED => "run-ended",
+        PK_READY_WOKEN => "woken",
+        PK_READY_FAILED => "failed",
+        else => null,
+    };
+}
+
+/// The stable name of a `pk_restart` value ("never" for PK_RESTART_NEVER),
+/// or null for a value the manifest does not list.
+pub fn pk_restart_str(v: i64) ?[:0]const u8 {
+    return switch (v) {
+        PK_RESTART_NEVER => "never",
+        PK_RESTART_ON_FAILURE => "on-failure",
+        PK_RESTART_ALWAYS => "always",
+        else => null,
+    };
+}
+
+/// The stable name of one bit of a `pk_spawn_flag` flag word ("new-session" for PK_SPAWN_NEW_SESSION),
+/// or null for a value the manifest does not list.
+pub fn pk_spawn_flag_str(v: i64) ?[:0]const u8 {
+    return switch (v) {
+        PK_SPAWN_NEW_SESSION => "new-session",
+        PK_SPAWN_NO_PATH_SEARCH => "no-path-search",
+        else => null,
+    };
+}
+
+/// The stable name of one bit of a `pk_stage_flag` flag word ("unchecked" for PK_STAGE_UNCHECKED),
+/// or null for a value the manifest does not list.
+pub fn pk_stage_flag_str(v: i64) ?[:0]const u8 {
+    return switch (v) {
+        PK_STAGE_UNCHECKED => "unchecked",
+        else => null,
+    };
+}
+
+/// The stable name of a `pk_storm_action` value ("give-up" for PK_STORM_GIVE_UP),
+/// or null for a value the manifest does not list.
+pub fn pk_storm_action_str(v: i64) ?[:0]const u8 {
+    return switch (v) {
+        PK_STORM_GIVE_UP => "give-up",
+        PK_STORM_PAUSE => "pause",
+        else => null,
+    };
+}
+
+/// The stable name of a `pk_stream` value ("stdin" for PK_STREAM_STDIN),
+/// or null for a value the manifest does not list.
+pub fn pk_stream_str(v: i64) ?[:0]const u8 {
+    return switch (v) {
+        PK_STREAM_STDIN => "stdin",
+        PK_STREAM_STDOUT => "stdout",
+        PK_STREAM_STDERR => "stderr",
+        else => null,
+    };
+}
+
+/// The stable name of a `pk_struct_id` value ("containment" for PK_STRUCT_CONTAINMENT),
+/// or null for a value the manifest does not list.
+pub fn pk_struct_id_str(v: i64) ?[:0]const u8 {
+    return switch (v) {
+        PK_STRUCT_CONTAINMENT => "containment",
+        PK_STRUCT_GROUP_OPTIONS => "group-options",
+        PK_STRUCT_SPAWN_OPTIONS => "spawn-options",
+        PK_STRUCT_GROUP_STATS => "group-stats",
+        PK_STRUCT_SHUTDOWN_OPTIONS => "shutdown-options",
+        PK_STRUCT_SHUTDOWN_REPORT => "shutdown-report",
+        PK_STRUCT_EXIT_STATUS => "exit-status",
+        PK_STRUCT_RUN_INFO => "run-info",
+        PK_STRUCT_RETRY_OPTIONS => "retry-options",
+        PK_STRUCT_SUPERVISE_OPTIONS => "supervise-options",
+        PK_STRUCT_SUPERVISE_REPORT => "supervise-report",
+        PK_STRUCT_READINESS_INFO => "readiness-info",
+        else => null,
+    };
+}
+
+/// The stable name of a `pk_supervise_event` value ("started" for PK_SUPERVISE_STARTED),
+/// or null for a value the manifest does not list.
+pub fn pk_supervise_event_str(v: i64) ?[:0]const u8 {
+    return switch (v) {
+        PK_SUPERVISE_STARTED => "started",
+        PK_SUPERVISE_EXITED => "exited",
+        PK_SUPERVISE_RESTARTING => "restarting",
+        PK_SUPERVISE_STORM_PAUSE => "storm-pause",
+        PK_SUPERVISE_GAVE_UP => "gave-up",
+        PK_SUPERVISE_STOPPED => "stopped",
+        else => null,
+    };
+}
+
 // ---- flat C-named constants ----
 pub const PK_BACKEND_AUTO = 0;
 pub const PK_BACKEND_CGROUP_V2 = 1;

@@ -90,6 +90,16 @@ pub fn version() []const u8 {
 
 // ------------------------------------------------------------------------
 // Enums
+//
+// Every enum's name() is the library's stable name of the value (the C
+// member's name without its prefix, lower case, `-` for `_`: "cgroup-v2",
+// "timed-out"), from the tables c.zig generates from the ABI manifest
+// (c.pk_mechanism_str, ...), and "unknown" for a value from a newer library.
+
+/// The stable name of `value` from a generated table, or "unknown".
+fn stableName(comptime table: fn (i64) ?[:0]const u8, value: i32) []const u8 {
+    return table(value) orelse "unknown";
+}
 
 /// Which backend a group should use.
 pub const Backend = enum(i32) {
@@ -98,6 +108,11 @@ pub const Backend = enum(i32) {
     process_group = c.PK_BACKEND_PROCESS_GROUP,
     job_object = c.PK_BACKEND_JOB_OBJECT,
     _,
+
+    /// "auto", "cgroup-v2", "process-group", "job-object".
+    pub fn name(self: Backend) []const u8 {
+        return stableName(c.pk_backend_str, @backingInt(self));
+    }
 };
 
 /// How a group's processes are held, weakest first.
@@ -108,9 +123,10 @@ pub const Mechanism = enum(i32) {
     job_object = c.PK_MECHANISM_JOB_OBJECT,
     _,
 
-    /// The library's stable name: "cgroup-v2", "process-group", "job-object", "none".
+    /// The library's stable name (what pk_mechanism_name says): "cgroup-v2",
+    /// "process-group", "job-object", "none".
     pub fn name(self: Mechanism) []const u8 {
-        return if (c.pk_mechanism_name(@backingInt(self))) |p| std.mem.span(p) else "unknown";
+        return stableName(c.pk_mechanism_str, @backingInt(self));
     }
 };
 
@@ -124,6 +140,11 @@ pub const Outcome = enum(i32) {
     /// It ended, but the host reaped it on a kernel that kept no status.
     status_lost = c.PK_OUTCOME_STATUS_LOST,
     _,
+
+    /// "running", "exited", "signalled", "timed-out", "cancelled", "status-lost".
+    pub fn name(self: Outcome) []const u8 {
+        return stableName(c.pk_outcome_str, @backingInt(self));
+    }
 };
 
 /// A child's output stream.
@@ -131,6 +152,11 @@ pub const Stream = enum(i32) {
     stdout = c.PK_STREAM_STDOUT,
     stderr = c.PK_STREAM_STDERR,
     _,
+
+    /// "stdout", "stderr".
+    pub fn name(self: Stream) []const u8 {
+        return stableName(c.pk_stream_str, @backingInt(self));
+    }
 };
 
 /// What a capped stream keeps when it overflows.
@@ -139,6 +165,51 @@ pub const Overflow = enum(i32) {
     keep_tail = c.PK_OVERFLOW_KEEP_TAIL,
     /// Keep the head and fail the run's check with error.Overflow.
     fail = c.PK_OVERFLOW_ERROR,
+
+    /// "keep-head", "keep-tail", and "error" for .fail (PK_OVERFLOW_ERROR).
+    pub fn name(self: Overflow) []const u8 {
+        return stableName(c.pk_overflow_str, @backingInt(self));
+    }
+};
+
+/// What a readiness probe waited for (Readiness.kind).
+pub const ReadyKind = enum(i32) {
+    /// No probe has run on the process.
+    none = c.PK_READY_NONE,
+    /// Process.waitForLine.
+    line = c.PK_READY_LINE,
+    /// Process.waitForPort.
+    port = c.PK_READY_PORT,
+    /// pk_process_wait_for (a caller's predicate, through `c`).
+    check = c.PK_READY_CHECK,
+    _,
+
+    /// "none", "line", "port", "check".
+    pub fn name(self: ReadyKind) []const u8 {
+        return stableName(c.pk_ready_kind_str, @backingInt(self));
+    }
+};
+
+/// How a readiness probe ended (Readiness.outcome).
+pub const ReadyOutcome = enum(i32) {
+    /// No probe has ended yet.
+    pending = c.PK_READY_PENDING,
+    /// The condition held.
+    met = c.PK_READY_MET,
+    /// Its timeout passed first (error.NotReady).
+    timed_out = c.PK_READY_TIMED_OUT,
+    /// The run finished first (error.NotReady).
+    run_ended = c.PK_READY_RUN_ENDED,
+    /// Loop.wake ended the wait (error.Cancelled).
+    woken = c.PK_READY_WOKEN,
+    /// Another error ended it.
+    failed = c.PK_READY_FAILED,
+    _,
+
+    /// "pending", "met", "timed-out", "run-ended", "woken", "failed".
+    pub fn name(self: ReadyOutcome) []const u8 {
+        return stableName(c.pk_ready_outcome_str, @backingInt(self));
+    }
 };
 
 /// Capability bits of a mechanism (Containment.features).
@@ -754,9 +825,11 @@ pub const Result = struct {
 
 /// One thread's event loop over many runs. Zig has no standard async
 /// runtime, so the loop is driven by hand: `pollOnce` waits on the loop's fd
-/// with std.posix.poll and then lets pk_loop_run_once handle what is ready,
-/// and `waitAll`/`runAll` do that until the runs are finished. The fd can
-/// as well be put into any other poll/epoll-based loop.
+/// with std.posix.poll and then lets pk_loop_run_once handle what is ready;
+/// `waitAll`, `waitAny` and `runAll` let the library drive it until the runs
+/// are finished. The fd can as well be put into any other poll/epoll-based
+/// loop. One thread drives a loop; `wake` (on a copy of the Loop, which is
+/// only a handle) may come from any thread.
 ///
 ///     var loop = try processkit.Loop.init();
 ///     defer loop.deinit();
@@ -797,9 +870,21 @@ pub const Loop = struct {
         return .{ .handle = out.? };
     }
 
-    /// pk_loop_run_once: wait up to `timeout_ms` (-1 forever) inside the library and handle events.
+    /// pk_loop_run_once: wait up to `timeout_ms` (-1 forever) inside the
+    /// library and handle events. A `wake` makes it return at once.
     pub fn runOnce(self: Loop, timeout_ms: i32) Error!void {
         try checkRc(c.pk_loop_run_once(self.handle, timeout_ms));
+    }
+
+    /// Wake the loop from any thread (not from a signal handler), so the
+    /// thread driving it stops waiting (pk_loop_wake). `waitAll`, `waitAny`,
+    /// `Process.waitForLine` and `Process.waitForPort` then fail with
+    /// error.Cancelled, and every run goes on as it was; a `runOnce` or
+    /// `pollOnce` in progress returns at once. A wake with nobody waiting
+    /// only makes the next `runOnce` return early. error.Handle once the
+    /// loop is freed.
+    pub fn wake(self: Loop) Error!void {
+        try checkRc(c.pk_loop_wake(self.handle));
     }
 
     /// Wait up to `timeout_ms` (-1 forever) for the loop's fd to poll
@@ -814,43 +899,29 @@ pub const Loop = struct {
         return true;
     }
 
-    /// Drive the loop (poll + run_once) until every process is finished.
+    /// Drive the loop until every process is finished (pk_loop_wait_all).
     /// `timeout_ms` null waits forever; else error.Timeout when it runs out.
+    /// error.Cancelled when `wake` ends the wait (the runs go on).
     pub fn waitAll(self: Loop, procs: []const Process, timeout_ms: ?u32) Error!void {
-        const start_ms = monotonicMs();
-        while (true) {
-            var all = true;
-            for (procs) |p| {
-                if (!try p.done()) {
-                    all = false;
-                    break;
-                }
-            }
-            if (all) return;
-            var wait_ms: i32 = -1;
-            if (timeout_ms) |t| {
-                const left = @as(i64, t) - (monotonicMs() - start_ms);
-                if (left <= 0) return fail(c.PK_ERR_TIMEOUT, "Loop.waitAll: still running after {d} ms", .{t});
-                wait_ms = @intCast(@min(left, std.math.maxInt(i32)));
-            }
-            _ = try self.pollOnce(wait_ms);
-        }
+        if (procs.len == 0) return;
+        var handles: ProcessHandles = undefined;
+        const raw = try handles.of(procs);
+        defer handles.deinit();
+        try checkRc(c.pk_loop_wait_all(self.handle, raw.ptr, raw.len, timeoutArg(timeout_ms)));
     }
 
-    /// Drive the loop until one of `procs` is finished; returns its index.
+    /// Drive the loop until one of `procs` is finished (pk_loop_wait_any);
+    /// returns its index (the first finished one). error.Timeout when
+    /// `timeout_ms` (null: forever) runs out first, error.Cancelled when
+    /// `wake` ends the wait (the runs go on).
     pub fn waitAny(self: Loop, procs: []const Process, timeout_ms: ?u32) Error!usize {
         if (procs.len == 0) return fail(c.PK_ERR_INVALID, "Loop.waitAny: no processes given", .{});
-        const start_ms = monotonicMs();
-        while (true) {
-            for (procs, 0..) |p, i| if (try p.done()) return i;
-            var wait_ms: i32 = -1;
-            if (timeout_ms) |t| {
-                const left = @as(i64, t) - (monotonicMs() - start_ms);
-                if (left <= 0) return fail(c.PK_ERR_TIMEOUT, "Loop.waitAny: all still running after {d} ms", .{t});
-                wait_ms = @intCast(@min(left, std.math.maxInt(i32)));
-            }
-            _ = try self.pollOnce(wait_ms);
-        }
+        var handles: ProcessHandles = undefined;
+        const raw = try handles.of(procs);
+        defer handles.deinit();
+        var index: usize = 0;
+        try checkRc(c.pk_loop_wait_any(self.handle, raw.ptr, raw.len, timeoutArg(timeout_ms), &index));
+        return index;
     }
 
     /// Start every command, drive them concurrently to the end, and return
@@ -880,12 +951,58 @@ pub const Loop = struct {
     }
 };
 
-/// Milliseconds on the monotonic clock (the loop's deadlines).
-fn monotonicMs() i64 {
-    var ts: std.c.timespec = undefined;
-    if (std.c.clock_gettime(std.c.CLOCK.MONOTONIC, &ts) != 0) unreachable;
-    return @as(i64, ts.sec) * std.time.ms_per_s + @divTrunc(@as(i64, ts.nsec), std.time.ns_per_ms);
+/// A timeout for the library: null = -1 (forever), else at most maxInt(i32) ms.
+fn timeoutArg(timeout_ms: ?u32) i32 {
+    const t = timeout_ms orelse return -1;
+    return @intCast(@min(t, std.math.maxInt(i32)));
 }
+
+/// The C handles of a slice of Processes, on the stack when there are few.
+const ProcessHandles = struct {
+    buf: [16]?*c.pk_process,
+    bfa: std.heap.BufferFirstAllocator,
+    list: []?*c.pk_process,
+
+    fn of(self: *ProcessHandles, procs: []const Process) Error![]?*c.pk_process {
+        self.bfa = .init(@ptrCast(&self.buf), std.heap.c_allocator);
+        self.list = try self.bfa.allocator().alloc(?*c.pk_process, procs.len);
+        for (procs, self.list) |p, *h| h.* = p.handle;
+        return self.list;
+    }
+
+    fn deinit(self: *ProcessHandles) void {
+        self.bfa.allocator().free(self.list);
+    }
+};
+
+/// What Process.waitForLine matches a line against.
+pub const Match = enum {
+    /// The line contains the pattern.
+    substring,
+    /// The pattern is a POSIX extended regular expression.
+    regex,
+};
+
+/// The outcome of the last readiness probe on a Process (Process.readiness).
+pub const Readiness = struct {
+    /// What it waited for (.none before any probe).
+    kind: ReadyKind,
+    outcome: ReadyOutcome,
+    /// .line: the stream it watched (null: either).
+    stream: ?Stream,
+    /// .port: the port on 127.0.0.1.
+    port: u16,
+    /// .line: how many lines it looked at, those before the call included.
+    lines_seen: u32,
+    /// How long it waited.
+    waited_us: u64,
+    last_line_buf: @FieldType(c.pk_readiness_info, "last_line"),
+
+    /// .line: the last line it looked at (cut to 159 bytes), or "".
+    pub fn lastLine(self: *const Readiness) []const u8 {
+        return std.mem.sliceTo(&self.last_line_buf, 0);
+    }
+};
 
 /// A command running (or finished) on a Loop.
 pub const Process = struct {
@@ -925,6 +1042,44 @@ pub const Process = struct {
 
     pub fn closeStdin(self: Process) Error!void {
         try checkRc(c.pk_process_close_stdin(self.handle));
+    }
+
+    /// Drive the process's loop until a line of `stream` (null: either)
+    /// matches `pattern`. Lines seen before the call count too, and every
+    /// line still reaches the capture and the callbacks. error.NotReady when
+    /// `timeout_ms` (null: forever) passes or the run ends first (the
+    /// message holds the last lines seen), error.Cancelled on Loop.wake. The
+    /// process is never killed by a probe; `readiness()` tells what happened.
+    pub fn waitForLine(self: Process, stream: ?Stream, pattern: [:0]const u8, match: Match, timeout_ms: ?u32) Error!void {
+        const s: i32 = if (stream) |st| @backingInt(st) else 0;
+        const flags: u32 = switch (match) {
+            .substring => c.PK_MATCH_SUBSTRING,
+            .regex => c.PK_MATCH_REGEX,
+        };
+        try checkRc(c.pk_process_wait_for_line(self.handle, s, pattern.ptr, flags, timeoutArg(timeout_ms)));
+    }
+
+    /// Drive the process's loop until a TCP connection to 127.0.0.1:`port`
+    /// succeeds; errors as for waitForLine.
+    pub fn waitForPort(self: Process, port: u16, timeout_ms: ?u32) Error!void {
+        try checkRc(c.pk_process_wait_for_port(self.handle, port, timeoutArg(timeout_ms)));
+    }
+
+    /// What the last readiness probe on this process waited for, how it
+    /// ended, how long it waited and the last line it saw, as data
+    /// (pk_process_readiness); kind .none before any probe.
+    pub fn readiness(self: Process) Error!Readiness {
+        var raw: c.pk_readiness_info = .{};
+        try checkRc(c.pk_process_readiness(self.handle, &raw));
+        return .{
+            .kind = @fromBackingInt(raw.kind),
+            .outcome = @fromBackingInt(raw.outcome),
+            .stream = if (raw.stream == 0) null else @fromBackingInt(raw.stream),
+            .port = @truncate(raw.port),
+            .lines_seen = raw.lines_seen,
+            .waited_us = raw.waited_us,
+            .last_line_buf = raw.last_line,
+        };
     }
 
     /// The result of the finished run (error.State while it runs).

@@ -324,7 +324,7 @@ test "e: the generated struct layouts match the library's sizes" {
 
 // ---- f. the loop ----------------------------------------------------------
 
-test "f: two commands run concurrently on one loop driven by poll" {
+test "f: two commands run concurrently on one loop" {
     var a = try pk.Command.initArgv(&.{ "sh", "-c", "sleep 0.3; echo a" });
     defer a.deinit();
     var b = try pk.Command.initArgv(&.{ "sh", "-c", "sleep 0.3; echo b" });
@@ -347,7 +347,7 @@ test "f: two commands run concurrently on one loop driven by poll" {
     try testing.expect(elapsed_ms < 1500);
 }
 
-test "f: the loop fd drives processes by hand; wait any, then cancel" {
+test "f: wait any, a wait that times out, then cancel" {
     var fast = try pk.Command.initArgv(&.{ "sh", "-c", "echo fast" });
     defer fast.deinit();
     var slow = try pk.Command.initArgv(&.{ "sleep", "30" });
@@ -392,6 +392,202 @@ test "f: a cancel token triggered from another thread ends a run" {
     defer res.deinit();
     t.join();
     try testing.expectEqual(pk.Outcome.cancelled, res.outcome);
+}
+
+/// Sleep `ms`, then wake `loop` (on another thread).
+fn wakeLater(loop: pk.Loop, ms: i64) void {
+    sleepMs(ms);
+    loop.wake() catch {};
+}
+
+test "f: Loop.wake from another thread ends a wait with error.Cancelled; the run goes on" {
+    var cmd = try pk.Command.initArgv(&.{ "sleep", "30" });
+    defer cmd.deinit();
+    var loop = try pk.Loop.init();
+    defer loop.deinit();
+    var proc = try loop.start(cmd);
+    defer proc.deinit();
+
+    const start = nowMs();
+    const t = try std.Thread.spawn(.{}, wakeLater, .{ loop, 200 });
+    const rc = loop.waitAll(&.{proc}, 20_000);
+    t.join();
+    try testing.expectError(error.Cancelled, rc);
+    try testing.expect(std.mem.indexOf(u8, pk.lastError().message, "pk_loop_wake") != null);
+    try testing.expect(nowMs() - start < 10_000);
+    try testing.expect(!try proc.done());
+
+    // waitAny too.
+    const t2 = try std.Thread.spawn(.{}, wakeLater, .{ loop, 100 });
+    const rc2 = loop.waitAny(&.{proc}, 20_000);
+    t2.join();
+    try testing.expectError(error.Cancelled, rc2);
+
+    // A pollOnce blocked on the loop's fd returns at once.
+    const t3 = try std.Thread.spawn(.{}, wakeLater, .{ loop, 100 });
+    const polled = loop.pollOnce(20_000);
+    t3.join();
+    try testing.expect(try polled);
+    try testing.expect(nowMs() - start < 15_000);
+
+    // The run was not touched by the wakes.
+    try testing.expect(!try proc.done());
+    try proc.cancel();
+    try loop.waitAll(&.{proc}, 10_000);
+    var res = try proc.result(alloc);
+    defer res.deinit();
+    try testing.expectEqual(pk.Outcome.cancelled, res.outcome);
+
+    // A wake with nobody waiting only makes the next runOnce return early.
+    try loop.wake();
+    const before = nowMs();
+    try loop.runOnce(10_000);
+    try testing.expect(nowMs() - before < 5_000);
+}
+
+test "f: Loop.wake on a freed loop is error.Handle" {
+    var loop = try pk.Loop.init();
+    const stale = loop;
+    loop.deinit();
+    try testing.expectError(error.Handle, stale.wake());
+}
+
+test "f: Process.readiness reports each probe's kind, outcome, wait and last line" {
+    var cmd = try pk.Command.initArgv(&.{ "sh", "-c", "echo starting; echo listening on 1234; exec sleep 30" });
+    defer cmd.deinit();
+    var loop = try pk.Loop.init();
+    defer loop.deinit();
+    var proc = try loop.start(cmd);
+    defer proc.deinit();
+
+    const none = try proc.readiness();
+    try testing.expectEqual(pk.ReadyKind.none, none.kind);
+    try testing.expectEqual(pk.ReadyOutcome.pending, none.outcome);
+    try testing.expectEqualStrings("", none.lastLine());
+
+    // Met.
+    try proc.waitForLine(.stdout, "listening on [0-9]+", .regex, 10_000);
+    const met = try proc.readiness();
+    try testing.expectEqual(pk.ReadyKind.line, met.kind);
+    try testing.expectEqual(pk.ReadyOutcome.met, met.outcome);
+    try testing.expectEqual(@as(?pk.Stream, .stdout), met.stream);
+    try testing.expectEqualStrings("listening on 1234", met.lastLine());
+    try testing.expect(met.lines_seen >= 2);
+    try testing.expectEqualStrings("line", met.kind.name());
+    try testing.expectEqualStrings("met", met.outcome.name());
+
+    // Timed out (either stream).
+    try testing.expectError(error.NotReady, proc.waitForLine(null, "never printed", .substring, 150));
+    const timed = try proc.readiness();
+    try testing.expectEqual(pk.ReadyOutcome.timed_out, timed.outcome);
+    try testing.expectEqual(@as(?pk.Stream, null), timed.stream);
+    try testing.expect(timed.waited_us >= 100_000);
+    try testing.expectEqualStrings("timed-out", timed.outcome.name());
+
+    // Woken by Loop.wake from another thread.
+    const t = try std.Thread.spawn(.{}, wakeLater, .{ loop, 150 });
+    const rc = proc.waitForLine(.stderr, "never printed", .substring, 20_000);
+    t.join();
+    try testing.expectError(error.Cancelled, rc);
+    const woken = try proc.readiness();
+    try testing.expectEqual(pk.ReadyOutcome.woken, woken.outcome);
+    try testing.expectEqual(@as(?pk.Stream, .stderr), woken.stream);
+
+    // A port probe: nothing listens on port 1 here.
+    try testing.expectError(error.NotReady, proc.waitForPort(1, 150));
+    const port = try proc.readiness();
+    try testing.expectEqual(pk.ReadyKind.port, port.kind);
+    try testing.expectEqual(pk.ReadyOutcome.timed_out, port.outcome);
+    try testing.expectEqual(@as(u16, 1), port.port);
+
+    // The run ends first.
+    try proc.cancel();
+    try testing.expectError(error.NotReady, proc.waitForLine(.stdout, "never printed", .substring, 10_000));
+    try testing.expectEqual(pk.ReadyOutcome.run_ended, (try proc.readiness()).outcome);
+}
+
+// ---- enum names -----------------------------------------------------------
+
+/// `name` with `_` turned into `-` (a generated member name as a stable name).
+fn dashed(comptime name: []const u8) []const u8 {
+    comptime {
+        var out: [name.len]u8 = undefined;
+        for (name, 0..) |ch, i| out[i] = if (ch == '_') '-' else ch;
+        const final = out;
+        return &final;
+    }
+}
+
+test "names: the generated mechanism names are the C library's pk_mechanism_name" {
+    const c = pk.c;
+    inline for (@typeInfo(c.pk_mechanism).@"enum".field_names) |field| {
+        const v: i32 = @intCast(@backingInt(@field(c.pk_mechanism, field)));
+        const from_c = std.mem.span(c.pk_mechanism_name(v) orelse return error.NoCName);
+        try testing.expectEqualStrings(from_c, c.pk_mechanism_str(v).?);
+        const public: pk.Mechanism = @fromBackingInt(v);
+        try testing.expectEqualStrings(from_c, public.name());
+    }
+    // Neither knows a value from the future; the public name says "unknown".
+    try testing.expect(c.pk_mechanism_name(99) == null);
+    try testing.expect(c.pk_mechanism_str(99) == null);
+    const future: pk.Mechanism = @fromBackingInt(99);
+    try testing.expectEqualStrings("unknown", future.name());
+}
+
+test "names: every generated enum's name table names every member" {
+    @setEvalBranchQuota(100_000);
+    const c = pk.c;
+    comptime var enums = 0;
+    inline for (@typeInfo(c).@"struct".decl_names) |decl| {
+        if (comptime !std.mem.startsWith(u8, decl, "pk_") or @TypeOf(@field(c, decl)) != type) continue;
+        const T = @field(c, decl);
+        if (comptime !@hasDecl(c, decl ++ "_str")) continue;
+        const str = @field(c, decl ++ "_str");
+        enums += 1;
+        switch (@typeInfo(T)) {
+            // A typedef'd enum: a Zig enum whose members are the stable names with `_`.
+            .@"enum" => |info| inline for (info.field_names) |field| {
+                try testing.expectEqualStrings(comptime dashed(field), str(@backingInt(@field(T, field))).?);
+            },
+            // A flag enum: a namespace of u32 bits.
+            .@"struct" => |info| inline for (info.decl_names) |bit| {
+                try testing.expectEqualStrings(comptime dashed(bit), str(@field(T, bit)).?);
+            },
+            else => return error.NotAnEnum,
+        }
+        try testing.expect(str(-12345) == null);
+    }
+    try testing.expect(enums >= 20);
+    try testing.expectEqualStrings("timed-out", c.pk_outcome_str(c.PK_OUTCOME_TIMED_OUT).?);
+    try testing.expectEqualStrings("not-found", c.pk_error_str(c.PK_ERR_NOT_FOUND).?);
+    try testing.expectEqualStrings("contains-setsid", c.pk_feature_str(c.PK_FEATURE_CONTAINS_SETSID).?);
+}
+
+test "names: the public enums' names" {
+    try testing.expectEqualStrings("cgroup-v2", pk.Backend.cgroup_v2.name());
+    try testing.expectEqualStrings("process-group", pk.Backend.process_group.name());
+    try testing.expectEqualStrings("job-object", pk.Mechanism.job_object.name());
+    try testing.expectEqualStrings("timed-out", pk.Outcome.timed_out.name());
+    try testing.expectEqualStrings("status-lost", pk.Outcome.status_lost.name());
+    try testing.expectEqualStrings("stderr", pk.Stream.stderr.name());
+    try testing.expectEqualStrings("keep-tail", pk.Overflow.keep_tail.name());
+    try testing.expectEqualStrings("error", pk.Overflow.fail.name());
+    try testing.expectEqualStrings("run-ended", pk.ReadyOutcome.run_ended.name());
+    try testing.expectEqualStrings("check", pk.ReadyKind.check.name());
+    const future: pk.Outcome = @fromBackingInt(77);
+    try testing.expectEqualStrings("unknown", future.name());
+    // Every tag a public enum shares with the generated enum has its name.
+    const pairs = .{
+        .{ pk.Backend, pk.c.pk_backend },      .{ pk.Mechanism, pk.c.pk_mechanism },
+        .{ pk.Outcome, pk.c.pk_outcome },      .{ pk.Stream, pk.c.pk_stream },
+        .{ pk.ReadyKind, pk.c.pk_ready_kind }, .{ pk.ReadyOutcome, pk.c.pk_ready_outcome },
+    };
+    inline for (pairs) |p| {
+        inline for (@typeInfo(p[0]).@"enum".field_names) |field| {
+            try testing.expectEqual(@as(i64, @backingInt(@field(p[1], field))), @as(i64, @backingInt(@field(p[0], field))));
+            try testing.expectEqualStrings(comptime dashed(field), @field(p[0], field).name());
+        }
+    }
 }
 
 // ---- group operations -----------------------------------------------------
