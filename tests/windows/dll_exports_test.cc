@@ -47,7 +47,8 @@ TEST(DllExports, ExactlyTheManifestsFunctions)
     HMODULE dll = LoadPk();
     ASSERT_NE(dll, nullptr) << "LoadLibrary failed: " << GetLastError();
     std::set<std::string> want(std::begin(kManifestFunctions), std::end(kManifestFunctions));
-    ASSERT_EQ(want.size(), 90u);
+    ASSERT_EQ(want.size(), sizeof kManifestFunctions / sizeof kManifestFunctions[0]) << "a function listed twice";
+    ASSERT_GE(want.size(), 90u) << "fewer functions than the 1.0 ABI had";
     EXPECT_EQ(ExportedNames(dll), want);
     for (const auto &name : want)
         EXPECT_NE(GetProcAddress(dll, name.c_str()), nullptr) << name;

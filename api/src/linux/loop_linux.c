@@ -42,39 +42,23 @@ static void process_destroy(pk_object *obj)
     pk__run_release(p);
 }
 
-static void loop_destroy(pk_object *obj)
+void pk__loop_os_close(pk_loop_obj *loop)
 {
-    pk_loop_obj *loop = (pk_loop_obj *)obj;
     if (loop->epfd >= 0)
         close(loop->epfd);
     if (loop->wakefd >= 0)
         close(loop->wakefd);
-    free(loop->procs);
-    pthread_mutex_destroy(&loop->lock);
-    free(loop);
+    loop->epfd = loop->wakefd = -1;
 }
 
-int pk__loop_create(pk_loop_obj **out)
+int pk__loop_os_open(pk_loop_obj *loop)
 {
-    pk_loop_obj *loop = calloc(1, sizeof *loop);
-    if (!loop)
-        return pk__fail(PK_ERR_NOMEM, "pk_loop_new: out of memory");
-    pk__object_init(&loop->obj, PK_OBJ_LOOP, loop_destroy);
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-    pthread_mutex_init(&loop->lock, &attr);
-    pthread_mutexattr_destroy(&attr);
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     loop->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     loop->wake_watch.kind = W_WAKE;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &loop->wake_watch};
-    if (loop->epfd < 0 || loop->wakefd < 0 || epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev) < 0) {
-        int err = errno;
-        pk__object_unref(&loop->obj);
-        return pk__fail_errno(PK_ERR_OS, err, "pk_loop_new: epoll/eventfd");
-    }
-    *out = loop;
+    if (loop->epfd < 0 || loop->wakefd < 0 || epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev) < 0)
+        return pk__fail_errno(PK_ERR_OS, errno, "pk_loop_new: epoll/eventfd");
     return PK_OK;
 }
 
@@ -295,7 +279,7 @@ static void on_exit_event(pk_process_obj *p)
 
 /* ---- finishing ---- */
 
-static void finish(pk_process_obj *p)
+void pk__run_finish(pk_process_obj *p)
 {
     close_stdin(p);
     close_stream(p, 1);
@@ -316,7 +300,7 @@ static void finish(pk_process_obj *p)
 static void check_done(pk_process_obj *p)
 {
     if (!atomic_load(&p->done) && p->exited && p->fd[1] < 0 && p->fd[2] < 0)
-        finish(p);
+        pk__run_finish(p);
 }
 
 /* ---- starting ---- */
@@ -441,16 +425,9 @@ int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, 
     };
     if (rc == PK_OK)
         rc = pk__run_spawn(p, slot, &extra);
-    for (int i = 0; i < 4; i++)
-        if (child_ends[i] >= 0)
-            close(child_ends[i]);
-    if (rc != PK_OK)
+    rc = pk__run_spawned(p, ov, rc, child_ends, 4);
+    if (rc != PK_OK && !p->child)
         goto fail;
-
-    if (p->plan.stdin_mode == PK_IN_BYTES && !(ov && ov->stdin_fd >= 0)) {
-        p->in_close = 1;
-        rc = pk__run_queue_stdin(p, p->plan.stdin_data, p->plan.stdin_len);
-    }
     if (rc == PK_OK && p->fd[0] >= 0)
         rc = watch_fd(p, W_STDIN, p->fd[0], 0);
     for (int s = 1; s <= 2 && rc == PK_OK; s++)
@@ -590,15 +567,6 @@ static int run_once(pk_loop_obj *loop, int timeout_ms)
     return PK_OK;
 }
 
-void pk__loop_close(pk_loop_obj *loop)
-{
-    pthread_mutex_lock(&loop->lock);
-    pk__loop_wind_down(loop, finish);
-    close(loop->epfd);
-    close(loop->wakefd);
-    loop->epfd = loop->wakefd = -1;
-    pthread_mutex_unlock(&loop->lock);
-}
 
 /* ---- used by the public API in run.c ---- */
 

@@ -124,6 +124,10 @@ typedef struct pk_start_overrides {
 } pk_start_overrides;
 
 int pk__loop_create(pk_loop_obj **out);
+/* Each OS's waitables of a loop (an epoll set and an eventfd, or an event):
+ * made by pk__loop_create (run_start.c), closed when the loop is destroyed. */
+int pk__loop_os_open(pk_loop_obj *loop);
+void pk__loop_os_close(pk_loop_obj *loop);
 /* Finishes every run on the loop (killing what still runs) and closes it. */
 void pk__loop_close(pk_loop_obj *loop);
 int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, const pk_start_overrides *ov,
@@ -176,6 +180,10 @@ int pk__run_stdio(pk_process_obj *p, const pk_start_overrides *ov, int32_t slot[
                   const pk_stdio_ops *os);
 int pk__run_spawn(pk_process_obj *p, const int32_t slot[3], const struct pk_spawn_extra *extra);
 int pk__run_queue_stdin(pk_process_obj *p, const void *data, size_t len);
+/* Right after the spawn (its result @rc): closes our copies of the child's
+ * @n ends, so end of file arrives when the child's tree closes its own, and
+ * queues the command's stdin bytes. Returns the first error. */
+int pk__run_spawned(pk_process_obj *p, const pk_start_overrides *ov, int rc, int *child_ends, int n);
 int pk__loop_reserve(pk_loop_obj *loop);
 /* Frees what every run holds, the OS's handles already closed, and p. */
 void pk__run_release(pk_process_obj *p);
@@ -197,10 +205,9 @@ void pk__loop_drop_finished(pk_loop_obj *loop);
 void pk__run_signal_tree(pk_process_obj *p, int sig);
 int pk__run_polite_signal(pk_process_obj *p);
 void pk__run_close_outputs(pk_process_obj *p);
-/* With the loop's lock held: cancels every run, drives the loop until they
- * are finished (finishing with @finish any a failed wait left), and marks
- * the loop closed. */
-void pk__loop_wind_down(pk_loop_obj *loop, void (*finish)(pk_process_obj *p));
+/* Ends a run on the OS's side (its pipes, timers, events) and completes it
+ * (pk__run_complete): what the state machine calls once a run is over. */
+void pk__run_finish(pk_process_obj *p);
 /* A completed line of a run's output: to the probe, then the callbacks
  * (a pk_emit_fn); and whether anyone wants the lines of a stream. */
 void pk__run_emit_line(void *ctx, int stream, const char *line, size_t len);

@@ -88,6 +88,18 @@ int pk__run_queue_stdin(pk_process_obj *p, const void *data, size_t len)
     return PK_OK;
 }
 
+int pk__run_spawned(pk_process_obj *p, const pk_start_overrides *ov, int rc, int *child_ends, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (child_ends[i] >= 0)
+            pk__os_close(child_ends[i]);
+    if (rc == PK_OK && p->plan.stdin_mode == PK_IN_BYTES && !(ov && ov->stdin_fd >= 0)) {
+        p->in_close = 1;
+        rc = pk__run_queue_stdin(p, p->plan.stdin_data, p->plan.stdin_len);
+    }
+    return rc;
+}
+
 int pk__loop_reserve(pk_loop_obj *loop)
 {
     if (loop->count < loop->cap)
@@ -208,6 +220,39 @@ void pk__run_complete(pk_process_obj *p)
     atomic_store(&p->done, 1);
 }
 
+static void loop_destroy(pk_object *obj)
+{
+    pk_loop_obj *loop = (pk_loop_obj *)obj;
+    pk__loop_os_close(loop);
+    free(loop->procs);
+    pthread_mutex_destroy(&loop->lock);
+    free(loop);
+}
+
+int pk__loop_create(pk_loop_obj **out)
+{
+    pk_loop_obj *loop = calloc(1, sizeof *loop);
+    if (!loop)
+        return pk__fail(PK_ERR_NOMEM, "pk_loop_new: out of memory");
+    pk__object_init(&loop->obj, PK_OBJ_LOOP, loop_destroy);
+    /* Recursive: callbacks may call back into the loop. */
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&loop->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+#ifndef _WIN32
+    loop->epfd = loop->wakefd = -1; /* before anything can fail: the destructor closes what is >= 0 */
+#endif
+    int rc = pk__loop_os_open(loop);
+    if (rc != PK_OK) {
+        pk__object_unref(&loop->obj);
+        return rc;
+    }
+    *out = loop;
+    return PK_OK;
+}
+
 void pk__process_cancel(pk_process_obj *proc)
 {
     if (atomic_load(&proc->done) || atomic_exchange(&proc->cancel_requested, 1))
@@ -316,7 +361,9 @@ void pk__loop_begin_close(pk_loop_obj *loop)
     pthread_mutex_unlock(&loop->lock);
 }
 
-void pk__loop_wind_down(pk_loop_obj *loop, void (*finish)(pk_process_obj *p))
+/* With the loop's lock held: cancels every run, drives the loop until they
+ * are finished (finishing any a failed wait left), and marks it closed. */
+static void wind_down(pk_loop_obj *loop)
 {
     for (size_t i = 0; i < loop->count; i++)
         pk__process_cancel(loop->procs[i]);
@@ -326,9 +373,17 @@ void pk__loop_wind_down(pk_loop_obj *loop, void (*finish)(pk_process_obj *p))
     for (size_t i = 0; i < loop->count; i++) {
         pk_process_obj *p = loop->procs[i];
         if (!atomic_load(&p->done))
-            finish(p);
+            pk__run_finish(p);
         pk__object_unref(&p->obj);
     }
     loop->count = 0;
     loop->closed = 1;
+}
+
+void pk__loop_close(pk_loop_obj *loop)
+{
+    pthread_mutex_lock(&loop->lock);
+    wind_down(loop);
+    pk__loop_os_close(loop);
+    pthread_mutex_unlock(&loop->lock);
 }

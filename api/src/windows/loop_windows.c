@@ -62,33 +62,18 @@ static void process_destroy(pk_object *obj)
     pk__run_release(p);
 }
 
-static void loop_destroy(pk_object *obj)
+void pk__loop_os_close(pk_loop_obj *loop)
 {
-    pk_loop_obj *loop = (pk_loop_obj *)obj;
     if (loop->wake_event)
         CloseHandle(loop->wake_event);
-    free(loop->procs);
-    pthread_mutex_destroy(&loop->lock);
-    free(loop);
+    loop->wake_event = NULL;
 }
 
-int pk__loop_create(pk_loop_obj **out)
+int pk__loop_os_open(pk_loop_obj *loop)
 {
-    pk_loop_obj *loop = calloc(1, sizeof *loop);
-    if (!loop)
-        return pk__fail(PK_ERR_NOMEM, "pk_loop_new: out of memory");
     loop->wake_event = CreateEventW(NULL, FALSE, FALSE, NULL);
-    if (!loop->wake_event) {
-        free(loop);
+    if (!loop->wake_event)
         return pk__fail_win(PK_ERR_OS, GetLastError(), "pk_loop_new: CreateEvent");
-    }
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-    pthread_mutex_init(&loop->lock, &attr);
-    pthread_mutexattr_destroy(&attr);
-    pk__object_init(&loop->obj, PK_OBJ_LOOP, loop_destroy);
-    *out = loop;
     return PK_OK;
 }
 
@@ -251,7 +236,7 @@ void pk__run_close_outputs(pk_process_obj *p)
     close_stream(p, 2);
 }
 
-static void finish(pk_process_obj *p)
+void pk__run_finish(pk_process_obj *p)
 {
     close_stdin(p);
     close_stream(p, 1);
@@ -266,7 +251,7 @@ static void finish(pk_process_obj *p)
 static void check_done(pk_process_obj *p)
 {
     if (!atomic_load(&p->done) && p->exited && !p->io[1].pipe && !p->io[2].pipe)
-        finish(p);
+        pk__run_finish(p);
 }
 
 /* ---- starting ---- */
@@ -369,18 +354,9 @@ int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, 
     rc = pk__run_stdio(p, ov, slot, child_ends, &windows_stdio);
     if (rc == PK_OK)
         rc = pk__run_spawn(p, slot, NULL);
-    /* Our copies of the child's ends go now, so end of file arrives when the
-     * child's tree closes its own. */
-    for (int i = 0; i < 3; i++)
-        if (child_ends[i] >= 0)
-            _close(child_ends[i]);
-    if (rc != PK_OK)
+    rc = pk__run_spawned(p, ov, rc, child_ends, 3);
+    if (rc != PK_OK && !p->child)
         goto fail;
-
-    if (p->plan.stdin_mode == PK_IN_BYTES && !(ov && ov->stdin_fd >= 0)) {
-        p->in_close = 1;
-        rc = pk__run_queue_stdin(p, p->plan.stdin_data, p->plan.stdin_len);
-    }
     if (rc == PK_OK && p->plan.cancel &&
         !DuplicateHandle(GetCurrentProcess(), p->plan.cancel->event, GetCurrentProcess(), &p->cancel_event, 0, FALSE,
                          DUPLICATE_SAME_ACCESS))
@@ -554,12 +530,6 @@ static int run_once(pk_loop_obj *loop, int timeout_ms, HANDLE extra)
     return PK_OK;
 }
 
-void pk__loop_close(pk_loop_obj *loop)
-{
-    pthread_mutex_lock(&loop->lock);
-    pk__loop_wind_down(loop, finish);
-    pthread_mutex_unlock(&loop->lock);
-}
 
 /* ---- used by the public API in run.c ---- */
 

@@ -1030,6 +1030,10 @@ typedef struct pk_start_overrides {
 } pk_start_overrides;
 
 int pk__loop_create(pk_loop_obj **out);
+/* Each OS's waitables of a loop (an epoll set and an eventfd, or an event):
+ * made by pk__loop_create (run_start.c), closed when the loop is destroyed. */
+int pk__loop_os_open(pk_loop_obj *loop);
+void pk__loop_os_close(pk_loop_obj *loop);
 /* Finishes every run on the loop (killing what still runs) and closes it. */
 void pk__loop_close(pk_loop_obj *loop);
 int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, const pk_start_overrides *ov,
@@ -1082,6 +1086,10 @@ int pk__run_stdio(pk_process_obj *p, const pk_start_overrides *ov, int32_t slot[
                   const pk_stdio_ops *os);
 int pk__run_spawn(pk_process_obj *p, const int32_t slot[3], const struct pk_spawn_extra *extra);
 int pk__run_queue_stdin(pk_process_obj *p, const void *data, size_t len);
+/* Right after the spawn (its result @rc): closes our copies of the child's
+ * @n ends, so end of file arrives when the child's tree closes its own, and
+ * queues the command's stdin bytes. Returns the first error. */
+int pk__run_spawned(pk_process_obj *p, const pk_start_overrides *ov, int rc, int *child_ends, int n);
 int pk__loop_reserve(pk_loop_obj *loop);
 /* Frees what every run holds, the OS's handles already closed, and p. */
 void pk__run_release(pk_process_obj *p);
@@ -1103,10 +1111,9 @@ void pk__loop_drop_finished(pk_loop_obj *loop);
 void pk__run_signal_tree(pk_process_obj *p, int sig);
 int pk__run_polite_signal(pk_process_obj *p);
 void pk__run_close_outputs(pk_process_obj *p);
-/* With the loop's lock held: cancels every run, drives the loop until they
- * are finished (finishing with @finish any a failed wait left), and marks
- * the loop closed. */
-void pk__loop_wind_down(pk_loop_obj *loop, void (*finish)(pk_process_obj *p));
+/* Ends a run on the OS's side (its pipes, timers, events) and completes it
+ * (pk__run_complete): what the state machine calls once a run is over. */
+void pk__run_finish(pk_process_obj *p);
 /* A completed line of a run's output: to the probe, then the callbacks
  * (a pk_emit_fn); and whether anyone wants the lines of a stream. */
 void pk__run_emit_line(void *ctx, int stream, const char *line, size_t len);
@@ -4860,6 +4867,18 @@ int pk__run_queue_stdin(pk_process_obj *p, const void *data, size_t len)
     return PK_OK;
 }
 
+int pk__run_spawned(pk_process_obj *p, const pk_start_overrides *ov, int rc, int *child_ends, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (child_ends[i] >= 0)
+            pk__os_close(child_ends[i]);
+    if (rc == PK_OK && p->plan.stdin_mode == PK_IN_BYTES && !(ov && ov->stdin_fd >= 0)) {
+        p->in_close = 1;
+        rc = pk__run_queue_stdin(p, p->plan.stdin_data, p->plan.stdin_len);
+    }
+    return rc;
+}
+
 int pk__loop_reserve(pk_loop_obj *loop)
 {
     if (loop->count < loop->cap)
@@ -4980,6 +4999,39 @@ void pk__run_complete(pk_process_obj *p)
     atomic_store(&p->done, 1);
 }
 
+static void loop_destroy(pk_object *obj)
+{
+    pk_loop_obj *loop = (pk_loop_obj *)obj;
+    pk__loop_os_close(loop);
+    free(loop->procs);
+    pthread_mutex_destroy(&loop->lock);
+    free(loop);
+}
+
+int pk__loop_create(pk_loop_obj **out)
+{
+    pk_loop_obj *loop = calloc(1, sizeof *loop);
+    if (!loop)
+        return pk__fail(PK_ERR_NOMEM, "pk_loop_new: out of memory");
+    pk__object_init(&loop->obj, PK_OBJ_LOOP, loop_destroy);
+    /* Recursive: callbacks may call back into the loop. */
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&loop->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+#ifndef _WIN32
+    loop->epfd = loop->wakefd = -1; /* before anything can fail: the destructor closes what is >= 0 */
+#endif
+    int rc = pk__loop_os_open(loop);
+    if (rc != PK_OK) {
+        pk__object_unref(&loop->obj);
+        return rc;
+    }
+    *out = loop;
+    return PK_OK;
+}
+
 void pk__process_cancel(pk_process_obj *proc)
 {
     if (atomic_load(&proc->done) || atomic_exchange(&proc->cancel_requested, 1))
@@ -5088,7 +5140,9 @@ void pk__loop_begin_close(pk_loop_obj *loop)
     pthread_mutex_unlock(&loop->lock);
 }
 
-void pk__loop_wind_down(pk_loop_obj *loop, void (*finish)(pk_process_obj *p))
+/* With the loop's lock held: cancels every run, drives the loop until they
+ * are finished (finishing any a failed wait left), and marks it closed. */
+static void wind_down(pk_loop_obj *loop)
 {
     for (size_t i = 0; i < loop->count; i++)
         pk__process_cancel(loop->procs[i]);
@@ -5098,11 +5152,19 @@ void pk__loop_wind_down(pk_loop_obj *loop, void (*finish)(pk_process_obj *p))
     for (size_t i = 0; i < loop->count; i++) {
         pk_process_obj *p = loop->procs[i];
         if (!atomic_load(&p->done))
-            finish(p);
+            pk__run_finish(p);
         pk__object_unref(&p->obj);
     }
     loop->count = 0;
     loop->closed = 1;
+}
+
+void pk__loop_close(pk_loop_obj *loop)
+{
+    pthread_mutex_lock(&loop->lock);
+    wind_down(loop);
+    pk__loop_os_close(loop);
+    pthread_mutex_unlock(&loop->lock);
 }
 #undef DRAIN_AFTER_EXIT_MS
 
@@ -6670,39 +6732,23 @@ static void process_destroy(pk_object *obj)
     pk__run_release(p);
 }
 
-static void loop_destroy(pk_object *obj)
+void pk__loop_os_close(pk_loop_obj *loop)
 {
-    pk_loop_obj *loop = (pk_loop_obj *)obj;
     if (loop->epfd >= 0)
         close(loop->epfd);
     if (loop->wakefd >= 0)
         close(loop->wakefd);
-    free(loop->procs);
-    pthread_mutex_destroy(&loop->lock);
-    free(loop);
+    loop->epfd = loop->wakefd = -1;
 }
 
-int pk__loop_create(pk_loop_obj **out)
+int pk__loop_os_open(pk_loop_obj *loop)
 {
-    pk_loop_obj *loop = calloc(1, sizeof *loop);
-    if (!loop)
-        return pk__fail(PK_ERR_NOMEM, "pk_loop_new: out of memory");
-    pk__object_init(&loop->obj, PK_OBJ_LOOP, loop_destroy);
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-    pthread_mutex_init(&loop->lock, &attr);
-    pthread_mutexattr_destroy(&attr);
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     loop->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     loop->wake_watch.kind = W_WAKE;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &loop->wake_watch};
-    if (loop->epfd < 0 || loop->wakefd < 0 || epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev) < 0) {
-        int err = errno;
-        pk__object_unref(&loop->obj);
-        return pk__fail_errno(PK_ERR_OS, err, "pk_loop_new: epoll/eventfd");
-    }
-    *out = loop;
+    if (loop->epfd < 0 || loop->wakefd < 0 || epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev) < 0)
+        return pk__fail_errno(PK_ERR_OS, errno, "pk_loop_new: epoll/eventfd");
     return PK_OK;
 }
 
@@ -6923,7 +6969,7 @@ static void on_exit_event(pk_process_obj *p)
 
 /* ---- finishing ---- */
 
-static void finish(pk_process_obj *p)
+void pk__run_finish(pk_process_obj *p)
 {
     close_stdin(p);
     close_stream(p, 1);
@@ -6944,7 +6990,7 @@ static void finish(pk_process_obj *p)
 static void check_done(pk_process_obj *p)
 {
     if (!atomic_load(&p->done) && p->exited && p->fd[1] < 0 && p->fd[2] < 0)
-        finish(p);
+        pk__run_finish(p);
 }
 
 /* ---- starting ---- */
@@ -7069,16 +7115,9 @@ int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, 
     };
     if (rc == PK_OK)
         rc = pk__run_spawn(p, slot, &extra);
-    for (int i = 0; i < 4; i++)
-        if (child_ends[i] >= 0)
-            close(child_ends[i]);
-    if (rc != PK_OK)
+    rc = pk__run_spawned(p, ov, rc, child_ends, 4);
+    if (rc != PK_OK && !p->child)
         goto fail;
-
-    if (p->plan.stdin_mode == PK_IN_BYTES && !(ov && ov->stdin_fd >= 0)) {
-        p->in_close = 1;
-        rc = pk__run_queue_stdin(p, p->plan.stdin_data, p->plan.stdin_len);
-    }
     if (rc == PK_OK && p->fd[0] >= 0)
         rc = watch_fd(p, W_STDIN, p->fd[0], 0);
     for (int s = 1; s <= 2 && rc == PK_OK; s++)
@@ -7218,15 +7257,6 @@ static int run_once(pk_loop_obj *loop, int timeout_ms)
     return PK_OK;
 }
 
-void pk__loop_close(pk_loop_obj *loop)
-{
-    pthread_mutex_lock(&loop->lock);
-    pk__loop_wind_down(loop, finish);
-    close(loop->epfd);
-    close(loop->wakefd);
-    loop->epfd = loop->wakefd = -1;
-    pthread_mutex_unlock(&loop->lock);
-}
 
 /* ---- used by the public API in run.c ---- */
 
@@ -9831,33 +9861,18 @@ static void process_destroy(pk_object *obj)
     pk__run_release(p);
 }
 
-static void loop_destroy(pk_object *obj)
+void pk__loop_os_close(pk_loop_obj *loop)
 {
-    pk_loop_obj *loop = (pk_loop_obj *)obj;
     if (loop->wake_event)
         CloseHandle(loop->wake_event);
-    free(loop->procs);
-    pthread_mutex_destroy(&loop->lock);
-    free(loop);
+    loop->wake_event = NULL;
 }
 
-int pk__loop_create(pk_loop_obj **out)
+int pk__loop_os_open(pk_loop_obj *loop)
 {
-    pk_loop_obj *loop = calloc(1, sizeof *loop);
-    if (!loop)
-        return pk__fail(PK_ERR_NOMEM, "pk_loop_new: out of memory");
     loop->wake_event = CreateEventW(NULL, FALSE, FALSE, NULL);
-    if (!loop->wake_event) {
-        free(loop);
+    if (!loop->wake_event)
         return pk__fail_win(PK_ERR_OS, GetLastError(), "pk_loop_new: CreateEvent");
-    }
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-    pthread_mutex_init(&loop->lock, &attr);
-    pthread_mutexattr_destroy(&attr);
-    pk__object_init(&loop->obj, PK_OBJ_LOOP, loop_destroy);
-    *out = loop;
     return PK_OK;
 }
 
@@ -10020,7 +10035,7 @@ void pk__run_close_outputs(pk_process_obj *p)
     close_stream(p, 2);
 }
 
-static void finish(pk_process_obj *p)
+void pk__run_finish(pk_process_obj *p)
 {
     close_stdin(p);
     close_stream(p, 1);
@@ -10035,7 +10050,7 @@ static void finish(pk_process_obj *p)
 static void check_done(pk_process_obj *p)
 {
     if (!atomic_load(&p->done) && p->exited && !p->io[1].pipe && !p->io[2].pipe)
-        finish(p);
+        pk__run_finish(p);
 }
 
 /* ---- starting ---- */
@@ -10138,18 +10153,9 @@ int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, 
     rc = pk__run_stdio(p, ov, slot, child_ends, &windows_stdio);
     if (rc == PK_OK)
         rc = pk__run_spawn(p, slot, NULL);
-    /* Our copies of the child's ends go now, so end of file arrives when the
-     * child's tree closes its own. */
-    for (int i = 0; i < 3; i++)
-        if (child_ends[i] >= 0)
-            _close(child_ends[i]);
-    if (rc != PK_OK)
+    rc = pk__run_spawned(p, ov, rc, child_ends, 3);
+    if (rc != PK_OK && !p->child)
         goto fail;
-
-    if (p->plan.stdin_mode == PK_IN_BYTES && !(ov && ov->stdin_fd >= 0)) {
-        p->in_close = 1;
-        rc = pk__run_queue_stdin(p, p->plan.stdin_data, p->plan.stdin_len);
-    }
     if (rc == PK_OK && p->plan.cancel &&
         !DuplicateHandle(GetCurrentProcess(), p->plan.cancel->event, GetCurrentProcess(), &p->cancel_event, 0, FALSE,
                          DUPLICATE_SAME_ACCESS))
@@ -10323,12 +10329,6 @@ static int run_once(pk_loop_obj *loop, int timeout_ms, HANDLE extra)
     return PK_OK;
 }
 
-void pk__loop_close(pk_loop_obj *loop)
-{
-    pthread_mutex_lock(&loop->lock);
-    pk__loop_wind_down(loop, finish);
-    pthread_mutex_unlock(&loop->lock);
-}
 
 /* ---- used by the public API in run.c ---- */
 
