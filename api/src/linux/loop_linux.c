@@ -25,7 +25,12 @@ enum watch_kind { W_STDIN, W_STDOUT, W_STDERR, W_PID, W_TIMER, W_CANCEL, W_WAKE 
 #define READS_PER_WAKEUP 16
 #define READ_CHUNK (64 * 1024)
 
-static void process_destroy(pk_object *obj)
+void pk__process_os_init(pk_process_obj *p)
+{
+    p->fd[0] = p->fd[1] = p->fd[2] = p->timer_fd = p->cancel_fd = p->pty_master = -1;
+}
+
+void pk__process_os_destroy(pk_object *obj)
 {
     pk_process_obj *p = (pk_process_obj *)obj;
     for (int i = 0; i < 3; i++)
@@ -392,21 +397,11 @@ static int setup_stdio(pk_process_obj *p, const pk_start_overrides *ov, int32_t 
     return pk__run_stdio(p, ov, slot, child_ends, &linux_stdio);
 }
 
-int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, const pk_start_overrides *ov,
-                   pk_process_obj **out)
+int pk__run_os_spawn(pk_process_obj *p, const pk_start_overrides *ov)
 {
-    pk_process_obj *p = calloc(1, sizeof *p);
-    if (!p)
-        return pk__fail(PK_ERR_NOMEM, "pk_loop_start: out of memory");
-    pk__object_init(&p->obj, PK_OBJ_PROCESS, process_destroy);
-    p->fd[0] = p->fd[1] = p->fd[2] = p->timer_fd = p->cancel_fd = p->pty_master = -1;
-    int rc = pk__run_prepare(p, loop, cmd, group);
-    if (rc != PK_OK)
-        goto fail;
-
     int32_t slot[3];
     int child_ends[4] = {-1, -1, -1, -1};
-    rc = setup_stdio(p, ov, slot, child_ends);
+    int rc = setup_stdio(p, ov, slot, child_ends);
     const pk_command_attrs *a = &p->plan.attrs;
     pk_spawn_extra extra = {
         .set_ids = a->set_ids,
@@ -425,10 +420,13 @@ int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, 
     };
     if (rc == PK_OK)
         rc = pk__run_spawn(p, slot, &extra);
-    rc = pk__run_spawned(p, ov, rc, child_ends, 4);
-    if (rc != PK_OK && !p->child)
-        goto fail;
-    if (rc == PK_OK && p->fd[0] >= 0)
+    return pk__run_spawned(p, ov, rc, child_ends, 4);
+}
+
+int pk__run_os_watch(pk_process_obj *p)
+{
+    int rc = PK_OK;
+    if (p->fd[0] >= 0)
         rc = watch_fd(p, W_STDIN, p->fd[0], 0);
     for (int s = 1; s <= 2 && rc == PK_OK; s++)
         if (p->fd[s] >= 0)
@@ -441,25 +439,11 @@ int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, 
         rc = p->cancel_fd < 0 ? pk__fail_errno(PK_ERR_OS, errno, "dup of a cancellation fd")
                               : watch_fd(p, W_CANCEL, p->cancel_fd, EPOLLIN);
     }
-    if (rc == PK_OK)
-        rc = pk__loop_reserve(loop);
-    if (rc != PK_OK) {
-        pk__run_signal_tree(p, SIGKILL);
-        (void)pk__child_reap(p->child, -1);
-        goto fail;
-    }
-    if (p->fd[0] >= 0)
-        pump_stdin(p);
-    if (p->plan.timeout_ms) {
-        p->timeout_at = p->start_ns + (uint64_t)p->plan.timeout_ms * 1000000u;
-        arm_timer(p);
-    }
-    loop->procs[loop->count++] = p;
-    pk__object_ref(&p->obj); /* the loop's reference, dropped when it finishes */
-    *out = p;
-    return PK_OK;
+    return rc;
+}
 
-fail:
+void pk__run_os_unwatch(pk_process_obj *p)
+{
     for (int i = 0; i < 3; i++)
         if (p->fd[i] >= 0)
             unwatch_fd(p, p->fd[i]);
@@ -469,10 +453,15 @@ fail:
         unwatch_fd(p, p->cancel_fd);
     if (p->timer_fd >= 0)
         unwatch_fd(p, p->timer_fd);
-    if (p->private_group && p->group)
-        (void)pk__group_teardown(p->group);
-    pk__object_unref(&p->obj);
-    return rc;
+}
+
+void pk__run_os_begin(pk_process_obj *p)
+{
+    /* epoll already waits on the new fds: no wake-up needed. */
+    if (p->fd[0] >= 0)
+        pump_stdin(p);
+    if (p->timeout_at)
+        arm_timer(p);
 }
 
 /* ---- dispatch ---- */

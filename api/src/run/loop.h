@@ -164,10 +164,23 @@ int pk__process_wait_for(pk_process_obj *proc, pk_ready_fn ready, void *user, ui
 int pk__process_resize(pk_process_obj *proc, uint16_t rows, uint16_t cols);
 /* Wakes the loop and cancels this run when token triggers. */
 int pk__process_watch_cancel(pk_process_obj *proc, pk_cancel_obj *token);
-/* The OS-neutral steps of pk__loop_start (run_start.c): snapshot the
- * command and find the group; spawn with the given stdio; queue stdin bytes;
- * make room for one more run in the loop's list. */
-int pk__run_prepare(pk_process_obj *p, pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group);
+/* The OS-neutral steps of pk__loop_start (run_start.c): a new process
+ * object (NULL only when out of memory) with the command snapshotted and its
+ * group found, then the spawn with the given stdio, stdin bytes queued, and
+ * room made for one more run in the loop's list. */
+int pk__run_new(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, pk_process_obj **out);
+/* Each OS's steps of pk__loop_start: stdio and the spawn (ending with
+ * pk__run_spawned); watching the run's handles and its cancel token;
+ * undoing the watches of a start that failed; and, once the run is in the
+ * loop's list, starting its reads, stdin and timer. */
+int pk__run_os_spawn(pk_process_obj *p, const pk_start_overrides *ov);
+int pk__run_os_watch(pk_process_obj *p);
+void pk__run_os_unwatch(pk_process_obj *p);
+void pk__run_os_begin(pk_process_obj *p);
+/* Each OS's part of a process object: its handles' "none" values, and the
+ * destructor that closes them (then pk__run_release). */
+void pk__process_os_init(pk_process_obj *p);
+void pk__process_os_destroy(pk_object *obj);
 /* How an OS makes a run's pipe (our end kept in p, the child's end returned
  * as an fd to close after the spawn) and opens a stdin file. */
 typedef struct pk_stdio_ops {

@@ -16,7 +16,20 @@
  * descendant the run cannot kill, before they are abandoned. */
 #define DRAIN_AFTER_EXIT_MS 2000
 
-int pk__run_prepare(pk_process_obj *p, pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group)
+static int run_prepare(pk_process_obj *p, pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group);
+
+int pk__run_new(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, pk_process_obj **out)
+{
+    pk_process_obj *p = calloc(1, sizeof *p);
+    *out = p;
+    if (!p)
+        return pk__fail(PK_ERR_NOMEM, "pk_loop_start: out of memory");
+    pk__object_init(&p->obj, PK_OBJ_PROCESS, pk__process_os_destroy);
+    pk__process_os_init(p);
+    return run_prepare(p, loop, cmd, group);
+}
+
+static int run_prepare(pk_process_obj *p, pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group)
 {
     atomic_init(&p->done, 0);
     atomic_init(&p->cancel_requested, 0);
@@ -85,6 +98,44 @@ int pk__run_queue_stdin(pk_process_obj *p, const void *data, size_t len)
     }
     memcpy(p->in_buf + p->in_len, data, len);
     p->in_len += len;
+    return PK_OK;
+}
+
+int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, const pk_start_overrides *ov,
+                   pk_process_obj **out)
+{
+    pk_process_obj *p;
+    int rc = pk__run_new(loop, cmd, group, &p);
+    if (!p)
+        return rc;
+    if (rc == PK_OK)
+        rc = pk__run_os_spawn(p, ov);
+    if (p->child) {
+        /* Started: from here a failure kills what was started, and reaps it. */
+        if (rc == PK_OK)
+            rc = pk__run_os_watch(p);
+        if (rc == PK_OK)
+            rc = pk__loop_reserve(loop);
+        if (rc != PK_OK) {
+            pk__run_signal_tree(p, SIGKILL);
+            (void)pk__child_reap(p->child, -1);
+        }
+    }
+    if (rc != PK_OK) {
+        pk__run_os_unwatch(p);
+        if (p->private_group && p->group)
+            (void)pk__group_teardown(p->group);
+        pk__object_unref(&p->obj);
+        return rc;
+    }
+    if (p->plan.timeout_ms)
+        p->timeout_at = p->start_ns + (uint64_t)p->plan.timeout_ms * 1000000u;
+    pthread_mutex_lock(&loop->lock);
+    loop->procs[loop->count++] = p;
+    pk__object_ref(&p->obj); /* the loop's reference, dropped when it finishes */
+    pk__run_os_begin(p);
+    pthread_mutex_unlock(&loop->lock);
+    *out = p;
     return PK_OK;
 }
 

@@ -52,7 +52,12 @@ static void stream_close(pk_win_stream *st)
     memset(st, 0, sizeof *st);
 }
 
-static void process_destroy(pk_object *obj)
+void pk__process_os_init(pk_process_obj *p)
+{
+    (void)p; /* zeroed is right: no stream, no event */
+}
+
+void pk__process_os_destroy(pk_object *obj)
 {
     pk_process_obj *p = (pk_process_obj *)obj;
     for (int i = 0; i < 3; i++)
@@ -338,55 +343,37 @@ static int pipe_for(pk_process_obj *p, int stream, int *child_end)
 
 static const pk_stdio_ops windows_stdio = {pipe_for, open_stdin_file};
 
-int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, const pk_start_overrides *ov,
-                   pk_process_obj **out)
+int pk__run_os_spawn(pk_process_obj *p, const pk_start_overrides *ov)
 {
-    pk_process_obj *p = calloc(1, sizeof *p);
-    if (!p)
-        return pk__fail(PK_ERR_NOMEM, "pk_loop_start: out of memory");
-    pk__object_init(&p->obj, PK_OBJ_PROCESS, process_destroy);
-    int rc = pk__run_prepare(p, loop, cmd, group);
-    if (rc != PK_OK)
-        goto fail;
-
     int32_t slot[3];
     int child_ends[3] = {-1, -1, -1};
-    rc = pk__run_stdio(p, ov, slot, child_ends, &windows_stdio);
+    int rc = pk__run_stdio(p, ov, slot, child_ends, &windows_stdio);
     if (rc == PK_OK)
         rc = pk__run_spawn(p, slot, NULL);
-    rc = pk__run_spawned(p, ov, rc, child_ends, 3);
-    if (rc != PK_OK && !p->child)
-        goto fail;
-    if (rc == PK_OK && p->plan.cancel &&
+    return pk__run_spawned(p, ov, rc, child_ends, 3);
+}
+
+int pk__run_os_watch(pk_process_obj *p)
+{
+    if (p->plan.cancel &&
         !DuplicateHandle(GetCurrentProcess(), p->plan.cancel->event, GetCurrentProcess(), &p->cancel_event, 0, FALSE,
                          DUPLICATE_SAME_ACCESS))
-        rc = pk__fail_win(PK_ERR_OS, GetLastError(), "duplicating a cancellation event");
-    if (rc == PK_OK)
-        rc = pk__loop_reserve(loop);
-    if (rc != PK_OK) {
-        (void)signal_tree(p, SIGKILL);
-        (void)pk__child_reap(p->child, -1);
-        goto fail;
-    }
+        return pk__fail_win(PK_ERR_OS, GetLastError(), "duplicating a cancellation event");
+    return PK_OK;
+}
+
+void pk__run_os_unwatch(pk_process_obj *p)
+{
+    (void)p; /* the handles are only waited on while the run is in the loop's list */
+}
+
+void pk__run_os_begin(pk_process_obj *p)
+{
     for (int s = 1; s <= 2; s++)
         if (p->io[s].pipe)
             start_read(p, s);
     pump_stdin(p);
-    if (p->plan.timeout_ms)
-        p->timeout_at = p->start_ns + (uint64_t)p->plan.timeout_ms * 1000000u;
-    pthread_mutex_lock(&loop->lock);
-    loop->procs[loop->count++] = p;
-    pthread_mutex_unlock(&loop->lock);
-    pk__object_ref(&p->obj); /* the loop's reference, dropped when it finishes */
-    wake(loop); /* a thread waiting in the loop must add this run's handles */
-    *out = p;
-    return PK_OK;
-
-fail:
-    if (p->private_group && p->group)
-        (void)pk__group_teardown(p->group);
-    pk__object_unref(&p->obj);
-    return rc;
+    wake(p->loop); /* a thread waiting in the loop must add this run's handles */
 }
 
 /* ---- dispatch ---- */

@@ -1070,10 +1070,23 @@ int pk__process_wait_for(pk_process_obj *proc, pk_ready_fn ready, void *user, ui
 int pk__process_resize(pk_process_obj *proc, uint16_t rows, uint16_t cols);
 /* Wakes the loop and cancels this run when token triggers. */
 int pk__process_watch_cancel(pk_process_obj *proc, pk_cancel_obj *token);
-/* The OS-neutral steps of pk__loop_start (run_start.c): snapshot the
- * command and find the group; spawn with the given stdio; queue stdin bytes;
- * make room for one more run in the loop's list. */
-int pk__run_prepare(pk_process_obj *p, pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group);
+/* The OS-neutral steps of pk__loop_start (run_start.c): a new process
+ * object (NULL only when out of memory) with the command snapshotted and its
+ * group found, then the spawn with the given stdio, stdin bytes queued, and
+ * room made for one more run in the loop's list. */
+int pk__run_new(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, pk_process_obj **out);
+/* Each OS's steps of pk__loop_start: stdio and the spawn (ending with
+ * pk__run_spawned); watching the run's handles and its cancel token;
+ * undoing the watches of a start that failed; and, once the run is in the
+ * loop's list, starting its reads, stdin and timer. */
+int pk__run_os_spawn(pk_process_obj *p, const pk_start_overrides *ov);
+int pk__run_os_watch(pk_process_obj *p);
+void pk__run_os_unwatch(pk_process_obj *p);
+void pk__run_os_begin(pk_process_obj *p);
+/* Each OS's part of a process object: its handles' "none" values, and the
+ * destructor that closes them (then pk__run_release). */
+void pk__process_os_init(pk_process_obj *p);
+void pk__process_os_destroy(pk_object *obj);
 /* How an OS makes a run's pipe (our end kept in p, the child's end returned
  * as an fd to close after the spawn) and opens a stdin file. */
 typedef struct pk_stdio_ops {
@@ -4795,7 +4808,20 @@ int pk_process_resize(pk_process *handle, uint16_t rows, uint16_t cols)
  * descendant the run cannot kill, before they are abandoned. */
 #define DRAIN_AFTER_EXIT_MS 2000
 
-int pk__run_prepare(pk_process_obj *p, pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group)
+static int run_prepare(pk_process_obj *p, pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group);
+
+int pk__run_new(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, pk_process_obj **out)
+{
+    pk_process_obj *p = calloc(1, sizeof *p);
+    *out = p;
+    if (!p)
+        return pk__fail(PK_ERR_NOMEM, "pk_loop_start: out of memory");
+    pk__object_init(&p->obj, PK_OBJ_PROCESS, pk__process_os_destroy);
+    pk__process_os_init(p);
+    return run_prepare(p, loop, cmd, group);
+}
+
+static int run_prepare(pk_process_obj *p, pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group)
 {
     atomic_init(&p->done, 0);
     atomic_init(&p->cancel_requested, 0);
@@ -4864,6 +4890,44 @@ int pk__run_queue_stdin(pk_process_obj *p, const void *data, size_t len)
     }
     memcpy(p->in_buf + p->in_len, data, len);
     p->in_len += len;
+    return PK_OK;
+}
+
+int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, const pk_start_overrides *ov,
+                   pk_process_obj **out)
+{
+    pk_process_obj *p;
+    int rc = pk__run_new(loop, cmd, group, &p);
+    if (!p)
+        return rc;
+    if (rc == PK_OK)
+        rc = pk__run_os_spawn(p, ov);
+    if (p->child) {
+        /* Started: from here a failure kills what was started, and reaps it. */
+        if (rc == PK_OK)
+            rc = pk__run_os_watch(p);
+        if (rc == PK_OK)
+            rc = pk__loop_reserve(loop);
+        if (rc != PK_OK) {
+            pk__run_signal_tree(p, SIGKILL);
+            (void)pk__child_reap(p->child, -1);
+        }
+    }
+    if (rc != PK_OK) {
+        pk__run_os_unwatch(p);
+        if (p->private_group && p->group)
+            (void)pk__group_teardown(p->group);
+        pk__object_unref(&p->obj);
+        return rc;
+    }
+    if (p->plan.timeout_ms)
+        p->timeout_at = p->start_ns + (uint64_t)p->plan.timeout_ms * 1000000u;
+    pthread_mutex_lock(&loop->lock);
+    loop->procs[loop->count++] = p;
+    pk__object_ref(&p->obj); /* the loop's reference, dropped when it finishes */
+    pk__run_os_begin(p);
+    pthread_mutex_unlock(&loop->lock);
+    *out = p;
     return PK_OK;
 }
 
@@ -6715,7 +6779,12 @@ enum watch_kind { W_STDIN, W_STDOUT, W_STDERR, W_PID, W_TIMER, W_CANCEL, W_WAKE 
 #define READS_PER_WAKEUP 16
 #define READ_CHUNK (64 * 1024)
 
-static void process_destroy(pk_object *obj)
+void pk__process_os_init(pk_process_obj *p)
+{
+    p->fd[0] = p->fd[1] = p->fd[2] = p->timer_fd = p->cancel_fd = p->pty_master = -1;
+}
+
+void pk__process_os_destroy(pk_object *obj)
 {
     pk_process_obj *p = (pk_process_obj *)obj;
     for (int i = 0; i < 3; i++)
@@ -7082,21 +7151,11 @@ static int setup_stdio(pk_process_obj *p, const pk_start_overrides *ov, int32_t 
     return pk__run_stdio(p, ov, slot, child_ends, &linux_stdio);
 }
 
-int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, const pk_start_overrides *ov,
-                   pk_process_obj **out)
+int pk__run_os_spawn(pk_process_obj *p, const pk_start_overrides *ov)
 {
-    pk_process_obj *p = calloc(1, sizeof *p);
-    if (!p)
-        return pk__fail(PK_ERR_NOMEM, "pk_loop_start: out of memory");
-    pk__object_init(&p->obj, PK_OBJ_PROCESS, process_destroy);
-    p->fd[0] = p->fd[1] = p->fd[2] = p->timer_fd = p->cancel_fd = p->pty_master = -1;
-    int rc = pk__run_prepare(p, loop, cmd, group);
-    if (rc != PK_OK)
-        goto fail;
-
     int32_t slot[3];
     int child_ends[4] = {-1, -1, -1, -1};
-    rc = setup_stdio(p, ov, slot, child_ends);
+    int rc = setup_stdio(p, ov, slot, child_ends);
     const pk_command_attrs *a = &p->plan.attrs;
     pk_spawn_extra extra = {
         .set_ids = a->set_ids,
@@ -7115,10 +7174,13 @@ int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, 
     };
     if (rc == PK_OK)
         rc = pk__run_spawn(p, slot, &extra);
-    rc = pk__run_spawned(p, ov, rc, child_ends, 4);
-    if (rc != PK_OK && !p->child)
-        goto fail;
-    if (rc == PK_OK && p->fd[0] >= 0)
+    return pk__run_spawned(p, ov, rc, child_ends, 4);
+}
+
+int pk__run_os_watch(pk_process_obj *p)
+{
+    int rc = PK_OK;
+    if (p->fd[0] >= 0)
         rc = watch_fd(p, W_STDIN, p->fd[0], 0);
     for (int s = 1; s <= 2 && rc == PK_OK; s++)
         if (p->fd[s] >= 0)
@@ -7131,25 +7193,11 @@ int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, 
         rc = p->cancel_fd < 0 ? pk__fail_errno(PK_ERR_OS, errno, "dup of a cancellation fd")
                               : watch_fd(p, W_CANCEL, p->cancel_fd, EPOLLIN);
     }
-    if (rc == PK_OK)
-        rc = pk__loop_reserve(loop);
-    if (rc != PK_OK) {
-        pk__run_signal_tree(p, SIGKILL);
-        (void)pk__child_reap(p->child, -1);
-        goto fail;
-    }
-    if (p->fd[0] >= 0)
-        pump_stdin(p);
-    if (p->plan.timeout_ms) {
-        p->timeout_at = p->start_ns + (uint64_t)p->plan.timeout_ms * 1000000u;
-        arm_timer(p);
-    }
-    loop->procs[loop->count++] = p;
-    pk__object_ref(&p->obj); /* the loop's reference, dropped when it finishes */
-    *out = p;
-    return PK_OK;
+    return rc;
+}
 
-fail:
+void pk__run_os_unwatch(pk_process_obj *p)
+{
     for (int i = 0; i < 3; i++)
         if (p->fd[i] >= 0)
             unwatch_fd(p, p->fd[i]);
@@ -7159,10 +7207,15 @@ fail:
         unwatch_fd(p, p->cancel_fd);
     if (p->timer_fd >= 0)
         unwatch_fd(p, p->timer_fd);
-    if (p->private_group && p->group)
-        (void)pk__group_teardown(p->group);
-    pk__object_unref(&p->obj);
-    return rc;
+}
+
+void pk__run_os_begin(pk_process_obj *p)
+{
+    /* epoll already waits on the new fds: no wake-up needed. */
+    if (p->fd[0] >= 0)
+        pump_stdin(p);
+    if (p->timeout_at)
+        arm_timer(p);
 }
 
 /* ---- dispatch ---- */
@@ -9851,7 +9904,12 @@ static void stream_close(pk_win_stream *st)
     memset(st, 0, sizeof *st);
 }
 
-static void process_destroy(pk_object *obj)
+void pk__process_os_init(pk_process_obj *p)
+{
+    (void)p; /* zeroed is right: no stream, no event */
+}
+
+void pk__process_os_destroy(pk_object *obj)
 {
     pk_process_obj *p = (pk_process_obj *)obj;
     for (int i = 0; i < 3; i++)
@@ -10137,55 +10195,37 @@ static int pipe_for(pk_process_obj *p, int stream, int *child_end)
 
 static const pk_stdio_ops windows_stdio = {pipe_for, open_stdin_file};
 
-int pk__loop_start(pk_loop_obj *loop, pk_command_obj *cmd, pk_group_obj *group, const pk_start_overrides *ov,
-                   pk_process_obj **out)
+int pk__run_os_spawn(pk_process_obj *p, const pk_start_overrides *ov)
 {
-    pk_process_obj *p = calloc(1, sizeof *p);
-    if (!p)
-        return pk__fail(PK_ERR_NOMEM, "pk_loop_start: out of memory");
-    pk__object_init(&p->obj, PK_OBJ_PROCESS, process_destroy);
-    int rc = pk__run_prepare(p, loop, cmd, group);
-    if (rc != PK_OK)
-        goto fail;
-
     int32_t slot[3];
     int child_ends[3] = {-1, -1, -1};
-    rc = pk__run_stdio(p, ov, slot, child_ends, &windows_stdio);
+    int rc = pk__run_stdio(p, ov, slot, child_ends, &windows_stdio);
     if (rc == PK_OK)
         rc = pk__run_spawn(p, slot, NULL);
-    rc = pk__run_spawned(p, ov, rc, child_ends, 3);
-    if (rc != PK_OK && !p->child)
-        goto fail;
-    if (rc == PK_OK && p->plan.cancel &&
+    return pk__run_spawned(p, ov, rc, child_ends, 3);
+}
+
+int pk__run_os_watch(pk_process_obj *p)
+{
+    if (p->plan.cancel &&
         !DuplicateHandle(GetCurrentProcess(), p->plan.cancel->event, GetCurrentProcess(), &p->cancel_event, 0, FALSE,
                          DUPLICATE_SAME_ACCESS))
-        rc = pk__fail_win(PK_ERR_OS, GetLastError(), "duplicating a cancellation event");
-    if (rc == PK_OK)
-        rc = pk__loop_reserve(loop);
-    if (rc != PK_OK) {
-        (void)signal_tree(p, SIGKILL);
-        (void)pk__child_reap(p->child, -1);
-        goto fail;
-    }
+        return pk__fail_win(PK_ERR_OS, GetLastError(), "duplicating a cancellation event");
+    return PK_OK;
+}
+
+void pk__run_os_unwatch(pk_process_obj *p)
+{
+    (void)p; /* the handles are only waited on while the run is in the loop's list */
+}
+
+void pk__run_os_begin(pk_process_obj *p)
+{
     for (int s = 1; s <= 2; s++)
         if (p->io[s].pipe)
             start_read(p, s);
     pump_stdin(p);
-    if (p->plan.timeout_ms)
-        p->timeout_at = p->start_ns + (uint64_t)p->plan.timeout_ms * 1000000u;
-    pthread_mutex_lock(&loop->lock);
-    loop->procs[loop->count++] = p;
-    pthread_mutex_unlock(&loop->lock);
-    pk__object_ref(&p->obj); /* the loop's reference, dropped when it finishes */
-    wake(loop); /* a thread waiting in the loop must add this run's handles */
-    *out = p;
-    return PK_OK;
-
-fail:
-    if (p->private_group && p->group)
-        (void)pk__group_teardown(p->group);
-    pk__object_unref(&p->obj);
-    return rc;
+    wake(p->loop); /* a thread waiting in the loop must add this run's handles */
 }
 
 /* ---- dispatch ---- */
