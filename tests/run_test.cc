@@ -1925,6 +1925,14 @@ TEST_F(Run, LoopWakeEndsAWaitFromAnotherThread) {
     });
     EXPECT_PK_OK(pk_loop_run_once(loop.get(), -1));
     waker.join();
+    // A wake is never lost: one that comes before the wait ends the next
+    // wait at once, and only that one.
+    ASSERT_PK_OK(pk_loop_wake(loop.get()));
+    pk_process* one[] = {p.get()};
+    auto t1 = Clock::now();
+    EXPECT_PK_ERR(PK_ERR_CANCELLED, pk_loop_wait_all(loop.get(), one, 1, -1));
+    EXPECT_LT(MsSince(t1), 5000);
+    EXPECT_PK_ERR(PK_ERR_TIMEOUT, pk_loop_wait_all(loop.get(), one, 1, 200));
     EXPECT_PK_ERR(PK_ERR_HANDLE, pk_loop_wake(nullptr));
     ASSERT_PK_OK(pk_process_cancel(p.get()));
     pk_process* all[] = {p.get()};

@@ -147,7 +147,6 @@ int pk__process_wait_for_line(pk_process_obj *p, int stream, const char *pattern
     }
     memset(&p->probe, 0, sizeof p->probe);
     const uint64_t started = pk__now_ns();
-    const unsigned wakes = pk__loop_wakes(p->loop);
     probe_begins(p, PK_READY_LINE, stream, 0);
     if (flags & PK_MATCH_REGEX) {
 #ifdef _WIN32
@@ -180,7 +179,7 @@ int pk__process_wait_for_line(pk_process_obj *p, int stream, const char *pattern
         int left = probe_ms_left(deadline);
         if (left == 0)
             break;
-        rc = pk__loop_turn(p->loop, left, wakes, "pk_process_wait_for_line");
+        rc = pk__loop_turn(p->loop, left, "pk_process_wait_for_line");
         if (rc != PK_OK)
             break;
     }
@@ -222,7 +221,6 @@ int pk__process_wait_for_line(pk_process_obj *p, int stream, const char *pattern
 int pk__process_wait_for_port(pk_process_obj *p, uint16_t port, int timeout_ms)
 {
     const uint64_t started = pk__now_ns();
-    const unsigned wakes = pk__loop_wakes(p->loop);
     pthread_mutex_lock(&p->loop->lock);
     probe_begins(p, PK_READY_PORT, 0, port);
     pthread_mutex_unlock(&p->loop->lock);
@@ -234,7 +232,7 @@ int pk__process_wait_for_port(pk_process_obj *p, uint16_t port, int timeout_ms)
         left = probe_ms_left(deadline);
         if (left == 0 || atomic_load(&p->done))
             break;
-        int rc = pk__loop_turn(p->loop, left < 0 || left > PROBE_RETRY_MS ? PROBE_RETRY_MS : left, wakes,
+        int rc = pk__loop_turn(p->loop, left < 0 || left > PROBE_RETRY_MS ? PROBE_RETRY_MS : left,
                                "pk_process_wait_for_port");
         if (rc != PK_OK)
             return probe_ends(p, started, rc);
@@ -247,7 +245,6 @@ int pk__process_wait_for_port(pk_process_obj *p, uint16_t port, int timeout_ms)
 int pk__process_wait_for(pk_process_obj *p, pk_ready_fn ready, void *user, uint32_t interval_ms, int timeout_ms)
 {
     const uint64_t started = pk__now_ns();
-    const unsigned wakes = pk__loop_wakes(p->loop);
     pthread_mutex_lock(&p->loop->lock);
     probe_begins(p, PK_READY_CHECK, 0, 0);
     pthread_mutex_unlock(&p->loop->lock);
@@ -259,7 +256,7 @@ int pk__process_wait_for(pk_process_obj *p, pk_ready_fn ready, void *user, uint3
         int left = probe_ms_left(deadline);
         if (left == 0 || atomic_load(&p->done))
             break;
-        int rc = pk__loop_turn(p->loop, left < 0 || left > every ? every : left, wakes, "pk_process_wait_for");
+        int rc = pk__loop_turn(p->loop, left < 0 || left > every ? every : left, "pk_process_wait_for");
         if (rc != PK_OK)
             return probe_ends(p, started, rc);
     }

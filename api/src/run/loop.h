@@ -57,7 +57,7 @@ typedef struct pk_loop_obj {
     int in_dispatch;
     int closed;
     int closing;          /* pk_loop_free has begun: other threads' waits end with PK_ERR_HANDLE */
-    atomic_uint wakes;    /* pk_loop_wake calls: a library-driven wait ends when it moves */
+    atomic_uint wakes;    /* pk_loop_wake calls no call has taken yet: the next wait or run_once does */
     int waiters;          /* threads inside pk__loop_run_once, other than the one freeing */
     pthread_t closer;     /* the thread freeing the loop, once closing */
 #ifdef _WIN32
@@ -144,11 +144,11 @@ int pk__loop_enter(pk_loop_obj *loop, int *counted);
 int pk__loop_leave(pk_loop_obj *loop, int counted, int rc);
 /* Makes a thread blocked in pk__loop_run_once return (each OS's loop file). */
 void pk__loop_wake(pk_loop_obj *loop);
-/* One turn of a wait the library drives for a caller: pk__loop_run_once,
- * then PK_ERR_CANCELLED if pk_loop_wake was called since @wakes_before
- * (pk__loop_wakes at the wait's start). */
-unsigned pk__loop_wakes(pk_loop_obj *loop);
-int pk__loop_turn(pk_loop_obj *loop, int timeout_ms, unsigned wakes_before, const char *fn);
+/* One turn of a wait the library drives for a caller: PK_ERR_CANCELLED if
+ * a pk_loop_wake is pending, before or after pk__loop_run_once (the wake is
+ * taken: it ends this one wait). pk__loop_take_wakes takes them all. */
+int pk__loop_turn(pk_loop_obj *loop, int timeout_ms, const char *fn);
+int pk__loop_take_wakes(pk_loop_obj *loop);
 /* pk__loop_run_once that also returns (PK_OK) when @token triggers. */
 int pk__loop_run_once_watching(pk_loop_obj *loop, int timeout_ms, pk_cancel_obj *token);
 void pk__process_cancel(pk_process_obj *proc);

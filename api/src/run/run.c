@@ -112,8 +112,10 @@ int pk_loop_run_once(pk_loop *handle, int32_t timeout_ms)
         return rc;
     if (timeout_ms < -1)
         rc = pk__fail(PK_ERR_INVALID, "pk_loop_run_once: timeout_ms %d (use -1 to wait forever)", (int)timeout_ms);
-    else
+    else {
         rc = pk__loop_run_once(loop, timeout_ms);
+        (void)pk__loop_take_wakes(loop); /* this call was the one woken */
+    }
     pk__object_unref(&loop->obj);
     return rc;
 }
@@ -211,7 +213,6 @@ static int wait_on(pk_loop *handle, pk_process *const *procs, size_t count, int3
     else
         rc = get_all(loop, procs, count, fn, &objs);
     uint64_t deadline = deadline_after(timeout_ms);
-    const unsigned wakes = pk__loop_wakes(loop);
     while (rc == PK_OK) {
         size_t finished = 0, first = count;
         for (size_t i = 0; i < count; i++) {
@@ -232,7 +233,7 @@ static int wait_on(pk_loop *handle, pk_process *const *procs, size_t count, int3
                           (int)timeout_ms);
             break;
         }
-        rc = pk__loop_turn(loop, left, wakes, fn);
+        rc = pk__loop_turn(loop, left, fn);
     }
     if (objs) {
         for (size_t i = 0; i < count; i++)

@@ -383,17 +383,18 @@ int pk__loop_leave(pk_loop_obj *loop, int counted, int rc)
     return rc;
 }
 
-unsigned pk__loop_wakes(pk_loop_obj *loop)
+int pk__loop_take_wakes(pk_loop_obj *loop)
 {
-    return atomic_load(&loop->wakes);
+    return atomic_exchange(&loop->wakes, 0u) != 0;
 }
 
-int pk__loop_turn(pk_loop_obj *loop, int timeout_ms, unsigned wakes_before, const char *fn)
+int pk__loop_turn(pk_loop_obj *loop, int timeout_ms, const char *fn)
 {
-    int rc = pk__loop_run_once(loop, timeout_ms);
-    if (rc == PK_OK && atomic_load(&loop->wakes) != wakes_before)
-        rc = pk__fail(PK_ERR_CANCELLED, "%s: woken by pk_loop_wake", fn);
-    return rc;
+    /* A wake that came before this turn is not lost: it ends the wait now. */
+    int rc = pk__loop_take_wakes(loop) ? PK_ERR_CANCELLED : pk__loop_run_once(loop, timeout_ms);
+    if (rc == PK_OK && pk__loop_take_wakes(loop))
+        rc = PK_ERR_CANCELLED;
+    return rc == PK_ERR_CANCELLED ? pk__fail(PK_ERR_CANCELLED, "%s: woken by pk_loop_wake", fn) : rc;
 }
 
 void pk__loop_begin_close(pk_loop_obj *loop)

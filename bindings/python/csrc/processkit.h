@@ -697,12 +697,15 @@ PK_API int pk_loop_fd(pk_loop *loop, int *fd);
 PK_API int pk_loop_run_once(pk_loop *loop, int32_t timeout_ms);
 
 /** Wake the loop, from any thread (not from a signal handler), so a caller
- *  blocked on it can stop waiting (since 1.1). A pk_loop_run_once() in
- *  progress returns ::PK_OK at once; a wait the library drives on the loop
+ *  blocked on it can stop waiting (since 1.1). It ends the call in progress
+ *  on the loop, or if there is none the next one, and only that call: a
+ *  pk_loop_run_once() returns ::PK_OK; a wait the library drives on the loop
  *  (pk_loop_wait_any(), pk_loop_wait_all(), pk_process_wait_for_line(),
- *  _port() and pk_process_wait_for()) returns ::PK_ERR_CANCELLED, and every
- *  run goes on as it was. pk_loop_fd() turns readable. A wake with nobody
- *  waiting only makes the next pk_loop_run_once() return early. */
+ *  _port() and pk_process_wait_for()) returns ::PK_ERR_CANCELLED. Every run
+ *  goes on as it was. A wake is never lost, so a caller that wakes the loop
+ *  when its own cancellation fires needs no retry; a caller that sees
+ *  ::PK_ERR_CANCELLED without having asked for it (another thread woke the
+ *  loop) just waits again. pk_loop_fd() turns readable. */
 PK_API int pk_loop_wake(pk_loop *loop);
 
 /** Start @p cmd on the loop, in @p group, or in a private group of its own

@@ -963,7 +963,7 @@ typedef struct pk_loop_obj {
     int in_dispatch;
     int closed;
     int closing;          /* pk_loop_free has begun: other threads' waits end with PK_ERR_HANDLE */
-    atomic_uint wakes;    /* pk_loop_wake calls: a library-driven wait ends when it moves */
+    atomic_uint wakes;    /* pk_loop_wake calls no call has taken yet: the next wait or run_once does */
     int waiters;          /* threads inside pk__loop_run_once, other than the one freeing */
     pthread_t closer;     /* the thread freeing the loop, once closing */
 #ifdef _WIN32
@@ -1050,11 +1050,11 @@ int pk__loop_enter(pk_loop_obj *loop, int *counted);
 int pk__loop_leave(pk_loop_obj *loop, int counted, int rc);
 /* Makes a thread blocked in pk__loop_run_once return (each OS's loop file). */
 void pk__loop_wake(pk_loop_obj *loop);
-/* One turn of a wait the library drives for a caller: pk__loop_run_once,
- * then PK_ERR_CANCELLED if pk_loop_wake was called since @wakes_before
- * (pk__loop_wakes at the wait's start). */
-unsigned pk__loop_wakes(pk_loop_obj *loop);
-int pk__loop_turn(pk_loop_obj *loop, int timeout_ms, unsigned wakes_before, const char *fn);
+/* One turn of a wait the library drives for a caller: PK_ERR_CANCELLED if
+ * a pk_loop_wake is pending, before or after pk__loop_run_once (the wake is
+ * taken: it ends this one wait). pk__loop_take_wakes takes them all. */
+int pk__loop_turn(pk_loop_obj *loop, int timeout_ms, const char *fn);
+int pk__loop_take_wakes(pk_loop_obj *loop);
 /* pk__loop_run_once that also returns (PK_OK) when @token triggers. */
 int pk__loop_run_once_watching(pk_loop_obj *loop, int timeout_ms, pk_cancel_obj *token);
 void pk__process_cancel(pk_process_obj *proc);
@@ -4371,8 +4371,10 @@ int pk_loop_run_once(pk_loop *handle, int32_t timeout_ms)
         return rc;
     if (timeout_ms < -1)
         rc = pk__fail(PK_ERR_INVALID, "pk_loop_run_once: timeout_ms %d (use -1 to wait forever)", (int)timeout_ms);
-    else
+    else {
         rc = pk__loop_run_once(loop, timeout_ms);
+        (void)pk__loop_take_wakes(loop); /* this call was the one woken */
+    }
     pk__object_unref(&loop->obj);
     return rc;
 }
@@ -4470,7 +4472,6 @@ static int wait_on(pk_loop *handle, pk_process *const *procs, size_t count, int3
     else
         rc = get_all(loop, procs, count, fn, &objs);
     uint64_t deadline = deadline_after(timeout_ms);
-    const unsigned wakes = pk__loop_wakes(loop);
     while (rc == PK_OK) {
         size_t finished = 0, first = count;
         for (size_t i = 0; i < count; i++) {
@@ -4491,7 +4492,7 @@ static int wait_on(pk_loop *handle, pk_process *const *procs, size_t count, int3
                           (int)timeout_ms);
             break;
         }
-        rc = pk__loop_turn(loop, left, wakes, fn);
+        rc = pk__loop_turn(loop, left, fn);
     }
     if (objs) {
         for (size_t i = 0; i < count; i++)
@@ -5175,17 +5176,18 @@ int pk__loop_leave(pk_loop_obj *loop, int counted, int rc)
     return rc;
 }
 
-unsigned pk__loop_wakes(pk_loop_obj *loop)
+int pk__loop_take_wakes(pk_loop_obj *loop)
 {
-    return atomic_load(&loop->wakes);
+    return atomic_exchange(&loop->wakes, 0u) != 0;
 }
 
-int pk__loop_turn(pk_loop_obj *loop, int timeout_ms, unsigned wakes_before, const char *fn)
+int pk__loop_turn(pk_loop_obj *loop, int timeout_ms, const char *fn)
 {
-    int rc = pk__loop_run_once(loop, timeout_ms);
-    if (rc == PK_OK && atomic_load(&loop->wakes) != wakes_before)
-        rc = pk__fail(PK_ERR_CANCELLED, "%s: woken by pk_loop_wake", fn);
-    return rc;
+    /* A wake that came before this turn is not lost: it ends the wait now. */
+    int rc = pk__loop_take_wakes(loop) ? PK_ERR_CANCELLED : pk__loop_run_once(loop, timeout_ms);
+    if (rc == PK_OK && pk__loop_take_wakes(loop))
+        rc = PK_ERR_CANCELLED;
+    return rc == PK_ERR_CANCELLED ? pk__fail(PK_ERR_CANCELLED, "%s: woken by pk_loop_wake", fn) : rc;
 }
 
 void pk__loop_begin_close(pk_loop_obj *loop)
@@ -5970,7 +5972,6 @@ int pk__process_wait_for_line(pk_process_obj *p, int stream, const char *pattern
     }
     memset(&p->probe, 0, sizeof p->probe);
     const uint64_t started = pk__now_ns();
-    const unsigned wakes = pk__loop_wakes(p->loop);
     probe_begins(p, PK_READY_LINE, stream, 0);
     if (flags & PK_MATCH_REGEX) {
 #ifdef _WIN32
@@ -6003,7 +6004,7 @@ int pk__process_wait_for_line(pk_process_obj *p, int stream, const char *pattern
         int left = probe_ms_left(deadline);
         if (left == 0)
             break;
-        rc = pk__loop_turn(p->loop, left, wakes, "pk_process_wait_for_line");
+        rc = pk__loop_turn(p->loop, left, "pk_process_wait_for_line");
         if (rc != PK_OK)
             break;
     }
@@ -6045,7 +6046,6 @@ int pk__process_wait_for_line(pk_process_obj *p, int stream, const char *pattern
 int pk__process_wait_for_port(pk_process_obj *p, uint16_t port, int timeout_ms)
 {
     const uint64_t started = pk__now_ns();
-    const unsigned wakes = pk__loop_wakes(p->loop);
     pthread_mutex_lock(&p->loop->lock);
     probe_begins(p, PK_READY_PORT, 0, port);
     pthread_mutex_unlock(&p->loop->lock);
@@ -6057,7 +6057,7 @@ int pk__process_wait_for_port(pk_process_obj *p, uint16_t port, int timeout_ms)
         left = probe_ms_left(deadline);
         if (left == 0 || atomic_load(&p->done))
             break;
-        int rc = pk__loop_turn(p->loop, left < 0 || left > PROBE_RETRY_MS ? PROBE_RETRY_MS : left, wakes,
+        int rc = pk__loop_turn(p->loop, left < 0 || left > PROBE_RETRY_MS ? PROBE_RETRY_MS : left,
                                "pk_process_wait_for_port");
         if (rc != PK_OK)
             return probe_ends(p, started, rc);
@@ -6070,7 +6070,6 @@ int pk__process_wait_for_port(pk_process_obj *p, uint16_t port, int timeout_ms)
 int pk__process_wait_for(pk_process_obj *p, pk_ready_fn ready, void *user, uint32_t interval_ms, int timeout_ms)
 {
     const uint64_t started = pk__now_ns();
-    const unsigned wakes = pk__loop_wakes(p->loop);
     pthread_mutex_lock(&p->loop->lock);
     probe_begins(p, PK_READY_CHECK, 0, 0);
     pthread_mutex_unlock(&p->loop->lock);
@@ -6082,7 +6081,7 @@ int pk__process_wait_for(pk_process_obj *p, pk_ready_fn ready, void *user, uint3
         int left = probe_ms_left(deadline);
         if (left == 0 || atomic_load(&p->done))
             break;
-        int rc = pk__loop_turn(p->loop, left < 0 || left > every ? every : left, wakes, "pk_process_wait_for");
+        int rc = pk__loop_turn(p->loop, left < 0 || left > every ? every : left, "pk_process_wait_for");
         if (rc != PK_OK)
             return probe_ends(p, started, rc);
     }
