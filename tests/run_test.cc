@@ -38,6 +38,7 @@
 #include <gtest/gtest.h>
 
 #include "processkit.h"
+#include "support/file_util.h"
 #include "support/pk_test.h"
 #include "support/proc_util.h"
 
@@ -49,45 +50,20 @@ using pktest::Proc;
 using pktest::Result;
 using pktest::Cancel;
 
-using Clock = std::chrono::steady_clock;
+using pktest::Clock;
+using pktest::MsSince;
+using pktest::PathExists;
+using pktest::Pipe;
+using pktest::ReadText;
+using pktest::ReadToEof;
 
 // Generous bound for anything that should happen "soon". Not a timing goal.
 constexpr int kLongMs = 10000;
-
-int64_t MsSince(Clock::time_point t0) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
-}
-
-
-// Plain read(2): a /proc file of a process that vanishes mid-read fails with
-// ESRCH, which std::ifstream would turn into an exception.
-std::string ReadText(const std::string& path) {
-    std::string out;
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return out;
-    char buf[4096];
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        out.append(buf, static_cast<size_t>(n));
-    }
-    close(fd);
-    return out;
-}
 
 bool WriteText(const std::string& path, const std::string& data) {
     std::ofstream out(path, std::ios::binary);
     out.write(data.data(), static_cast<std::streamsize>(data.size()));
     return static_cast<bool>(out);
-}
-
-bool PathExists(const std::string& path) {
-    struct stat st;
-    return stat(path.c_str(), &st) == 0;
 }
 
 // True when this process has no child at all (__WALL also sees children
@@ -105,51 +81,6 @@ long VmRssKb() {
             return strtol(line.c_str() + 6, nullptr, 10);
     return -1;
 }
-
-// Reads from fd until EOF (the caller has closed every write end it holds).
-std::string ReadToEof(int fd) {
-    std::string out;
-    char buf[65536];
-    for (;;) {
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, kLongMs) <= 0)
-            break;
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        out.append(buf, static_cast<size_t>(n));
-    }
-    return out;
-}
-
-// Owns both ends of a pipe; closes whatever is still open.
-struct Pipe {
-    int r = -1, w = -1;
-    bool Open() {
-        int fds[2];
-        if (pipe2(fds, O_CLOEXEC) != 0)
-            return false;
-        r = fds[0];
-        w = fds[1];
-        return true;
-    }
-    void CloseRead() {
-        if (r >= 0)
-            close(r);
-        r = -1;
-    }
-    void CloseWrite() {
-        if (w >= 0)
-            close(w);
-        w = -1;
-    }
-    ~Pipe() {
-        CloseRead();
-        CloseWrite();
-    }
-};
 
 // Points a standard fd of this process somewhere else for a scope.
 class Redirect {

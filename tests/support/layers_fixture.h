@@ -40,6 +40,7 @@
 #include <gtest/gtest.h>
 
 #include "processkit.h"
+#include "file_util.h"
 #include "pk_test.h"
 #include "proc_util.h"
 
@@ -53,88 +54,19 @@ using pktest::Cancel;
 using pktest::Pipeline;
 using pktest::Group;
 
-using Clock = std::chrono::steady_clock;
+using pktest::Clock;
+using pktest::MsSince;
+using pktest::PathExists;
+using pktest::Pipe;
+using pktest::ReadText;
+using pktest::ReadToEof;
 
 // Generous bound for anything that should happen "soon". Not a timing goal.
 constexpr int kLongMs = 10000;
 
-inline int64_t MsSince(Clock::time_point t0) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
-}
-
-
 inline bool Contains(const std::string& hay, const std::string& needle) {
     return hay.find(needle) != std::string::npos;
 }
-
-inline bool PathExists(const std::string& path) {
-    struct stat st;
-    return stat(path.c_str(), &st) == 0;
-}
-
-// Plain read(2) of a small file ("" if it cannot be read).
-inline std::string ReadText(const std::string& path) {
-    std::string out;
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return out;
-    char buf[4096];
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        out.append(buf, static_cast<size_t>(n));
-    }
-    close(fd);
-    return out;
-}
-
-// Reads from fd until EOF (the caller has closed every write end it holds).
-inline std::string ReadToEof(int fd) {
-    std::string out;
-    char buf[4096];
-    for (;;) {
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, kLongMs) <= 0)
-            break;
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        out.append(buf, static_cast<size_t>(n));
-    }
-    return out;
-}
-
-// Owns both ends of a pipe; closes whatever is still open.
-struct Pipe {
-    int r = -1, w = -1;
-    bool Open() {
-        int fds[2];
-        if (pipe2(fds, O_CLOEXEC) != 0)
-            return false;
-        r = fds[0];
-        w = fds[1];
-        return true;
-    }
-    void CloseRead() {
-        if (r >= 0)
-            close(r);
-        r = -1;
-    }
-    void CloseWrite() {
-        if (w >= 0)
-            close(w);
-        w = -1;
-    }
-    ~Pipe() {
-        CloseRead();
-        CloseWrite();
-    }
-};
 
 // The session id and process group of a live process (from /proc/PID/stat).
 inline bool SessionOf(pid_t pid, long* pgrp, long* sid, long* tty) {
