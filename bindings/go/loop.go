@@ -52,11 +52,11 @@ type Loop struct {
 // driver is a goroutine's turn at driving the loop.
 type driver struct {
 	owner *Process // the probe's process; nil for a Wait
-	// inLib is non-nil while the driver is blocked in a library wait (a
-	// probe alone on the loop), which only pk_loop_wake ends early; it is
-	// closed when that wait returns. Otherwise the driver is parked in the
-	// netpoller, where a wake makes the loop fd readable.
-	inLib chan struct{}
+	// inLib is set when the driver's turn is a library wait (a probe alone
+	// on the loop), which only pk_loop_wake ends early. Otherwise the
+	// driver is parked in the netpoller, where a wake makes the loop fd
+	// readable.
+	inLib bool
 }
 
 // NewLoop creates a loop.
@@ -141,8 +141,8 @@ func (l *Loop) enter() {
 	l.users++
 	d := l.driver
 	l.mu.Unlock()
-	if d != nil && d.inLib != nil {
-		l.interrupt(d)
+	if d != nil && d.inLib {
+		l.interrupt()
 	}
 }
 
@@ -155,8 +155,8 @@ func (l *Loop) leave() {
 	alone := l.users == 1
 	l.mu.Unlock()
 	l.notify()
-	if alone && d != nil && d.owner != nil && d.inLib == nil {
-		l.interrupt(d)
+	if alone && d != nil && d.owner != nil && !d.inLib {
+		l.interrupt()
 	}
 }
 
@@ -171,7 +171,7 @@ func (l *Loop) take(owner *Process) *driver {
 	}
 	d := &driver{owner: owner}
 	if owner != nil && l.users == 1 {
-		d.inLib = make(chan struct{})
+		d.inLib = true
 	}
 	l.driver = d
 	return d
@@ -182,9 +182,6 @@ func (l *Loop) release(d *driver) {
 	l.mu.Lock()
 	l.driver = nil
 	l.mu.Unlock()
-	if d.inLib != nil {
-		close(d.inLib)
-	}
 	l.notify()
 }
 
@@ -194,35 +191,18 @@ func (l *Loop) interruptProbe(p *Process) {
 	d := l.driver
 	l.mu.Unlock()
 	if d != nil && d.owner == p {
-		l.interrupt(d)
+		l.interrupt()
 	}
 }
 
-// interrupt makes the driver d look up. In the netpoller one pk_loop_wake
-// does (the fd turns readable). A library wait ends only on a wake after
-// it began, and one that lands just before it began is not counted, so
-// that wake is repeated, backing off, until the wait has returned.
-func (l *Loop) interrupt(d *driver) {
-	if d.inLib == nil {
-		_ = pkLoopWake((*C.pk_loop)(l.h.load()))
-		runtime.KeepAlive(l)
-		return
-	}
-	go func() {
-		for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
-			_ = pkLoopWake((*C.pk_loop)(l.h.load()))
-			t := time.NewTimer(delay)
-			select {
-			case <-d.inLib:
-				t.Stop()
-				return
-			case <-l.closed:
-				t.Stop()
-				return
-			case <-t.C:
-			}
-		}
-	}()
+// interrupt makes the loop's driver look up: one pk_loop_wake. In the netpoller
+// the fd turns readable; a library wait returns PK_ERR_CANCELLED. A wake is
+// never lost: one that lands before the wait began, or after it returned,
+// ends the next call on the loop instead, which takes it as spurious (a
+// probe waits again, a pk_loop_run_once dispatches as usual).
+func (l *Loop) interrupt() {
+	_ = pkLoopWake((*C.pk_loop)(l.h.load()))
+	runtime.KeepAlive(l)
 }
 
 // Start starts c on the loop (in c.Group, or in a private group) and

@@ -100,7 +100,7 @@ func TestProbeAloneIsOneLibraryWait(t *testing.T) {
 }
 
 // A ctx cancelled at any moment around the library wait's start still ends
-// it (the wake that lands before the wait began is repeated).
+// it (a wake that lands before the wait began ends it when it begins).
 func TestProbeCancelRace(t *testing.T) {
 	l, err := NewLoop()
 	if err != nil {
@@ -127,5 +127,28 @@ func TestProbeCancelRace(t *testing.T) {
 	}
 	if p.Done() {
 		t.Error("the probes killed the run")
+	}
+}
+
+// A wake the probe did not ask for (it was pending before the probe began,
+// or another caller woke the loop) does not end it: it waits again.
+func TestProbeSpuriousWake(t *testing.T) {
+	l, err := NewLoop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	p, err := l.Start(context.Background(), Command("sh", "-c", "sleep 0.3; echo ready; sleep 30"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	l.interrupt() // pending: it ends the probe's first library wait
+	time.AfterFunc(100*time.Millisecond, l.interrupt)
+	if err := p.WaitForLine(context.Background(), "ready", false, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if p.Done() {
+		t.Error("the probe killed the run")
 	}
 }

@@ -199,7 +199,7 @@ func (p *Process) probe(ctx context.Context, timeout time.Duration, base Readine
 			next = deadline
 		}
 		t0 := time.Now()
-		if d := l.take(p); d != nil && d.inLib != nil {
+		if d := l.take(p); d != nil && d.inLib {
 			// Alone: one library wait for the rest of the timeout.
 			if ctx.Err() != nil { // done before d was visible to the ctx watch
 				l.release(d)
@@ -226,7 +226,10 @@ func (p *Process) probe(ctx context.Context, timeout time.Duration, base Readine
 			case ctx.Err() != nil:
 				return ctxEnded()
 			default:
-				continue // another goroutine came to the loop, or a late wake
+				// Not asked for by this probe: another goroutine came to
+				// the loop (it then looks shared), or a wake meant for an
+				// earlier call. Wait again for the rest of the timeout.
+				continue
 			}
 		} else if d != nil {
 			// Shared, and nobody drives: drive in the netpoller until a

@@ -6,6 +6,7 @@ import os
 import queue
 import subprocess
 import threading
+import time
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Sequence, Tuple, Type, TypeVar, Union
@@ -395,8 +396,9 @@ class Process:
 
     def _probe(self, call: Callable[[int], int], timeout: Optional[float]) -> None:
         # One native probe for the whole timeout: Ctrl-C wakes the loop (see
-        # _drive), so the library's message and readiness data cover it all.
-        rc, message = _drive(self._loop.handle, call, U.seconds_to_ms(timeout, "timeout"))
+        # _drive), so the library's message and readiness data cover it all
+        # (but for a wake it did not ask for: then the probe begins again).
+        rc, message = _drive(self._loop, call, U.seconds_to_ms(timeout, "timeout"))
         self._raise_callback_error()
         if rc < 0:
             err = error_for(rc, message)
@@ -464,9 +466,26 @@ def _check(rc: int, message: str) -> int:
     return rc
 
 
-def _drive(loop: ctypes._Pointer[N.pk_loop], call: Callable[[int], int], ms: int) -> Tuple[int, str]:
+def _drive(loop: Loop, call: Callable[[int], int], ms: int) -> Tuple[int, str]:
     """Call `call(ms)`, a native wait of up to `ms` milliseconds (-1: no
     limit) that drives `loop`; return its code and, if it failed, its message.
+
+    A pk_loop_wake() is never lost: one that lands when no call is in
+    progress ends the next one. So a PK_ERR_CANCELLED that neither Loop.wake()
+    nor this binding asked for (a wake left over from a wait that ended by
+    itself just as Ctrl-C woke it) is not this wait's: it waits again, for
+    the rest of the time."""
+    deadline = None if ms < 0 else time.monotonic() + ms / 1000
+    while True:
+        rc, message = _drive_once(loop.handle, call, ms)
+        if rc != N.PK_ERR_CANCELLED or loop._take_wakes():
+            return rc, message
+        if deadline is not None:
+            ms = U.seconds_to_ms(max(0.0, deadline - time.monotonic()), "timeout")
+
+
+def _drive_once(loop: ctypes._Pointer[N.pk_loop], call: Callable[[int], int], ms: int) -> Tuple[int, str]:
+    """One call of _drive's.
 
     Python runs signal handlers in the main thread between bytecodes, so a
     blocking native call there would not see Ctrl-C until it returned. From
@@ -474,9 +493,10 @@ def _drive(loop: ctypes._Pointer[N.pk_loop], call: Callable[[int], int], ms: int
     the GIL) while this thread waits on an Event, which a signal interrupts
     (see U.SIGNAL_BACKSTOP_S). Whatever is raised here (KeyboardInterrupt,
     or an exception from another signal's handler) ends the native wait
-    through pk_loop_wake() (it returns PK_ERR_CANCELLED; every run goes on),
-    waits for the helper to return, and propagates. Other threads never run
-    signal handlers, and a wait of 0 ms does not block: they call directly."""
+    through one pk_loop_wake() (it returns PK_ERR_CANCELLED; every run goes
+    on), waits for the helper to return, and propagates. Other threads never
+    run signal handlers, and a wait of 0 ms does not block: they call
+    directly."""
     if ms == 0 or threading.current_thread() is not threading.main_thread():
         rc = call(ms)
         return rc, (last_error() if rc < 0 else "")
@@ -488,7 +508,7 @@ def _drive(loop: ctypes._Pointer[N.pk_loop], call: Callable[[int], int], ms: int
             pass
     except BaseException:
         if job.abandon():
-            _wake_until_done(loop, job.done)
+            _wake_and_join(loop, job.done)
         raise
     finally:
         helper.release()
@@ -498,15 +518,19 @@ def _drive(loop: ctypes._Pointer[N.pk_loop], call: Callable[[int], int], ms: int
     return job.outcome
 
 
-def _wake_until_done(loop: ctypes._Pointer[N.pk_loop], done: threading.Event) -> None:
-    # pk_loop_wake() ends the waits that started before it, and the helper
-    # may not be in the native call yet: wake again until it has returned.
-    # Another Ctrl-C meanwhile does not stop this (the first one propagates
-    # once the helper is done).
+def _wake_and_join(loop: ctypes._Pointer[N.pk_loop], done: threading.Event) -> None:
+    # One pk_loop_wake() ends the helper's native wait, even one it has not
+    # begun yet (a wake is never lost; if the wait ends by itself first, the
+    # next call on the loop takes the wake as one it did not ask for). Then
+    # wait for the helper to return. Another Ctrl-C meanwhile does not stop
+    # this (the first one propagates once the helper is done).
+    woken = False
     while not done.is_set():
         try:
-            N.pk_loop_wake(loop)
-            done.wait(0.05)
+            if not woken:
+                N.pk_loop_wake(loop)
+                woken = True
+            done.wait(U.SIGNAL_BACKSTOP_S)
         except BaseException:  # noqa: BLE001 - see above
             pass
 
@@ -601,6 +625,8 @@ class Loop:
         self._h = handle
         self._closed = False
         self._processes: weakref.WeakSet[Process] = weakref.WeakSet()
+        self._wakes = 0  # wake() calls no native call has taken yet (see _take_wakes)
+        self._wakes_lock = threading.Lock()
 
     @property
     def handle(self) -> ctypes._Pointer[N.pk_loop]:
@@ -632,15 +658,26 @@ class Loop:
     def run_once(self, timeout: Optional[float] = 0) -> None:
         """Wait up to `timeout` seconds (None: forever) for events and handle
         them; wake() (or Ctrl-C) ends the wait early."""
-        rc, message = _drive(self._h, lambda ms: N.pk_loop_run_once(self._h, ms), U.seconds_to_ms(timeout, "timeout"))
+        self._take_wakes()  # this call takes every wake made before it
+        rc, message = _drive(self, lambda ms: N.pk_loop_run_once(self._h, ms), U.seconds_to_ms(timeout, "timeout"))
         _check(rc, message)
 
     def wake(self) -> None:
         """From any thread: end a blocking wait on this loop. wait(),
         wait_any(), Process.wait(), wait_for_line() and wait_for_port() that
         were waiting raise CancelledRunError, run_once() returns; every run
-        goes on. With nobody waiting, the next run_once() returns early."""
+        goes on. With nobody waiting, it ends the next of those calls."""
+        with self._wakes_lock:
+            self._wakes += 1
         check(N.pk_loop_wake(self._h))
+
+    def _take_wakes(self) -> bool:
+        """Whether wake() was called since the last native call that took
+        the wakes (a wait that raised CancelledRunError, a run_once()); this
+        call takes them (the library's pending wakes end one call)."""
+        with self._wakes_lock:
+            woken, self._wakes = self._wakes != 0, 0
+        return woken
 
     def _array(self, procs: Sequence[Process]) -> ctypes.Array[ctypes._Pointer[N.pk_process]]:
         return (ctypes.POINTER(N.pk_process) * max(1, len(procs)))(*[p.handle for p in procs])
@@ -650,7 +687,7 @@ class Loop:
         TimeoutExpiredError after `timeout` seconds (None: no limit)."""
         procs = list(procs)
         array = self._array(procs)
-        rc, message = _drive(self._h, lambda ms: N.pk_loop_wait_all(self._h, array, len(procs), ms),
+        rc, message = _drive(self, lambda ms: N.pk_loop_wait_all(self._h, array, len(procs), ms),
                              U.wait_ms(timeout))
         for p in procs:
             p._raise_callback_error()
@@ -661,7 +698,7 @@ class Loop:
         procs = list(procs)
         array = self._array(procs)
         index = ctypes.c_size_t()
-        rc, message = _drive(self._h,
+        rc, message = _drive(self,
                              lambda ms: N.pk_loop_wait_any(self._h, array, len(procs), ms, ctypes.byref(index)),
                              U.wait_ms(timeout))
         for p in procs:

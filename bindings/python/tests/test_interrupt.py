@@ -211,6 +211,29 @@ def test_wake_from_another_thread():
         loop.run_once(10)
 
 
+def test_a_wake_nobody_asked_for_does_not_end_a_wait_one_from_wake_does():
+    with pk.Loop() as loop:
+        proc = loop.start(["sh", "-c", "sleep 0.3; echo up; sleep 0.3"])
+        # Not Loop.wake(): a wake left pending by another caller (as one
+        # that ends a wait just as Ctrl-C wakes it leaves). The waits take
+        # it and wait again.
+        N.pk_loop_wake(loop.handle)
+        proc.wait_for_line("up", timeout=30)
+        assert proc.readiness().outcome == pk.ReadyOutcome.MET
+        N.pk_loop_wake(loop.handle)
+        timer = threading.Timer(0.1, N.pk_loop_wake, (loop.handle,))
+        timer.start()
+        assert proc.wait(timeout=30).returncode == 0
+        timer.join()
+
+        # Loop.wake() with nobody waiting ends the next wait.
+        other = loop.start(["sleep", "30"])
+        loop.wake()
+        with pytest.raises(pk.CancelledRunError):
+            other.wait(timeout=30)
+        assert not other.done
+
+
 def test_waits_from_other_threads_and_zero_timeouts_call_directly():
     results = []
     errors = []

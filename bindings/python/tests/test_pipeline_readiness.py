@@ -130,7 +130,7 @@ def test_wait_for_line_not_ready_leaves_the_child_running():
         assert 0.5 < waited < 5
         assert "not ready" in e.message and "starting" in e.message and "'ready'" in e.message
         ms = int(e.message.split(" after ")[1].split(" ms")[0])
-        assert ms == 600, e.message  # the library's own message covers the whole wait
+        assert 600 <= ms < 5000, e.message  # the time the library really waited, all of the 600 ms timeout
         # ... and so does the data.
         r = e.readiness
         assert r == proc.readiness()
