@@ -179,3 +179,154 @@ int pkcli_parse_env_pair(const char *text, size_t *value_at, char *err, size_t e
     *value_at = (size_t)(eq - text) + 1;
     return 0;
 }
+
+/* ------------------------------------------------------------ pk timeout */
+
+int pkcli_parse_gnu_duration(const char *text, uint64_t *ns, char *err, size_t err_len)
+{
+    const char *shown = text ? text : "";
+    if (!text || !*text)
+        return fail(err, err_len, "invalid time interval '%s'", shown);
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    int range = errno == ERANGE;
+    if (end == text)
+        return fail(err, err_len, "invalid time interval '%s'", shown);
+    /* A negative number is refused; "-0" is zero. An underflow keeps its
+     * sign, so "-1e-400" (negative, however tiny) is refused too. */
+    if (!(v >= 0) || (v == 0 && signbit(v) && range))
+        return fail(err, err_len, "invalid time interval '%s'", shown);
+    double scale;
+    switch (*end) {
+    case '\0':
+    case 's': scale = 1; break;
+    case 'm': scale = 60; break;
+    case 'h': scale = 3600; break;
+    case 'd': scale = 86400; break;
+    default: return fail(err, err_len, "invalid time interval '%s'", shown);
+    }
+    if (*end && end[1])
+        return fail(err, err_len, "invalid time interval '%s'", shown);
+    if (v == 0) {
+        /* A value that underflowed was not zero in the text: the smallest step. */
+        *ns = range ? 1 : 0;
+        return 0;
+    }
+    double x = v * scale * 1e9;
+    if (x >= 18446744073709551616.0) /* 2^64, and infinity */
+        *ns = UINT64_MAX;
+    else {
+        uint64_t whole = (uint64_t)ceil(x);
+        *ns = whole ? whole : 1;
+    }
+    return 0;
+}
+
+#ifndef _WIN32
+static const struct {
+    const char *name;
+    int number;
+} gnu_signal_names[] = {
+    {"EXIT", 0},       {"HUP", SIGHUP},       {"INT", SIGINT},       {"QUIT", SIGQUIT},   {"ILL", SIGILL},
+    {"TRAP", SIGTRAP}, {"ABRT", SIGABRT},     {"IOT", SIGABRT},      {"BUS", SIGBUS},     {"FPE", SIGFPE},
+    {"KILL", SIGKILL}, {"USR1", SIGUSR1},     {"SEGV", SIGSEGV},     {"USR2", SIGUSR2},   {"PIPE", SIGPIPE},
+    {"ALRM", SIGALRM}, {"TERM", SIGTERM},
+#ifdef SIGSTKFLT
+    {"STKFLT", SIGSTKFLT},
+#endif
+    {"CHLD", SIGCHLD}, {"CLD", SIGCHLD},      {"CONT", SIGCONT},     {"STOP", SIGSTOP},   {"TSTP", SIGTSTP},
+    {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},     {"URG", SIGURG},       {"XCPU", SIGXCPU},   {"XFSZ", SIGXFSZ},
+    {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH},   {"IO", SIGIO},       {"POLL", SIGIO},
+#ifdef SIGPWR
+    {"PWR", SIGPWR},
+#endif
+    {"SYS", SIGSYS},
+};
+#define GNU_SIGNAL_COUNT (sizeof gnu_signal_names / sizeof gnu_signal_names[0])
+
+/* Decimal digits only, no sign or space; -1 when not that or too large. */
+static long plain_decimal(const char *text)
+{
+    if (!*text)
+        return -1;
+    long v = 0;
+    for (const char *p = text; *p; p++) {
+        if (!isdigit((unsigned char)*p) || v > 100000000)
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    return v;
+}
+
+/* Whether a number is a signal this host has (0, the null signal, included). */
+static int known_signal(long sig)
+{
+    if (sig >= SIGRTMIN && sig <= SIGRTMAX)
+        return 1;
+    for (size_t i = 0; i < GNU_SIGNAL_COUNT; i++)
+        if (gnu_signal_names[i].number == sig)
+            return 1;
+    return 0;
+}
+
+int pkcli_parse_gnu_signal(const char *text, int *out, char *err, size_t err_len)
+{
+    const char *shown = text ? text : "";
+    if (!text || !*text)
+        return fail(err, err_len, "invalid signal '%s'", shown);
+    const char *name = text;
+    if (!isdigit((unsigned char)name[0]) && strncasecmp(name, "SIG", 3) == 0)
+        name += 3;
+    long sig = -1;
+    if (isdigit((unsigned char)name[0])) {
+        long v = plain_decimal(name);
+        /* A shell's status for a signal (128+N, or 256+N from ksh) names N. */
+        if (v >= 0)
+            sig = v >= 0xFF ? (v & 0xFF) : (v & 0x7F);
+    } else if (strncasecmp(name, "RTMIN", 5) == 0 || strncasecmp(name, "RTMAX", 5) == 0) {
+        int from_max = toupper((unsigned char)name[4]) == 'X';
+        const char *rest = name + 5;
+        long k = 0;
+        if (*rest) {
+            if (*rest != (from_max ? '-' : '+') || (k = plain_decimal(rest + 1)) < 0)
+                k = -1;
+        }
+        if (k >= 0 && k <= SIGRTMAX - SIGRTMIN)
+            sig = from_max ? SIGRTMAX - k : SIGRTMIN + k;
+    } else {
+        for (size_t i = 0; i < GNU_SIGNAL_COUNT; i++)
+            if (strcasecmp(name, gnu_signal_names[i].name) == 0) {
+                sig = gnu_signal_names[i].number;
+                break;
+            }
+    }
+    if (sig < 0 || !known_signal(sig))
+        return fail(err, err_len, "invalid signal '%s'", shown);
+    *out = (int)sig;
+    return 0;
+}
+
+void pkcli_gnu_signal_name(int sig, char *buf, size_t len)
+{
+    if (len == 0)
+        return;
+    if (sig >= SIGRTMIN && sig <= SIGRTMAX) {
+        if (sig == SIGRTMIN)
+            snprintf(buf, len, "RTMIN");
+        else if (sig == SIGRTMAX)
+            snprintf(buf, len, "RTMAX");
+        else if (sig <= (SIGRTMIN + SIGRTMAX) / 2)
+            snprintf(buf, len, "RTMIN+%d", sig - SIGRTMIN);
+        else
+            snprintf(buf, len, "RTMAX-%d", SIGRTMAX - sig);
+        return;
+    }
+    for (size_t i = 0; i < GNU_SIGNAL_COUNT; i++)
+        if (gnu_signal_names[i].number == sig) {
+            snprintf(buf, len, "%s", gnu_signal_names[i].name);
+            return;
+        }
+    snprintf(buf, len, "%d", sig);
+}
+#endif

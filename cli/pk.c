@@ -4,6 +4,7 @@
  *   pk run [OPTIONS] -- PROGRAM [ARG...]
  *   pk pipe [OPTIONS] -- CMD [ARG...] '|' CMD [ARG...] ...   (pk_pipe.c)
  *   pk supervise [OPTIONS] -- PROGRAM [ARG...]                (pk_supervise.c)
+ *   pk timeout [OPTION]... DURATION COMMAND [ARG...]          (pk_timeout.c)
  *   pk probe [--json]
  *
  * Exit status of `pk run`: the program's own code; 128+N when signal N
@@ -31,6 +32,7 @@ void pkcli_usage(FILE *out)
     fputs("usage: pk run [OPTIONS] -- PROGRAM [ARG...]\n"
           "       pk pipe [OPTIONS] -- PROGRAM [ARG...] '|' PROGRAM [ARG...] ['|' ...]\n"
           "       pk supervise [OPTIONS] -- PROGRAM [ARG...]\n"
+          "       pk timeout [OPTION]... DURATION COMMAND [ARG...]\n"
           "       pk probe [--json]\n"
           "\n"
           "pk run options:\n"
@@ -71,6 +73,10 @@ void pkcli_usage(FILE *out)
           "                     restarts fall within DUR (no total cap)\n"
           "  --window DUR       the storm guard's window\n"
           "  --backoff DUR      delay before the first restart (default 200ms), doubling to 30s\n"
+          "\n"
+          "pk timeout: GNU timeout's command line (-s SIG, -k DUR, --preserve-status,\n"
+          "  --foreground, -v), but COMMAND's whole tree gets the signal and dies with it;\n"
+          "  --no-tree for GNU's process-group behaviour. See pk timeout --help.\n"
           "\n"
           "Exit status: the program's; 128+N if signal N killed it; 124 on timeout;\n"
           "125 for pk's own errors; 126 if not executable; 127 if not found.\n",
@@ -435,6 +441,8 @@ int main(int argc, char **argv)
         return pkcli_cmd_pipe(argc, argv);
     if (strcmp(argv[1], "supervise") == 0)
         return pkcli_cmd_supervise(argc, argv);
+    if (strcmp(argv[1], "timeout") == 0)
+        return pkcli_cmd_timeout(argc, argv);
     if (strcmp(argv[1], "probe") == 0)
         return pkcli_cmd_probe(argc, argv);
     if (strcmp(argv[1], "--version") == 0) {

@@ -1,6 +1,6 @@
 /* What pk's subcommands share: exit statuses, options, output relays,
  * signal handling and the JSON report. pk.c holds `run` and `probe`;
- * pk_retry.c, pk_pipe.c and pk_supervise.c the rest. */
+ * pk_retry.c, pk_pipe.c, pk_supervise.c and pk_timeout.c the rest. */
 #ifndef PK_CLI_H
 #define PK_CLI_H
 
@@ -174,6 +174,8 @@ void pkcli_watch_stop(pkcli_watch *w);
 
 /* Subcommands. */
 int pkcli_cmd_pipe(int argc, char **argv);
+/* `pk timeout`, GNU timeout(1)'s command line (pk_timeout.c). */
+int pkcli_cmd_timeout(int argc, char **argv);
 /* `pk run --retry`: cmd is configured; pt is the pass-through (or unused). */
 int pkcli_run_retry(pk_command *cmd, const pkcli_options *o, pkcli_passthrough *pt, int sigfd);
 #endif

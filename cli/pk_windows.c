@@ -178,6 +178,8 @@ static int dispatch(int argc, char **argv)
         return pkcli_cmd_supervise(argc, argv);
     if (strcmp(argv[1], "pipe") == 0)
         return pkcli_die("'pipe' is not built for Windows yet");
+    if (strcmp(argv[1], "timeout") == 0)
+        return pkcli_die("'timeout' is not built for Windows (it is Linux-only)");
     if (strcmp(argv[1], "--version") == 0) {
         printf("pk %s\n", pk_version_string());
         return 0;

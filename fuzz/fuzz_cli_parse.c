@@ -31,6 +31,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (pkcli_parse_env_pair(text, &at, err, sizeof err) == 0 && (at < 2 || at > size || text[at - 1] != '='))
         abort();
+    /* pk timeout's GNU-style grammar: a refusal explains itself, and a
+     * parsed signal is named. */
+    uint64_t ns;
+    err[0] = '\0';
+    if (pkcli_parse_gnu_duration(text, &ns, err, sizeof err) != 0 && !err[0])
+        abort();
+    err[0] = '\0';
+    if (pkcli_parse_gnu_signal(text, &sig, err, sizeof err) == 0) {
+        char name[32];
+        pkcli_gnu_signal_name(sig, name, sizeof name);
+        if (sig < 0 || !name[0])
+            abort();
+    } else if (!err[0]) {
+        abort();
+    }
 
     /* The JSON writer's output must never hold a raw control byte or an
      * unescaped quote. */

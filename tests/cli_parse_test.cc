@@ -113,6 +113,182 @@ TEST(SignalName, KnownAndUnknown) {
     EXPECT_EQ(nullptr, pkcli_signal_name(99));
 }
 
+// ------------------------------------------------- pk timeout's DURATION
+
+TEST(ParseGnuDuration, NumbersAndSuffixes) {
+    const struct {
+        const char* text;
+        uint64_t ns;
+    } cases[] = {
+        {"5", 5000000000ull},
+        {"5s", 5000000000ull},
+        {"1.5", 1500000000ull},
+        {".5", 500000000ull},
+        {"2.", 2000000000ull},
+        {"+3", 3000000000ull},
+        {" 4", 4000000000ull},  // strtod skips leading blanks, as GNU's does
+        {"1.5m", 90000000000ull},
+        {"2h", 7200000000000ull},
+        {"1d", 86400000000000ull},
+        {"0.25d", 21600000000000ull},
+        {"1e3", 1000000000000ull},
+        {"1E-3s", 1000000ull},
+        {"250e-3", 250000000ull},
+        {"0x10", 16000000000ull},
+        {"0x1p-2", 250000000ull},
+        {"0X1.8P1s", 3000000000ull},
+        {"0.000000001", 1},
+        {"0.0000000015", 2},  // rounds up to the next nanosecond
+        // Zero, however written, disables the timeout.
+        {"0", 0},
+        {"0s", 0},
+        {"0.0m", 0},
+        {"0e10", 0},
+        {"0x0p0d", 0},
+        {"-0", 0},
+        {"-0.0s", 0},
+    };
+    for (const auto& c : cases) {
+        uint64_t out = 12345;
+        char err[256] = "";
+        EXPECT_EQ(0, pkcli_parse_gnu_duration(c.text, &out, err, sizeof err)) << c.text << ": " << err;
+        EXPECT_EQ(c.ns, out) << c.text;
+    }
+}
+
+TEST(ParseGnuDuration, TinyRoundsUpHugeSaturates) {
+    // Never 0 unless 0: anything smaller than a nanosecond is one.
+    for (const char* text : {"1e-10", "1e-300", "4.9e-324", "1e-400", "0x1p-1074", "1e-20d"}) {
+        uint64_t out = 0;
+        char err[256] = "";
+        EXPECT_EQ(0, pkcli_parse_gnu_duration(text, &out, err, sizeof err)) << text << ": " << err;
+        EXPECT_EQ(1u, out) << text;
+    }
+    // Too long to count is as long as can be counted, not an error.
+    for (const char* text : {"1e999", "inf", "INF", "infinity", "1.8e308d", "99999999999999999999", "18446744074",
+                             "213503.99d", "0x1p1023h"}) {
+        uint64_t out = 0;
+        char err[256] = "";
+        EXPECT_EQ(0, pkcli_parse_gnu_duration(text, &out, err, sizeof err)) << text << ": " << err;
+        EXPECT_EQ(UINT64_MAX, out) << text;
+    }
+    // Just below 2^64 ns is a count (to a double's precision), not the cap.
+    uint64_t out = 0;
+    char err[256] = "";
+    EXPECT_EQ(0, pkcli_parse_gnu_duration("18446744073", &out, err, sizeof err));
+    EXPECT_GT(out, 18446744072990000000ull);
+    EXPECT_LT(out, 18446744073010000000ull);
+}
+
+TEST(ParseGnuDuration, RejectsNegativeAndMalformed) {
+    const char* bad[] = {"",    "-1",  "-0.5s", "-1e-400", "-inf", "nan", "NaN", "-nan", "abc", "s",   "m",
+                         ".",   "+",   "-",     "1x",      "5 ",   "5ss", "1S",  "1M",   "1sec", "1m1", "1e",
+                         "1e+", "0x",  "0xg",   "1,5",     "1.2.3", "5\n", "\t", "1 s",  "ms",  "250ms"};
+    for (const char* text : bad) {
+        uint64_t out = 777;
+        char err[256] = "";
+        EXPECT_EQ(-1, pkcli_parse_gnu_duration(text, &out, err, sizeof err)) << "'" << text << "' -> " << out;
+        EXPECT_NE(nullptr, strstr(err, "invalid time interval")) << text << ": " << err;
+        EXPECT_EQ(777u, out) << "output written on failure for '" << text << "'";
+    }
+    uint64_t out = 0;
+    char err[64] = "";
+    EXPECT_EQ(-1, pkcli_parse_gnu_duration(nullptr, &out, err, sizeof err));
+    EXPECT_NE('\0', err[0]);
+    // A tiny buffer cuts the message, never overruns it.
+    char small[8 + 8];
+    memset(small, 'Z', sizeof small);
+    EXPECT_EQ(-1, pkcli_parse_gnu_duration("garbage-garbage", &out, small, 8));
+    EXPECT_EQ(7u, strlen(small));
+    for (size_t i = 8; i < sizeof small; i++)
+        EXPECT_EQ('Z', small[i]);
+}
+
+// ---------------------------------------------------- pk timeout's --signal
+
+TEST(ParseGnuSignal, NamesNumbersAndShellStatuses) {
+    const struct {
+        const char* text;
+        int sig;
+    } cases[] = {
+        {"TERM", SIGTERM},       {"term", SIGTERM},         {"SIGTERM", SIGTERM},     {"sigTerm", SIGTERM},
+        {"KILL", SIGKILL},       {"HUP", SIGHUP},           {"INT", SIGINT},          {"QUIT", SIGQUIT},
+        {"USR1", SIGUSR1},       {"PIPE", SIGPIPE},         {"ALRM", SIGALRM},        {"CHLD", SIGCHLD},
+        {"CLD", SIGCHLD},        {"IOT", SIGABRT},          {"IO", SIGIO},            {"POLL", SIGIO},
+        {"WINCH", SIGWINCH},     {"SYS", SIGSYS},           {"CONT", SIGCONT},        {"STOP", SIGSTOP},
+        {"EXIT", 0},             {"sigexit", 0},            {"0", 0},                 {"00", 0},
+        {"9", 9},                {"15", 15},                {"007", 7},               {"SIG15", 15},
+        {"143", SIGTERM},        {"137", SIGKILL},          {"130", SIGINT},          {"256", 0},
+        {"270", SIGALRM},        {"RTMIN", SIGRTMIN},       {"rtmin+1", SIGRTMIN + 1}, {"SIGRTMIN+02", SIGRTMIN + 2},
+        {"RTMAX", SIGRTMAX},     {"RTMAX-1", SIGRTMAX - 1}, {"RTMAX-0", SIGRTMAX},    {"Sigrtmax-2", SIGRTMAX - 2},
+    };
+    for (const auto& c : cases) {
+        int out = -7;
+        char err[256] = "";
+        EXPECT_EQ(0, pkcli_parse_gnu_signal(c.text, &out, err, sizeof err)) << c.text << ": " << err;
+        EXPECT_EQ(c.sig, out) << c.text;
+    }
+    // Every real-time signal by either name.
+    for (int k = 0; k <= SIGRTMAX - SIGRTMIN; k++) {
+        int a = -1, b = -1;
+        char err[256];
+        std::string up = "RTMIN+" + std::to_string(k), down = "RTMAX-" + std::to_string(k);
+        EXPECT_EQ(0, pkcli_parse_gnu_signal(up.c_str(), &a, err, sizeof err)) << up;
+        EXPECT_EQ(0, pkcli_parse_gnu_signal(down.c_str(), &b, err, sizeof err)) << down;
+        EXPECT_EQ(SIGRTMIN + k, a);
+        EXPECT_EQ(SIGRTMAX - k, b);
+    }
+}
+
+TEST(ParseGnuSignal, RejectsBadText) {
+    const char* bad[] = {"",        "FOO",      "SIG",     "SIGSIGTERM", "-1",       "+15",    "15 ",
+                         " 15",     "1x",       "65",      "255",        "383",      "32",     "33",
+                         "RTMIN-1", "RTMAX+1",  "RTMIN+",  "RTMIN+ 1",   "RTMINX",   "UNUSED", "TERM ",
+                         "RTMIN+99", "RTMAX-99", "99999999999999"};
+    for (const char* text : bad) {
+        int out = 4242;
+        char err[256] = "";
+        EXPECT_EQ(-1, pkcli_parse_gnu_signal(text, &out, err, sizeof err)) << "'" << text << "' -> " << out;
+        EXPECT_NE(nullptr, strstr(err, "invalid signal")) << text << ": " << err;
+        EXPECT_EQ(4242, out) << text;
+    }
+    int out = 0;
+    char err[64] = "";
+    EXPECT_EQ(-1, pkcli_parse_gnu_signal(nullptr, &out, err, sizeof err));
+}
+
+TEST(GnuSignalName, NamesAsVerboseShowsThem) {
+    const struct {
+        int sig;
+        const char* name;
+    } cases[] = {{SIGTERM, "TERM"}, {SIGKILL, "KILL"}, {SIGABRT, "ABRT"}, {SIGCHLD, "CHLD"}, {SIGIO, "IO"},
+                 {0, "EXIT"},       {64 + 1, "65"}};
+    for (const auto& c : cases) {
+        char buf[32];
+        pkcli_gnu_signal_name(c.sig, buf, sizeof buf);
+        EXPECT_STREQ(c.name, buf) << c.sig;
+    }
+    char buf[32];
+    pkcli_gnu_signal_name(SIGRTMIN, buf, sizeof buf);
+    EXPECT_STREQ("RTMIN", buf);
+    pkcli_gnu_signal_name(SIGRTMIN + 1, buf, sizeof buf);
+    EXPECT_STREQ("RTMIN+1", buf);
+    pkcli_gnu_signal_name(SIGRTMAX, buf, sizeof buf);
+    EXPECT_STREQ("RTMAX", buf);
+    pkcli_gnu_signal_name(SIGRTMAX - 1, buf, sizeof buf);
+    EXPECT_STREQ("RTMAX-1", buf);
+    // Names and numbers round-trip.
+    for (int sig = 0; sig <= SIGRTMAX; sig++) {
+        int back = -1;
+        char err[256];
+        pkcli_gnu_signal_name(sig, buf, sizeof buf);
+        if (sig == 32 || sig == 33)
+            continue;  // the C library's own, which have no name
+        EXPECT_EQ(0, pkcli_parse_gnu_signal(buf, &back, err, sizeof err)) << sig << " " << buf;
+        EXPECT_EQ(sig, back) << buf;
+    }
+}
+
 // -------------------------------------------------------------------- sizes
 
 TEST(ParseSize, BytesAndBinarySuffixes) {
