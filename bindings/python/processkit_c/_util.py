@@ -5,7 +5,7 @@ import ctypes
 import enum
 import math
 import os
-from typing import Dict, Iterable, List, Mapping, Optional, Protocol, Type, TypeVar, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Type, TypeVar, Union
 
 from . import _native as N
 from .errors import InvalidArgumentError
@@ -13,6 +13,9 @@ from .errors import InvalidArgumentError
 # An argv item, program, path or environment string: str (os.fsencode'd),
 # bytes, or a path object.
 Arg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+# A command, as subprocess.run takes it: one program (a str, bytes or path,
+# never split: no shell) or a sequence of them, the argv.
+Args = Union[Arg, Sequence[Arg]]
 # An environment that replaces the child's: {"KEY": "value"} (str or bytes).
 Env = Union[Mapping[str, Union[str, bytes]], Mapping[bytes, Union[str, bytes]]]
 # A backend or mechanism: its name ("cgroup-v2", "process-group", ...) or the enum (an int).
@@ -37,6 +40,44 @@ def enum_names(enum_type: Type[_IE], *, exclude: Iterable[_IE] = ()) -> Dict[str
     skip = set(exclude)
     return {m.name.lower().replace("_", "-"): m for m in enum_type if m not in skip}
 
+
+def argv(args: object) -> List[Arg]:
+    """A command -> its argv list: a str, bytes or os.PathLike is one program
+    with no arguments (as subprocess.run without a shell), any other
+    iterable is the argv."""
+    if isinstance(args, (str, bytes, bytearray, memoryview)) or hasattr(args, "__fspath__"):
+        return [bytes(args) if isinstance(args, (bytearray, memoryview)) else args]  # type: ignore[list-item]
+    return list(args)  # type: ignore[call-overload]
+
+
+def fsdecode(value: object) -> str:
+    """An argv item -> str (os.fsdecode for str / bytes / paths)."""
+    if isinstance(value, (str, bytes)) or hasattr(value, "__fspath__"):
+        return os.fsdecode(value)  # type: ignore[arg-type]
+    return str(value)
+
+
+def _enum_str(self: enum.Enum) -> str:
+    return enum.Enum.__str__(self)
+
+
+def _enum_format(self: enum.Enum, spec: str) -> str:
+    # f"{outcome}" is its name like str(); a numeric spec ("d", "04x") formats the value.
+    return str(self) if not spec else format(int(self), spec)  # type: ignore[call-overload]
+
+
+def _name_enums() -> None:
+    """The generated enums (IntEnum/IntFlag) print as names: str(Outcome.EXITED)
+    is "Outcome.EXITED" (Python >= 3.11 would print "1"), on every version.
+    They stay ints in every other way."""
+    for value in vars(N).values():
+        if isinstance(value, type) and issubclass(value, enum.Enum) and issubclass(value, int) \
+                and value.__module__ == N.__name__:
+            value.__str__ = _enum_str  # type: ignore[method-assign,assignment]
+            value.__format__ = _enum_format  # type: ignore[method-assign,assignment]
+
+
+_name_enums()
 
 BACKENDS = enum_names(N.Backend)
 MECHANISMS = enum_names(N.Mechanism)

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from . import _native as N
-from ._util import Arg
+from ._util import Args
 from .errors import error_for
 from .run import Loop, Process, Result
 
@@ -81,7 +81,7 @@ class AsyncLoop:
             elif proc.done:
                 fut.set_result(None)
 
-    def start(self, args: Sequence[Arg], *, group: Optional[Group] = None, **options: Any) -> Process:
+    def start(self, args: Args, *, group: Optional[Group] = None, **options: Any) -> Process:
         """Start a command (processkit_c.run()'s options) on the pk_loop, in
         `group` or a private group; returns its Process. Await wait(process)."""
         if self._pk.closed:
@@ -105,7 +105,7 @@ class AsyncLoop:
             self._pending.pop(proc, None)
         return proc.result()
 
-    async def run(self, args: Sequence[Arg], *, check: bool = False, group: Optional[Group] = None,
+    async def run(self, args: Args, *, check: bool = False, group: Optional[Group] = None,
                   **options: Any) -> Result:
         """processkit_c.run() as a coroutine: the command runs on this loop
         while other coroutines (and other commands) proceed. Cancelling the
@@ -152,7 +152,7 @@ class AsyncLoop:
 _shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncLoop] = weakref.WeakKeyDictionary()
 
 
-async def run(args: Sequence[Arg], *, check: bool = False, **options: Any) -> Result:
+async def run(args: Args, *, check: bool = False, **options: Any) -> Result:
     """Run a command without blocking the asyncio loop; returns a Result.
     Concurrent calls on one asyncio loop share one pk_loop, which is freed as
     soon as no run is pending. Same options as processkit_c.run()."""

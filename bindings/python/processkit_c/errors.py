@@ -1,8 +1,19 @@
 """The exception hierarchy: one ProcessKitError subclass per pk_error code,
-each carrying the library's code and message (pk_last_error())."""
+each carrying the library's code and message (pk_last_error()).
+
+The ones with a standard counterpart also subclass it, so code written for
+subprocess and the os module catches them: CommandFailedError is a
+subprocess.CalledProcessError (returncode, cmd, output/stdout, stderr),
+TimeoutExpiredError a subprocess.TimeoutExpired (cmd, timeout, output/stdout,
+stderr), NotFoundError a FileNotFoundError (errno ENOENT, filename: the
+program), PermissionDeniedError a PermissionError (errno EACCES, filename),
+InvalidArgumentError a ValueError, OutOfMemoryError a MemoryError."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple, Type, TypeVar
+import errno as _errno
+import os
+import subprocess
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence, Tuple, Type, TypeVar
 
 from . import _native as N
 
@@ -57,28 +68,46 @@ class ProcessKitError(Exception):
             code = type(self).code
         self.code = int(code)
         self.message = message or strerror(self.code)
-        # For errors raised by Result.check(): the run that failed.
-        self.result: Optional[Result] = None
         # For errors raised by a readiness probe (Process.wait_for_line /
         # wait_for_port): how it ended, as data.
         self.readiness: Optional[Readiness] = None
-        super().__init__(self.code, self.message)
+        # Exception's, not the next class's in the MRO (CalledProcessError,
+        # OSError... take other arguments; the subclasses set their fields).
+        Exception.__init__(self, self.code, self.message)
+        # For errors raised by Result.check(): the run that failed (setting
+        # it fills the standard attributes: returncode, cmd, output...).
+        self.result = None
+
+    @property
+    def result(self) -> Optional[Result]:
+        return self._result
+
+    @result.setter
+    def result(self, value: Optional[Result]) -> None:
+        self._result = value
+        if value is not None:
+            self._from_result(value)
+
+    def _from_result(self, result: Result) -> None:
+        """Fill a subclass's standard attributes from the run that failed."""
 
     @property
     def name(self) -> str:
+        """The code's C name, e.g. "PK_ERR_FAILED"."""
         try:
             return "PK_" + ("OK" if self.code == 0 else "ERR_" + N.Error(self.code).name)
         except ValueError:
             return f"pk_error({self.code})"
 
     def __str__(self) -> str:
-        return f"{self.message} [{self.name}]"
+        return self.message or self.name
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code}, message={self.message!r})"
 
-    def __reduce__(self) -> Tuple[Type[ProcessKitError], Tuple[int, str]]:
-        return (type(self), (self.code, self.message))
+    def __reduce__(self) -> Tuple[Any, ...]:
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_result", "readiness")}
+        return (type(self), (self.code, self.message), state)
 
 
 _BY_CODE: Dict[int, Type[ProcessKitError]] = {}
@@ -124,14 +153,39 @@ class LimitError(ProcessKitError):
     """PK_ERR_LIMIT: a resource limit cannot be enforced here."""
 
 
+class _OSErrorMixin(ProcessKitError, OSError):
+    """A ProcessKitError that is also an OSError: errno, strerror (the
+    library's message) and filename (the program, where known)."""
+
+    _errno = 0
+
+    def __init__(self, code: Optional[int] = None, message: str = "", filename: Optional[str] = None) -> None:
+        ProcessKitError.__init__(self, code, message)
+        OSError.__init__(self, self._errno, self.message, filename)
+        self.args = (self.code, self.message)
+
+    def __str__(self) -> str:
+        return ProcessKitError.__str__(self)
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_result", "readiness")}
+        return (type(self), (self.code, self.message, self.filename), state)
+
+
 @_code(N.Error.NOT_FOUND)
-class NotFoundError(ProcessKitError):
-    """PK_ERR_NOT_FOUND: the program was not found."""
+class NotFoundError(_OSErrorMixin, FileNotFoundError):
+    """PK_ERR_NOT_FOUND: the program was not found. A FileNotFoundError
+    (errno ENOENT, filename: the program)."""
+
+    _errno = _errno.ENOENT
 
 
 @_code(N.Error.PERMISSION)
-class PermissionDeniedError(ProcessKitError):
-    """PK_ERR_PERMISSION: the program may not be executed, or an operation was refused."""
+class PermissionDeniedError(_OSErrorMixin, PermissionError):
+    """PK_ERR_PERMISSION: the program may not be executed, or an operation was
+    refused. A PermissionError (errno EACCES, filename: the program, if any)."""
+
+    _errno = _errno.EACCES
 
 
 @_code(N.Error.NO_PROCESS)
@@ -140,8 +194,25 @@ class NoProcessError(ProcessKitError):
 
 
 @_code(N.Error.TIMEOUT)
-class TimeoutExpiredError(ProcessKitError):
-    """PK_ERR_TIMEOUT: a wait ran out of time, or (from check) a run timed out."""
+class TimeoutExpiredError(ProcessKitError, subprocess.TimeoutExpired):
+    """PK_ERR_TIMEOUT: a wait ran out of time, or (from check) a run timed out.
+    A subprocess.TimeoutExpired: cmd (the args, where known), timeout
+    (seconds, where known), output/stdout and stderr (a timed-out run's)."""
+
+    def __init__(self, code: Optional[int] = None, message: str = "", cmd: Optional[Sequence[str]] = None,
+                 timeout: Optional[float] = None) -> None:
+        ProcessKitError.__init__(self, code, message)
+        self.cmd = cmd
+        self.timeout = timeout  # type: ignore[assignment]  # None when the wait had no known timeout
+        self.output: Optional[bytes] = None
+        self.stderr: Optional[bytes] = None
+
+    def _from_result(self, result: Result) -> None:
+        self.cmd = list(result.args)
+        if result.timeout is not None:
+            self.timeout = result.timeout
+        self.output = result.stdout
+        self.stderr = result.stderr
 
 
 @_code(N.Error.UNSUPPORTED)
@@ -171,8 +242,24 @@ class StateError(ProcessKitError):
 
 
 @_code(N.Error.FAILED)
-class CommandFailedError(ProcessKitError):
-    """PK_ERR_FAILED: a command ended without success (an exit code not accepted, a signal)."""
+class CommandFailedError(ProcessKitError, subprocess.CalledProcessError):
+    """PK_ERR_FAILED: a command ended without success (an exit code not
+    accepted, a signal). A subprocess.CalledProcessError: returncode (-signal
+    for a signal), cmd (the args), output/stdout and stderr (the captured
+    output), filled from `.result`."""
+
+    def __init__(self, code: Optional[int] = None, message: str = "") -> None:
+        ProcessKitError.__init__(self, code, message)
+        self.returncode: Optional[int] = None  # type: ignore[assignment]
+        self.cmd: Any = None
+        self.output: Optional[bytes] = None
+        self.stderr: Optional[bytes] = None
+
+    def _from_result(self, result: Result) -> None:
+        self.returncode = result.returncode
+        self.cmd = list(result.args)
+        self.output = result.stdout
+        self.stderr = result.stderr
 
 
 @_code(N.Error.NOT_READY)
@@ -182,16 +269,27 @@ class NotReadyError(ProcessKitError):
     was seen, `.readiness` the same as data. The process is left running."""
 
 
-def error_for(code: int, message: Optional[str] = None) -> ProcessKitError:
-    """The exception for a pk_error code; the message defaults to pk_last_error()."""
+def error_for(code: int, message: Optional[str] = None, *, program: Optional[object] = None) -> ProcessKitError:
+    """The exception for a pk_error code; the message defaults to
+    pk_last_error(). `program` (what was being started) becomes an OSError
+    subclass's filename."""
     if message is None:
         message = last_error()
     cls = _BY_CODE.get(int(code), ProcessKitError)
-    return cls(int(code), message)
+    err = cls(int(code), message)
+    if program is not None and isinstance(err, OSError):
+        err.filename = _fsdecode(program)
+    return err
 
 
-def check(rc: int) -> int:
+def _fsdecode(value: object) -> str:
+    if isinstance(value, (str, bytes)) or hasattr(value, "__fspath__"):
+        return os.fsdecode(value)  # type: ignore[arg-type]
+    return str(value)
+
+
+def check(rc: int, *, program: Optional[object] = None) -> int:
     """Raise the matching ProcessKitError when a call returned a negative code."""
     if rc < 0:
-        raise error_for(rc)
+        raise error_for(rc, program=program)
     return rc

@@ -7,11 +7,11 @@ import select
 import signal as _signal
 import subprocess
 import time
-from typing import Any, List, NamedTuple, Optional, Sequence
+from typing import Any, List, NamedTuple, Optional
 
 from . import _native as N
 from . import _util as U
-from ._util import Arg, BackendLike, Env, FileLike, MechanismLike
+from ._util import Arg, Args, BackendLike, Env, FileLike, MechanismLike
 from .errors import InvalidArgumentError, TimeoutExpiredError, check
 
 __all__ = ["Group", "Child", "ExitStatus", "Containment", "GroupStats", "ShutdownReport", "probe"]
@@ -152,7 +152,8 @@ class Child:
                 except TimeoutExpiredError:
                     if not ready:
                         raise TimeoutExpiredError(
-                            N.Error.TIMEOUT, f"Child.wait: pid {self.pid} still running after {ms} ms") from None
+                            N.Error.TIMEOUT, f"Child.wait: pid {self.pid} still running after {ms} ms",
+                            cmd=[U.fsdecode(a) for a in self.args], timeout=timeout) from None
 
     def poll(self) -> Optional[ExitStatus]:
         """The ExitStatus if the child has ended, else None."""
@@ -250,14 +251,16 @@ class Group:
         """The mechanism holding the group: "cgroup-v2", "process-group", ..."""
         return self.containment().mechanism
 
-    def spawn(self, args: Sequence[Arg], *, program: Optional[Arg] = None, env: Optional[Env] = None,
+    def spawn(self, args: Args, *, program: Optional[Arg] = None, env: Optional[Env] = None,
               cwd: Optional[Arg] = None, stdin: Optional[FileLike] = None, stdout: Optional[FileLike] = None,
               stderr: Optional[FileLike] = None, new_session: bool = False, search_path: bool = True,
               parent_death_signal: Optional[int] = None) -> Child:
         """Start a child inside the group. `args` is argv (args[0] is also the
-        program unless `program` is given). stdio: None inherits, DEVNULL
+        program unless `program` is given); a str, bytes or path is one
+        program with no arguments, as subprocess takes it. stdio: None inherits, DEVNULL
         (subprocess.DEVNULL) is /dev/null, an int or object with fileno() is
         that fd. `env` (a mapping) replaces the environment."""
+        args = U.argv(args)
         argv = [U.cbytes(a) for a in args]
         c_argv = U.cstr_array(argv)
         keep: List[Any] = [c_argv]
@@ -282,7 +285,8 @@ class Group:
         opts.flags = flags
         opts.parent_death_signal = -1 if parent_death_signal is None else int(parent_death_signal)
         handle = ctypes.POINTER(N.pk_child)()
-        check(N.pk_group_spawn(self._h, ctypes.byref(opts), ctypes.byref(handle)))
+        check(N.pk_group_spawn(self._h, ctypes.byref(opts), ctypes.byref(handle)),
+              program=program if program is not None else (args[0] if args else None))
         del keep
         return Child(handle, list(args))
 

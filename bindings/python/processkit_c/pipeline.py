@@ -19,8 +19,9 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from . import _native as N
 from . import _util as U
-from ._util import Arg
+from ._util import Arg, Args
 from .errors import check as _check
+from .errors import error_for
 from .run import CancelToken, Result, _Command
 
 __all__ = ["Pipeline", "PipelineResult", "StageResult", "pipeline"]
@@ -81,7 +82,7 @@ class Pipeline:
     every stage's tree, and SIGKILL after grace, default 2 s), sigpipe_fails,
     cancel (a CancelToken)."""
 
-    def __init__(self, stages: Iterable[Sequence[Arg]] = (), *, timeout: Optional[float] = None,
+    def __init__(self, stages: Iterable[Args] = (), *, timeout: Optional[float] = None,
                  grace: Optional[float] = None, timeout_signal: int = 0, sigpipe_fails: bool = False,
                  cancel: Optional[CancelToken] = None) -> None:
         self._stages: List[Tuple[List[Arg], bool, Dict[str, Any]]] = []  # (args, unchecked, options)
@@ -93,8 +94,9 @@ class Pipeline:
         for args in stages:
             self.add(args)
 
-    def add(self, args: Sequence[Arg], *, unchecked: bool = False, **options: Any) -> Pipeline:
-        """Append a stage: args plus run()'s per-command options (env, cwd,
+    def add(self, args: Args, *, unchecked: bool = False, **options: Any) -> Pipeline:
+        """Append a stage: args (an argv sequence, or a str/bytes/path: one
+        program with no arguments) plus run()'s per-command options (env, cwd,
         stderr, ok_codes, input or stdin for the first stage, stdout for the
         last, on_line...). The stage's stdout feeds the next stage's stdin.
         unchecked=True: this stage's failure never fails the pipeline.
@@ -102,7 +104,7 @@ class Pipeline:
         for key in ("timeout", "grace", "cancel"):
             if key in options:
                 raise TypeError(f"{key} is pipeline-wide: pass it to Pipeline() or pipeline()")
-        self._stages.append((list(args), bool(unchecked), options))
+        self._stages.append((U.argv(args), bool(unchecked), options))
         return self
 
     def __len__(self) -> int:
@@ -129,14 +131,16 @@ class Pipeline:
             if self.cancel is not None:
                 _check(N.pk_pipeline_cancel_on(handle, self.cancel.handle))
             res = ctypes.POINTER(N.pk_result)()
-            _check(N.pk_pipeline_run(handle, ctypes.byref(res)))
+            rc = N.pk_pipeline_run(handle, ctypes.byref(res))
+            if rc < 0:
+                raise _run_error(rc, commands)
             for cmd in commands:
                 err = cmd.callback_error
                 if err is not None:
                     N.pk_result_free(res)
                     raise err
             try:
-                result = self._result(res, commands)
+                result = self._result(res, commands, self.timeout)
             finally:
                 N.pk_result_free(res)
         finally:
@@ -148,7 +152,8 @@ class Pipeline:
         return result
 
     @staticmethod
-    def _result(res: ctypes._Pointer[N.pk_result], commands: Sequence[_Command]) -> PipelineResult:
+    def _result(res: ctypes._Pointer[N.pk_result], commands: Sequence[_Command],
+                timeout: Optional[float]) -> PipelineResult:
         info = N.pk_run_info()
         _check(N.pk_result_info(res, ctypes.byref(info)))
         stages = []
@@ -160,10 +165,24 @@ class Pipeline:
             res, tuple(c.args for c in commands),
             stages=tuple(stages),
             failed_stage=info.failed_stage if info.failed_stage >= 0 else None,
+            timeout=timeout,
         )
 
 
-def pipeline(*stages: Sequence[Arg], check: bool = False, input: Union[str, bytes, None] = None,
+def _run_error(rc: int, commands: Sequence[_Command]) -> Exception:
+    """pk_pipeline_run's error; a program not found (or not executable) is
+    the filename of the NotFoundError (PermissionDeniedError): the first
+    stage whose program the library's message names."""
+    err = error_for(rc)
+    if isinstance(err, OSError):
+        for cmd in commands:
+            if cmd.args and cmd.args[0] in err.message:
+                err.filename = cmd.args[0]
+                break
+    return err
+
+
+def pipeline(*stages: Args, check: bool = False, input: Union[str, bytes, None] = None,
              timeout: Optional[float] = None, grace: Optional[float] = None, timeout_signal: int = 0,
              sigpipe_fails: bool = False, cancel: Optional[CancelToken] = None, unchecked: Iterable[int] = (),
              **options: Any) -> PipelineResult:

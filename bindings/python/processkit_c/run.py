@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Seque
 
 from . import _native as N
 from . import _util as U
-from ._util import Arg, Env
+from ._util import Arg, Args, Env
 from .errors import InvalidArgumentError, ProcessKitError, check, error_for, last_error
 
 if TYPE_CHECKING:
@@ -86,6 +86,7 @@ class Result:
     overflowed: bool = False
     error_code: int = 0  # pk_result_check()'s code (0 when successful)
     error_message: str = field(default="", repr=False)  # ... and its message
+    timeout: Optional[float] = field(default=None, repr=False)  # the run's timeout (seconds), if it had one
 
     @property
     def timed_out(self) -> bool:
@@ -206,7 +207,7 @@ def _output(cmd: ctypes._Pointer[N.pk_command], stream: int, value: object, what
 class _Command:
     """A pk_command built from run()'s keyword arguments; freed on exit."""
 
-    def __init__(self, args: Sequence[Arg], *, input: Union[str, bytes, None] = None, stdin: Input = DEVNULL,
+    def __init__(self, args: Args, *, input: Union[str, bytes, None] = None, stdin: Input = DEVNULL,
                  stdout: Output = PIPE, stderr: Output = PIPE, env: Optional[Env] = None, cwd: Optional[Arg] = None,
                  timeout: Optional[float] = None, grace: Optional[float] = 2.0, timeout_signal: int = 0,
                  ok_codes: Optional[Iterable[int]] = None, backend: Optional[U.BackendLike] = None,
@@ -215,8 +216,9 @@ class _Command:
                  parent_death_signal: int = 0, max_output: Optional[int] = None,
                  overflow: Union[str, int] = "keep-head", cancel: Optional[CancelToken] = None,
                  on_line: Optional[LineCallback] = None) -> None:
-        args = list(args)
-        self.args = tuple(os.fsdecode(a) if isinstance(a, (bytes, str, os.PathLike)) else str(a) for a in args)
+        args = U.argv(args)
+        self.timeout = timeout
+        self.args = tuple(U.fsdecode(a) for a in args)
         # An empty argv reaches the library as an empty program name, so the
         # error (InvalidArgumentError) carries the library's own message.
         program = U.cbytes(args[0], "program") if args else b""
@@ -358,7 +360,7 @@ class Process:
             handle = ctypes.POINTER(N.pk_result)()
             check(N.pk_process_result(self._h, ctypes.byref(handle)))
             try:
-                self._result = Result._from_handle(handle, self.args)
+                self._result = Result._from_handle(handle, self.args, timeout=self._command.timeout)
             finally:
                 N.pk_result_free(handle)
         return self._result
@@ -459,10 +461,17 @@ def _probe_stream(stream: Union[None, str, int]) -> int:
     return int(stream)
 
 
-def _check(rc: int, message: str) -> int:
-    """check() for a code that came with its message (from another thread)."""
+def _check(rc: int, message: str, procs: Sequence[Process] = (), timeout: Optional[float] = None) -> int:
+    """check() for a code that came with its message (from another thread).
+    A wait's TimeoutExpiredError carries its timeout, and its cmd when it
+    waited for one process."""
     if rc < 0:
-        raise error_for(rc, message)
+        err = error_for(rc, message)
+        if isinstance(err, subprocess.TimeoutExpired):
+            err.timeout = timeout  # type: ignore[assignment]
+            if len(procs) == 1:
+                err.cmd = list(procs[0].args)
+        raise err
     return rc
 
 
@@ -641,14 +650,14 @@ class Loop:
         check(N.pk_loop_fd(self._h, ctypes.byref(fd)))
         return fd.value
 
-    def start(self, args: Sequence[Arg], *, group: Optional[Group] = None, **options: Any) -> Process:
+    def start(self, args: Args, *, group: Optional[Group] = None, **options: Any) -> Process:
         """Start a command (run()'s options) on the loop, in `group` (a Group)
         or in a private group of its own; return its Process."""
         command = _Command(args, **options)
         try:
             handle = ctypes.POINTER(N.pk_process)()
             check(N.pk_loop_start(self._h, command._h, group.handle if group is not None else None,
-                                  ctypes.byref(handle)))
+                                  ctypes.byref(handle)), program=command.args[0] if command.args else None)
         finally:
             command.close()
         proc = Process(self, handle, command)
@@ -691,7 +700,7 @@ class Loop:
                              U.wait_ms(timeout))
         for p in procs:
             p._raise_callback_error()
-        _check(rc, message)
+        _check(rc, message, procs, timeout)
 
     def wait_any(self, procs: Iterable[Process], timeout: Optional[float] = None) -> Process:
         """Drive the loop until one of `procs` is finished; return it."""
@@ -703,7 +712,7 @@ class Loop:
                              U.wait_ms(timeout))
         for p in procs:
             p._raise_callback_error()
-        _check(rc, message)
+        _check(rc, message, procs, timeout)
         return procs[index.value]
 
     def close(self) -> None:
@@ -733,11 +742,13 @@ class Loop:
                 pass
 
 
-def run(args: Sequence[Arg], *, input: Union[str, bytes, None] = None, env: Optional[Env] = None,
+def run(args: Args, *, input: Union[str, bytes, None] = None, env: Optional[Env] = None,
         cwd: Optional[Arg] = None, timeout: Optional[float] = None, grace: Optional[float] = None,
         check: bool = False, ok_codes: Optional[Iterable[int]] = None, **options: Any) -> Result:
     """Run a command to completion in a private group (its whole tree dies
-    with it) and return a Result with stdout and stderr captured.
+    with it) and return a Result with stdout and stderr captured. `args` is
+    the argv (a sequence), or one program with no arguments (a str, bytes or
+    path: never split, there is no shell), as subprocess.run takes it.
 
     A non-zero exit is data (result.returncode) unless check=True, which
     raises the library's error (CommandFailedError, TimeoutExpiredError...)
