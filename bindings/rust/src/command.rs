@@ -1,10 +1,15 @@
 //! Run-and-capture: [`Command`] (a builder), [`Output`] (a finished run),
 //! [`CancelToken`].
+use std::any::Any;
+use std::cell::RefCell;
 use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::os::raw::{c_char, c_void};
 use std::os::unix::io::RawFd;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::ptr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{check, Error, Result};
@@ -208,6 +213,7 @@ pub struct Command {
     parent_death_signal: i32,
     group_options: Option<GroupOptions>,
     cancel: Option<CancelToken>,
+    on_line: Option<LineCallback>,
 }
 
 impl Command {
@@ -229,6 +235,7 @@ impl Command {
             parent_death_signal: 0,
             group_options: None,
             cancel: None,
+            on_line: None,
         }
     }
 
@@ -325,7 +332,8 @@ impl Command {
     /// Bound the run: after `timeout` send `signal` (0 = SIGTERM) to the
     /// whole tree, wait `grace`, then SIGKILL the tree. The run ends as
     /// [`Outcome::TimedOut`].
-    pub fn timeout(&mut self, timeout: Duration, signal: i32, grace: Duration) -> &mut Self {
+    pub fn timeout(&mut self, timeout: Duration, signal: impl Into<crate::Signal>, grace: Duration) -> &mut Self {
+        let signal = signal.into().raw();
         self.timeout = Some((timeout, signal, grace));
         self
     }
@@ -343,8 +351,8 @@ impl Command {
     }
 
     /// The signal the child gets when its spawning thread dies (0 = none, the default).
-    pub fn parent_death_signal(&mut self, sig: i32) -> &mut Self {
-        self.parent_death_signal = sig;
+    pub fn parent_death_signal(&mut self, sig: impl Into<crate::Signal>) -> &mut Self {
+        self.parent_death_signal = sig.into().raw();
         self
     }
 
@@ -360,6 +368,43 @@ impl Command {
         self
     }
 
+    /// Call `f(stream, line)` for every line the program writes to stdout
+    /// or stderr, as it arrives (`pk_command_on_line`). `line` has no
+    /// trailing `\n`; a last line without one comes at the end of the
+    /// stream, and a line longer than 1 MiB comes in pieces. Capturing goes
+    /// on as before ([`Output::stdout`]...); with [`Redirect::Merge`] stderr's
+    /// lines come as [`Stream::Stdout`], and a stream not captured gives no
+    /// lines. Replaces an earlier callback.
+    ///
+    /// `f` runs on the thread driving the run, inside the library's call:
+    /// [`Command::output`], a [`crate::Loop`]'s waits and `run_once`, or the
+    /// task polling an async run. It is kept alive by the command and by
+    /// every [`crate::Process`] started from it; clones of the command share
+    /// it, and runs on several threads at once take turns calling it. If
+    /// `f` panics it is not called again and the panic is resumed by the
+    /// call that collects the run ([`Command::output`],
+    /// [`crate::Pipeline::output`], [`crate::Process::result`], the async
+    /// waits). A line delivered while `f` itself is running on the same
+    /// thread (a run of this command driven from inside `f`) is skipped.
+    pub fn on_line<F>(&mut self, f: F) -> &mut Self
+    where
+        F: FnMut(Stream, &[u8]) + Send + 'static,
+    {
+        self.on_line = Some(LineCallback::new(Box::new(f)));
+        self
+    }
+
+    /// Remove the [`Command::on_line`] callback.
+    pub fn clear_on_line(&mut self) -> &mut Self {
+        self.on_line = None;
+        self
+    }
+
+    /// The line callback, for a run that must keep it alive.
+    pub(crate) fn line_callback(&self) -> Option<LineCallback> {
+        self.on_line.clone()
+    }
+
     /// Run to the end in a private group and capture its output. A non-zero
     /// exit, a signal or a timeout is data ([`Output::outcome`],
     /// [`Output::exit_code`]...), not an error; an `Err` means the run could
@@ -369,8 +414,10 @@ impl Command {
         let cmd = self.build()?;
         let mut res = ptr::null_mut();
         // SAFETY: cmd is a live handle; res an out-pointer.
-        check(unsafe { sys::pk_command_run(cmd.0, &mut res) })?;
-        Output::from_result(RawResult(res))
+        let rc = unsafe { sys::pk_command_run(cmd.0, &mut res) };
+        let res = check(rc).map(|()| RawResult(res));
+        resume_line_panic(self.on_line.as_ref());
+        Output::from_result(res?)
     }
 
     /// [`Command::output`], then [`Output::check`]: an unaccepted exit code,
@@ -454,8 +501,112 @@ impl Command {
             if let Some(token) = &self.cancel {
                 check(sys::pk_command_cancel_on(c, token.inner.raw))?;
             }
+            if let Some(cb) = &self.on_line {
+                // The state lives in an Arc held by this command and by
+                // every Process started from it (see line_callback).
+                let user = cb.user();
+                for stream in [sys::PK_STREAM_STDOUT, sys::PK_STREAM_STDERR] {
+                    check(sys::pk_command_on_line(c, stream, Some(line_trampoline), user))?;
+                }
+            }
         }
         Ok(cmd)
+    }
+}
+
+/// A [`Command::on_line`] callback, shared by the command, its clones and
+/// the runs started from it; the library holds a raw pointer to the state.
+#[derive(Clone)]
+pub(crate) struct LineCallback(Arc<LineState>);
+
+type LineFn = dyn FnMut(Stream, &[u8]) + Send;
+
+struct LineState {
+    f: Mutex<Box<LineFn>>,
+    /// The callback panicked: not called again; the payload until resumed.
+    panicked: Mutex<(bool, Option<Box<dyn Any + Send>>)>,
+}
+
+impl fmt::Debug for LineCallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LineCallback(..)")
+    }
+}
+
+impl LineCallback {
+    fn new(f: Box<LineFn>) -> LineCallback {
+        LineCallback(Arc::new(LineState { f: Mutex::new(f), panicked: Mutex::new((false, None)) }))
+    }
+
+    fn user(&self) -> *mut c_void {
+        Arc::as_ptr(&self.0) as *mut c_void
+    }
+
+    /// Resume a panic of the callback, once.
+    pub(crate) fn resume_panic(&self) {
+        let payload = self.0.panicked.lock().unwrap_or_else(|e| e.into_inner()).1.take();
+        if let Some(p) = payload {
+            panic::resume_unwind(p);
+        }
+    }
+}
+
+/// [`LineCallback::resume_panic`] for an optional callback.
+pub(crate) fn resume_line_panic(cb: Option<&LineCallback>) {
+    if let Some(cb) = cb {
+        cb.resume_panic();
+    }
+}
+
+thread_local! {
+    /// The line callbacks running on this thread (re-entrancy guard).
+    static RUNNING_LINE_FNS: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The `pk_line_fn` given to the library: `user` is a `LineState`.
+unsafe extern "C" fn line_trampoline(user: *mut c_void, stream: i32, line: *const c_char, len: usize) {
+    // SAFETY: user is the Arc'd LineState of a LineCallback that the
+    // Command or the Process being driven still holds.
+    let state = unsafe { &*(user as *const LineState) };
+    let key = user as usize;
+    if state.panicked.lock().unwrap_or_else(|e| e.into_inner()).0 {
+        return;
+    }
+    let reentrant = RUNNING_LINE_FNS.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.contains(&key) {
+            true
+        } else {
+            r.push(key);
+            false
+        }
+    });
+    if reentrant {
+        return;
+    }
+    let stream = if stream == sys::PK_STREAM_STDERR { Stream::Stderr } else { Stream::Stdout };
+    let bytes: &[u8] = if line.is_null() || len == 0 {
+        &[]
+    } else {
+        // SAFETY: the library passes len readable bytes, valid for the call.
+        unsafe { std::slice::from_raw_parts(line.cast(), len) }
+    };
+    let r = panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut f = state.f.lock().unwrap_or_else(|e| e.into_inner());
+        (*f)(stream, bytes)
+    }));
+    RUNNING_LINE_FNS.with(|r| {
+        let mut r = r.borrow_mut();
+        if let Some(i) = r.iter().rposition(|&k| k == key) {
+            r.remove(i);
+        }
+    });
+    if let Err(payload) = r {
+        let mut p = state.panicked.lock().unwrap_or_else(|e| e.into_inner());
+        p.0 = true;
+        if p.1.is_none() {
+            p.1 = Some(payload);
+        }
     }
 }
 

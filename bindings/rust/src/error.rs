@@ -66,9 +66,29 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+impl Error {
+    /// The [`std::io::ErrorKind`] closest to this error's code
+    /// ([`std::io::ErrorKind::Other`] for codes with no counterpart).
+    pub fn io_kind(&self) -> std::io::ErrorKind {
+        use std::io::ErrorKind as K;
+        match self.code {
+            ErrorCode::NotFound => K::NotFound,
+            ErrorCode::Permission => K::PermissionDenied,
+            ErrorCode::Timeout => K::TimedOut,
+            ErrorCode::Cancelled => K::Interrupted,
+            ErrorCode::Invalid => K::InvalidInput,
+            ErrorCode::NoMem => K::OutOfMemory,
+            ErrorCode::Unsupported => K::Unsupported,
+            _ => K::Other,
+        }
+    }
+}
+
+/// The kind comes from [`Error::io_kind`]; the [`Error`] itself is the
+/// `io::Error`'s inner error (`get_ref`, `into_inner`, then `downcast`).
 impl From<Error> for std::io::Error {
     fn from(e: Error) -> std::io::Error {
-        std::io::Error::other(e)
+        std::io::Error::new(e.io_kind(), e)
     }
 }
 

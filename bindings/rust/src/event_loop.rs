@@ -6,7 +6,7 @@ use std::os::unix::io::{AsRawFd, RawFd};
 use std::ptr;
 use std::time::Duration;
 
-use crate::command::{Command, Output, RawResult, Stream};
+use crate::command::{resume_line_panic, Command, LineCallback, Output, RawResult, Stream};
 use crate::error::{char_array, check, Error, ErrorCode, Result};
 use crate::group::Group;
 use crate::sys;
@@ -80,7 +80,7 @@ impl Loop {
 
     fn start_raw(&self, cmd: &Command, group: *mut sys::pk_group) -> Result<Process<'_>> {
         let (raw, pid) = self.start_unowned(cmd, group)?;
-        Ok(Process { raw, pid, _loop: PhantomData })
+        Ok(Process { raw, pid, _line: cmd.line_callback(), _loop: PhantomData })
     }
 
     /// Start a run; the caller owns the returned handle and frees it before the loop.
@@ -193,6 +193,9 @@ impl Drop for Loop {
 pub struct Process<'l> {
     raw: *mut sys::pk_process,
     pid: i32,
+    /// The command's line callback: the run calls it until it is freed
+    /// (a field, so it is dropped after pk_process_free in Drop).
+    _line: Option<LineCallback>,
     _loop: PhantomData<&'l Loop>,
 }
 
@@ -213,7 +216,9 @@ impl Process<'_> {
     }
 
     /// The outcome and output of the finished run ([`crate::ErrorCode::State`] while it runs).
+    /// A panic of the command's [`Command::on_line`] callback is resumed here.
     pub fn result(&self) -> Result<Output> {
+        resume_line_panic(self._line.as_ref());
         process_result(self.raw)
     }
 
@@ -224,7 +229,8 @@ impl Process<'_> {
     }
 
     /// Send `sig` to the process's tree (its private group), or to the process alone in a shared group.
-    pub fn signal(&self, sig: i32) -> Result<()> {
+    pub fn signal(&self, sig: impl Into<crate::Signal>) -> Result<()> {
+        let sig = sig.into().raw();
         // SAFETY: live handle.
         check(unsafe { sys::pk_process_signal(self.raw, sig) })
     }

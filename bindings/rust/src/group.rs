@@ -166,8 +166,8 @@ impl GroupOptions {
         self
     }
     /// Default parent-death signal of spawns (0 = none).
-    pub fn parent_death_signal(mut self, sig: i32) -> Self {
-        self.parent_death_signal = sig;
+    pub fn parent_death_signal(mut self, sig: impl Into<crate::Signal>) -> Self {
+        self.parent_death_signal = sig.into().raw();
         self
     }
     /// A memory limit in bytes (0 = none). Fails at creation if it cannot be enforced.
@@ -298,8 +298,8 @@ impl SpawnOptions {
         self
     }
     /// The signal the child gets when its spawning thread dies (0 = none).
-    pub fn parent_death_signal(mut self, sig: i32) -> Self {
-        self.parent_death_signal = Some(sig);
+    pub fn parent_death_signal(mut self, sig: impl Into<crate::Signal>) -> Self {
+        self.parent_death_signal = Some(sig.into().raw());
         self
     }
 
@@ -428,7 +428,8 @@ impl Group {
     }
 
     /// Send `sig` to every process in the group.
-    pub fn signal(&self, sig: i32) -> Result<()> {
+    pub fn signal(&self, sig: impl Into<crate::Signal>) -> Result<()> {
+        let sig = sig.into().raw();
         // SAFETY: plain call on an owned handle.
         check(unsafe { sys::pk_group_signal(self.raw, sig) })
     }
@@ -649,7 +650,8 @@ impl Child {
     }
 
     /// Signal the child alone (through its pidfd: never a recycled pid).
-    pub fn signal(&self, sig: i32) -> Result<()> {
+    pub fn signal(&self, sig: impl Into<crate::Signal>) -> Result<()> {
+        let sig = sig.into().raw();
         // SAFETY: plain call on an owned handle.
         check(unsafe { sys::pk_child_signal(self.raw, sig) })
     }

@@ -56,6 +56,7 @@ mod error_code;
 mod event_loop;
 mod group;
 mod pipeline;
+pub mod signal;
 #[cfg(feature = "tokio")]
 mod tokio_support;
 mod util;
@@ -68,6 +69,7 @@ pub use group::{
     ShutdownReport, SpawnOptions, Stdio,
 };
 pub use pipeline::{Pipeline, StageInfo};
+pub use signal::Signal;
 #[cfg(feature = "tokio")]
 pub use tokio_support::AsyncLoop;
 
@@ -81,26 +83,4 @@ pub fn version() -> String {
 pub fn version_number() -> u32 {
     // SAFETY: never fails.
     unsafe { sys::pk_version() }
-}
-
-/// Linux signal numbers for the signal arguments.
-pub mod signal {
-    /// Hangup.
-    pub const SIGHUP: i32 = 1;
-    /// Interrupt.
-    pub const SIGINT: i32 = 2;
-    /// Quit.
-    pub const SIGQUIT: i32 = 3;
-    /// Kill (cannot be caught).
-    pub const SIGKILL: i32 = 9;
-    /// User-defined 1.
-    pub const SIGUSR1: i32 = 10;
-    /// User-defined 2.
-    pub const SIGUSR2: i32 = 12;
-    /// Terminate.
-    pub const SIGTERM: i32 = 15;
-    /// Continue.
-    pub const SIGCONT: i32 = 18;
-    /// Stop (cannot be caught).
-    pub const SIGSTOP: i32 = 19;
 }

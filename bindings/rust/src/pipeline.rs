@@ -67,7 +67,8 @@ impl Pipeline {
     /// Bound the whole pipeline: after `timeout` send `signal` (0 = SIGTERM)
     /// to every stage's tree, wait `grace`, then SIGKILL. It ends as
     /// [`Outcome::TimedOut`].
-    pub fn timeout(&mut self, timeout: Duration, signal: i32, grace: Duration) -> &mut Self {
+    pub fn timeout(&mut self, timeout: Duration, signal: impl Into<crate::Signal>, grace: Duration) -> &mut Self {
+        let signal = signal.into().raw();
         self.timeout = Some((timeout, signal, grace));
         self
     }
@@ -114,8 +115,12 @@ impl Pipeline {
         }
         let mut res = ptr::null_mut();
         // SAFETY: live handle; out-pointer.
-        check(unsafe { sys::pk_pipeline_run(pl.0, &mut res) })?;
-        let res = RawResult(res);
+        let rc = unsafe { sys::pk_pipeline_run(pl.0, &mut res) };
+        let res = check(rc).map(|()| RawResult(res));
+        for (c, _) in &self.stages {
+            crate::command::resume_line_panic(c.line_callback().as_ref());
+        }
+        let res = res?;
         let mut info = sys::pk_run_info::zeroed();
         // SAFETY: live result; a sized struct.
         check(unsafe { sys::pk_result_info(res.0, &mut info) })?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::Notify;
 
-use crate::command::{Command, Output};
+use crate::command::{resume_line_panic, Command, LineCallback, Output};
 use crate::error::{Error, ErrorCode, Result};
 use crate::event_loop::{process_done, process_result, Loop, Process};
 use crate::group::Group;
@@ -155,6 +155,9 @@ struct SoloRun {
     afd: AsyncFd<LoopFd>,
     proc: *mut sys::pk_process,
     lp: Loop,
+    /// The command's line callback, alive as long as the run (dropped after
+    /// the process and the loop).
+    line: Option<LineCallback>,
 }
 
 // SAFETY: the loop, its process and the fd registration move together and
@@ -168,12 +171,13 @@ impl SoloRun {
         let afd = AsyncFd::with_interest(LoopFd(lp.fd()), tokio::io::Interest::READABLE)
             .map_err(|e| io_error("AsyncFd::new(pk_loop fd)", e))?;
         let (proc, _pid) = lp.start_unowned(cmd, std::ptr::null_mut())?;
-        Ok(SoloRun { afd, proc, lp })
+        Ok(SoloRun { afd, proc, lp, line: cmd.line_callback() })
     }
 
     async fn finish(&mut self) -> Result<Output> {
         loop {
             if process_done(self.proc)? {
+                resume_line_panic(self.line.as_ref());
                 return process_result(self.proc);
             }
             let mut guard = self.afd.readable().await.map_err(|e| io_error("pk_loop fd", e))?;
