@@ -1,8 +1,15 @@
 package processkit
 
 /*
+#include <stdint.h>
 #include <stdlib.h>
 #include <processkit.h>
+
+// gopkOnLine is exported by online.go.
+extern void gopkOnLine(void *user, int32_t stream, char *line, size_t len);
+static pk_line_fn gopk_line_fn(void) { return (pk_line_fn)gopkOnLine; }
+// A registry id as the callback's user pointer (never dereferenced).
+static void *gopk_user(uintptr_t id) { return (void *)id; }
 */
 import "C"
 
@@ -10,6 +17,7 @@ import (
 	"context"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -55,6 +63,20 @@ type Cmd struct {
 	// whose tree dies when the program ends.
 	Group        *Group
 	GroupOptions []Option
+
+	// OnLine, when set, is called for every line of stdout and stderr as it
+	// arrives, in arrival order, with its stream (StreamStdout or
+	// StreamStderr) and the line without its newline (a final unterminated
+	// line comes at end of stream). line is the callback's own copy. Lines
+	// still reach the captured output.
+	//
+	// It is called on the goroutine driving the run: the one inside Run,
+	// or, on a Loop, whichever goroutine is driving it (in Wait or a
+	// probe), one call at a time per loop. It must not block for long, nor
+	// wait on the same Loop. A panic in it is recovered, later lines are
+	// not delivered, and the panic is raised again by Run or Process.Wait
+	// when the run is over.
+	OnLine func(stream Stream, line []byte)
 }
 
 // Command returns a Cmd for name with args.
@@ -68,23 +90,33 @@ func Run(ctx context.Context, name string, args ...string) (*Result, error) {
 	return Command(name, args...).Run(ctx)
 }
 
-// build makes the pk_command; the caller frees it.
-func (c *Cmd) build() (*C.pk_command, error) {
+// build makes the pk_command; the caller frees it, and unregisters the
+// line sink (nil without OnLine) once no more lines can come.
+func (c *Cmd) build() (*C.pk_command, *lineSink, error) {
 	var strs cStrings
 	defer strs.free()
 	name, err := strs.cstr("Name", c.Name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var cmd *C.pk_command
 	if err := pkCommandNew(name, &cmd); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := c.configure(cmd, &strs); err != nil {
 		_ = pkCommandFree(cmd)
-		return nil, err
+		return nil, nil, err
 	}
-	return cmd, nil
+	var sink *lineSink
+	if c.OnLine != nil {
+		sink = newLineSink(c.OnLine)
+		if err := pkCommandOnEvent(cmd, C.gopk_line_fn(), C.gopk_user(C.uintptr_t(sink.id))); err != nil {
+			sink.unregister()
+			_ = pkCommandFree(cmd)
+			return nil, nil, err
+		}
+	}
+	return cmd, sink, nil
 }
 
 func (c *Cmd) configure(cmd *C.pk_command, strs *cStrings) error {
@@ -175,9 +207,14 @@ func (c *Cmd) configure(cmd *C.pk_command, strs *cStrings) error {
 }
 
 // Run starts the command, captures stdout and stderr and waits for the end.
-// When ctx is done first, the tree is killed and the run ends as
-// OutcomeCancelled. The error reports only failures to run at all (a bad
-// argument, a program not found...); how the program ended is in the Result.
+// When ctx is done first, the tree is killed, the run ends as
+// OutcomeCancelled, and Run returns the Result (its output so far) together
+// with an error that matches ctx.Err() (errors.Is(err,
+// context.DeadlineExceeded) or context.Canceled) and ErrCancelled. Apart
+// from that, the error reports only failures to run at all (a bad argument,
+// a program not found: errors.Is(err, exec.ErrNotFound)...), with a nil
+// Result; how the program ended (an exit code, Cmd.Timeout) is data in the
+// Result.
 func (c *Cmd) Run(ctx context.Context) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -191,11 +228,13 @@ func (c *Cmd) Run(ctx context.Context) (*Result, error) {
 		defer l.Close()
 		return l.Run(ctx, c)
 	}
-	cmd, err := c.build()
+	cmd, sink, err := c.build()
 	if err != nil {
 		return nil, err
 	}
 	defer pkCommandFree(cmd)
+	defer sink.unregister() // after the run: no more lines
+	var ctxEnded atomic.Bool
 	if ctx.Done() != nil {
 		var tok *C.pk_cancel
 		if err := pkCancelNew(&tok); err != nil {
@@ -205,14 +244,22 @@ func (c *Cmd) Run(ctx context.Context) (*Result, error) {
 		if err := pkCommandCancelOn(cmd, tok); err != nil {
 			return nil, err
 		}
-		stop := context.AfterFunc(ctx, func() { _ = pkCancelTrigger(tok) })
+		stop := context.AfterFunc(ctx, func() {
+			ctxEnded.Store(true)
+			_ = pkCancelTrigger(tok)
+		})
 		defer stop()
 	}
 	var r *C.pk_result
 	if err := pkCommandRun(cmd, &r); err != nil {
 		return nil, err
 	}
-	return resultFromC(r)
+	sink.repanic()
+	res, err := resultFromC(r)
+	if err == nil && res.Outcome == OutcomeCancelled && ctxEnded.Load() {
+		err = ctxRunError(ctx, res)
+	}
+	return res, err
 }
 
 // Result is the outcome and captured output of a finished run.

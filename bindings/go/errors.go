@@ -7,6 +7,10 @@ package processkit
 import "C"
 
 import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os/exec"
 	"strconv"
 	"unsafe"
 )
@@ -32,8 +36,14 @@ func (e *Error) Error() string {
 }
 
 // Is reports whether target is the sentinel of e's code (or an *Error with
-// the same code and message).
+// the same code and message). A CodeNotFound error (a program or a
+// directory that is not there) also matches the standard library's
+// exec.ErrNotFound and fs.ErrNotExist, so code written for os/exec keeps
+// working.
 func (e *Error) Is(target error) bool {
+	if target == exec.ErrNotFound || target == fs.ErrNotExist {
+		return e.Code == CodeNotFound
+	}
 	t, ok := target.(*Error)
 	if !ok {
 		return false
@@ -67,6 +77,17 @@ func errorFromC(rc int32, msg *C.char) error {
 // never sees (a string with a NUL byte, a closed Go-side object).
 func errorf(code Code, msg string) error {
 	return &Error{Code: code, Message: msg}
+}
+
+// ctxRunError is the error of a run that ctx ended (it was cancelled when
+// ctx was done): ctx.Err() (context.Canceled or context.DeadlineExceeded),
+// wrapping the result's check (ErrCancelled, with the library's message)
+// too, so errors.Is matches either.
+func ctxRunError(ctx context.Context, r *Result) error {
+	if r.check == nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("%w: %w", ctx.Err(), r.check)
 }
 
 // Version is the loaded library's version, "major.minor.patch".

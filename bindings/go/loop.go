@@ -18,6 +18,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -218,7 +219,7 @@ func (l *Loop) Start(ctx context.Context, c *Cmd) (*Process, error) {
 			return nil, errorf(CodeHandle, "Cmd.Group is closed")
 		}
 	}
-	cmd, err := c.build()
+	cmd, sink, err := c.build()
 	if err != nil {
 		return nil, err
 	}
@@ -228,15 +229,22 @@ func (l *Loop) Start(ctx context.Context, c *Cmd) (*Process, error) {
 	runtime.KeepAlive(l)
 	runtime.KeepAlive(c.Group)
 	if err != nil {
+		sink.unregister()
 		return nil, err
 	}
 	var pid C.int32_t
 	_ = pkProcessPID(ph, &pid)
-	p := &Process{loop: l, pid: int(pid), name: c.Name}
+	p := &Process{loop: l, pid: int(pid), name: c.Name, ctx: ctx, sink: sink}
 	p.h.store(unsafe.Pointer(ph))
-	p.cleanup = runtime.AddCleanup(p, func(h *C.pk_process) { _ = pkProcessFree(h) }, ph)
+	p.cleanup = runtime.AddCleanup(p, func(o processOwned) {
+		_ = pkProcessFree(o.h)
+		o.sink.unregister()
+	}, processOwned{ph, sink})
 	// pk_process_cancel wakes the loop: a Wait parked on it returns.
-	p.stop = context.AfterFunc(ctx, func() { _ = pkProcessCancel(ph) })
+	p.stop = context.AfterFunc(ctx, func() {
+		p.ctxEnded.Store(true)
+		_ = pkProcessCancel(ph)
+	})
 	return p, nil
 }
 
@@ -286,6 +294,12 @@ func (l *Loop) drive(until func() bool, deadline time.Time) error {
 	return err
 }
 
+// processOwned is what the cleanup of a Process never closed frees.
+type processOwned struct {
+	h    *C.pk_process
+	sink *lineSink
+}
+
 // Process is a command running (or finished) on a Loop.
 type Process struct {
 	h       handleSlot
@@ -294,6 +308,10 @@ type Process struct {
 	pid     int
 	name    string
 	stop    func() bool // stops the ctx watch
+
+	ctx      context.Context // Start's
+	ctxEnded atomic.Bool     // the ctx watch cancelled the run
+	sink     *lineSink       // Cmd.OnLine's, or nil
 
 	mu     sync.Mutex
 	result *Result
@@ -320,9 +338,12 @@ func (p *Process) Done() bool {
 }
 
 // Wait waits for the run to end and returns its result (the same one on
-// every call). A non-zero exit, a timeout or a cancellation is data in the
-// Result; the error is for a closed Process or Loop. The ctx given to Start
-// ends the wait: it cancels the run.
+// every call). A non-zero exit, a timeout or a cancellation by Cancel or
+// Loop.Close is data in the Result. The ctx given to Start ends the wait: it
+// cancels the run, and Wait then returns the Result (the output so far) and
+// an error matching ctx.Err() (errors.Is(err, context.DeadlineExceeded) or
+// context.Canceled) and ErrCancelled. Otherwise the error is for a closed
+// Process or Loop, with a nil Result.
 func (p *Process) Wait() (*Result, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -346,6 +367,10 @@ func (p *Process) Wait() (*Result, error) {
 			}
 			runtime.KeepAlive(p)
 			p.result, p.err = resultFromC(h)
+			if p.err == nil && p.result.Outcome == OutcomeCancelled && p.ctxEnded.Load() {
+				p.err = ctxRunError(p.ctx, p.result)
+			}
+			p.sink.repanic()
 			return p.result, p.err
 		}
 		if d := l.take(nil); d != nil {
@@ -402,5 +427,7 @@ func (p *Process) Close() error {
 		p.cleanup.Stop()
 		p.stop()
 	}
-	return pkProcessFree(h)
+	err := pkProcessFree(h)
+	p.sink.unregister() // lines of a run still being reaped are dropped
+	return err
 }

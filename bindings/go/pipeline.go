@@ -9,6 +9,7 @@ import "C"
 import (
 	"context"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -68,7 +69,9 @@ type StageInfo struct {
 }
 
 // Run runs every stage and waits for the end. When ctx is done first, every
-// stage's tree is killed and the pipeline ends as OutcomeCancelled. A failing
+// stage's tree is killed, the pipeline ends as OutcomeCancelled, and Run
+// returns the PipeResult with an error matching ctx.Err() and ErrCancelled
+// (as Cmd.Run). A failing
 // stage is data (PipeResult.FailedStage, PipeResult.Check()); the error
 // reports only failures to run at all (no stages, a program not found...).
 func (p *Pipeline) Run(ctx context.Context) (*PipeResult, error) {
@@ -81,12 +84,14 @@ func (p *Pipeline) Run(ctx context.Context) (*PipeResult, error) {
 	}
 	defer pkPipelineFree(pl)
 	var tok *C.pk_cancel
+	var ctxEnded atomic.Bool
 	if ctx.Done() != nil {
 		if err := pkCancelNew(&tok); err != nil {
 			return nil, err
 		}
 		defer pkCancelFree(tok)
 	}
+	var sinks []*lineSink // the stages' OnLine
 	for i, c := range p.Stages {
 		if c == nil {
 			return nil, errorf(CodeInvalid, "pipeline stage "+strconv.Itoa(i)+" is nil")
@@ -95,10 +100,12 @@ func (p *Pipeline) Run(ctx context.Context) (*PipeResult, error) {
 			return nil, errorf(CodeInvalid, "pipeline stage "+strconv.Itoa(i)+
 				": a pipeline runs in a private group of its own (Cmd.Group must be nil)")
 		}
-		cmd, err := c.build()
+		cmd, sink, err := c.build()
 		if err != nil {
 			return nil, err
 		}
+		defer sink.unregister()
+		sinks = append(sinks, sink)
 		var flags uint32
 		if c.Unchecked {
 			flags = uint32(StageFlagUnchecked)
@@ -123,7 +130,10 @@ func (p *Pipeline) Run(ctx context.Context) (*PipeResult, error) {
 		if err := pkPipelineCancelOn(pl, tok); err != nil {
 			return nil, err
 		}
-		stop := context.AfterFunc(ctx, func() { _ = pkCancelTrigger(tok) })
+		stop := context.AfterFunc(ctx, func() {
+			ctxEnded.Store(true)
+			_ = pkCancelTrigger(tok)
+		})
 		defer stop()
 	}
 	var r *C.pk_result
@@ -157,5 +167,12 @@ func (p *Pipeline) Run(ctx context.Context) (*PipeResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &PipeResult{Result: res, Stages: stages, FailedStage: int(info.FailedStage)}, nil
+	pr := &PipeResult{Result: res, Stages: stages, FailedStage: int(info.FailedStage)}
+	for _, s := range sinks {
+		s.repanic()
+	}
+	if res.Outcome == OutcomeCancelled && ctxEnded.Load() {
+		return pr, ctxRunError(ctx, res)
+	}
+	return pr, nil
 }

@@ -164,8 +164,8 @@ func TestPipeContextCancelAfterFirstStageEnded(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	r, err := pk.Pipe(ctx, pk.Command("true"), pk.Command("sleep", "30"))
-	if err != nil {
-		t.Fatal(err)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, pk.ErrCancelled) || r == nil {
+		t.Fatalf("err %v result %v", err, r)
 	}
 	if !r.Cancelled() || !errors.Is(r.Check(), pk.ErrCancelled) {
 		t.Errorf("outcome %v check %v", r.Outcome, r.Check())
@@ -437,7 +437,7 @@ func TestWaitContextCancelInterrupts(t *testing.T) {
 	time.AfterFunc(300*time.Millisecond, cancel)
 	start := time.Now()
 	r, err := p.Wait()
-	if err != nil || !r.Cancelled() {
+	if !errors.Is(err, context.Canceled) || r == nil || !r.Cancelled() {
 		t.Errorf("Wait: %v %+v", err, r)
 	}
 	if d := time.Since(start); d > 5*time.Second {

@@ -269,8 +269,8 @@ func TestContextCancelsRun(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	r, err := pk.Run(ctx, "sleep", "30")
-	if err != nil {
-		t.Fatal(err)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, pk.ErrCancelled) || r == nil {
+		t.Fatalf("err %v result %v", err, r)
 	}
 	if !r.Cancelled() || !errors.Is(r.Check(), pk.ErrCancelled) {
 		t.Errorf("outcome %v check %v", r.Outcome, r.Check())
@@ -429,7 +429,7 @@ func TestLoopSequentialWaitAndCancel(t *testing.T) {
 	}
 	cancel()
 	r, err = slow.Wait()
-	if err != nil || !r.Cancelled() {
+	if !errors.Is(err, context.Canceled) || r == nil || !r.Cancelled() {
 		t.Fatalf("slow after cancel: %+v %v", r, err)
 	}
 }
