@@ -51,6 +51,10 @@ using pktest::Result;
 using pktest::Cancel;
 
 using pktest::Clock;
+using pktest::NewCancel;
+using pktest::NewCmd;
+using pktest::NewLoop;
+using pktest::Sh;
 using pktest::MsSince;
 using pktest::PathExists;
 using pktest::Pipe;
@@ -106,34 +110,6 @@ class Redirect {
     int target_;
     int saved_ = -1;
 };
-
-// ---- RAII for library handles --------------------------------------------
-
-
-Cmd NewCmd(const std::vector<std::string>& args) {
-    pk_command* c = nullptr;
-    int rc = pk_command_new(args[0].c_str(), &c);
-    EXPECT_EQ(PK_OK, rc) << pk_last_error();
-    if (rc != PK_OK)
-        return Cmd();
-    for (size_t i = 1; i < args.size(); i++)
-        EXPECT_EQ(PK_OK, pk_command_arg(c, args[i].c_str())) << pk_last_error();
-    return Cmd(c);
-}
-
-Cmd Sh(const std::string& script) { return NewCmd({"sh", "-c", script}); }
-
-Loop NewLoop() {
-    pk_loop* l = nullptr;
-    EXPECT_EQ(PK_OK, pk_loop_new(&l)) << pk_last_error();
-    return Loop(l);
-}
-
-Cancel NewCancel() {
-    pk_cancel* c = nullptr;
-    EXPECT_EQ(PK_OK, pk_cancel_new(&c)) << pk_last_error();
-    return Cancel(c);
-}
 
 // Everything about a finished run, copied out of its result.
 struct Ran {

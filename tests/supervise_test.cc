@@ -24,6 +24,7 @@
 
 #include "processkit.h"
 #include "support/fake_clock.h"
+#include "support/file_util.h"
 #include "support/pk_test.h"
 #include "support/proc_util.h"
 
@@ -31,30 +32,11 @@ namespace {
 
 using pktest::Cmd;
 using pktest::Cancel;
+using pktest::NewCancel;
+using pktest::Sh;
 
-using Clock = std::chrono::steady_clock;
-
-int64_t MsSince(Clock::time_point t0) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
-}
-
-
-
-Cmd Sh(const std::string& script) {
-    pk_command* c = nullptr;
-    EXPECT_EQ(PK_OK, pk_command_new("sh", &c)) << pk_last_error();
-    if (!c)
-        return Cmd();
-    EXPECT_EQ(PK_OK, pk_command_arg(c, "-c"));
-    EXPECT_EQ(PK_OK, pk_command_arg(c, script.c_str()));
-    return Cmd(c);
-}
-
-Cancel NewCancel() {
-    pk_cancel* c = nullptr;
-    EXPECT_EQ(PK_OK, pk_cancel_new(&c)) << pk_last_error();
-    return Cancel(c);
-}
+using pktest::Clock;
+using pktest::MsSince;
 
 int LineCount(const std::string& path) {
     std::ifstream in(path);

@@ -55,6 +55,12 @@ using pktest::Pipeline;
 using pktest::Group;
 
 using pktest::Clock;
+using pktest::NewCancel;
+using pktest::NewGroup;
+using pktest::NewPipeline;
+using pktest::NewCmd;
+using pktest::NewLoop;
+using pktest::Sh;
 using pktest::MsSince;
 using pktest::PathExists;
 using pktest::Pipe;
@@ -97,46 +103,6 @@ inline uint16_t FreePort() {
         port = ntohs(addr.sin_port);
     close(fd);
     return port;
-}
-
-// ---- RAII for library handles --------------------------------------------
-
-
-inline Cmd NewCmd(const std::vector<std::string>& args) {
-    pk_command* c = nullptr;
-    int rc = pk_command_new(args[0].c_str(), &c);
-    EXPECT_EQ(PK_OK, rc) << pk_last_error();
-    if (rc != PK_OK)
-        return Cmd();
-    for (size_t i = 1; i < args.size(); i++)
-        EXPECT_EQ(PK_OK, pk_command_arg(c, args[i].c_str())) << pk_last_error();
-    return Cmd(c);
-}
-
-Cmd Sh(const std::string& script) { return NewCmd({"sh", "-c", script}); }
-
-inline Loop NewLoop() {
-    pk_loop* l = nullptr;
-    EXPECT_EQ(PK_OK, pk_loop_new(&l)) << pk_last_error();
-    return Loop(l);
-}
-
-inline Cancel NewCancel() {
-    pk_cancel* c = nullptr;
-    EXPECT_EQ(PK_OK, pk_cancel_new(&c)) << pk_last_error();
-    return Cancel(c);
-}
-
-inline Pipeline NewPipeline() {
-    pk_pipeline* p = nullptr;
-    EXPECT_EQ(PK_OK, pk_pipeline_new(&p)) << pk_last_error();
-    return Pipeline(p);
-}
-
-inline Group NewGroup() {
-    pk_group* g = nullptr;
-    EXPECT_EQ(PK_OK, pk_group_create(nullptr, &g)) << pk_last_error();
-    return Group(g);
 }
 
 // Everything about a finished run, copied out of its result.

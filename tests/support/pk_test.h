@@ -5,6 +5,8 @@
 #define PK_TESTS_PK_TEST_H
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -37,6 +39,44 @@ PKTEST_OWNER(Cancel, pk_cancel, pk_cancel_free);
 PKTEST_OWNER(Pipeline, pk_pipeline, pk_pipeline_free);
 PKTEST_OWNER(Group, pk_group, pk_group_free);
 #undef PKTEST_OWNER
+
+// New objects, owned; a failure is a test failure (and an empty owner).
+inline Cmd NewCmd(const std::vector<std::string>& args) {
+    pk_command* c = nullptr;
+    int rc = pk_command_new(args[0].c_str(), &c);
+    EXPECT_EQ(PK_OK, rc) << pk_last_error();
+    if (rc != PK_OK)
+        return Cmd();
+    for (size_t i = 1; i < args.size(); i++)
+        EXPECT_EQ(PK_OK, pk_command_arg(c, args[i].c_str())) << pk_last_error();
+    return Cmd(c);
+}
+
+inline Cmd Sh(const std::string& script) { return NewCmd({"sh", "-c", script}); }
+
+inline Loop NewLoop() {
+    pk_loop* l = nullptr;
+    EXPECT_EQ(PK_OK, pk_loop_new(&l)) << pk_last_error();
+    return Loop(l);
+}
+
+inline Cancel NewCancel() {
+    pk_cancel* c = nullptr;
+    EXPECT_EQ(PK_OK, pk_cancel_new(&c)) << pk_last_error();
+    return Cancel(c);
+}
+
+inline Pipeline NewPipeline() {
+    pk_pipeline* p = nullptr;
+    EXPECT_EQ(PK_OK, pk_pipeline_new(&p)) << pk_last_error();
+    return Pipeline(p);
+}
+
+inline Group NewGroup() {
+    pk_group* g = nullptr;
+    EXPECT_EQ(PK_OK, pk_group_create(nullptr, &g)) << pk_last_error();
+    return Group(g);
+}
 
 }  // namespace pktest
 
