@@ -79,8 +79,9 @@ static int has_exited(int pidfd)
 /* Whether any process of group pgid is running (not a zombie), by a scan
  * of /proc. A scan can miss a process born and gone between two reads (a
  * fork-and-exit chain), so this only ever decides drain, never whether the
- * group is forgotten. */
-static int scan_for_running_member(pid_t pgid, pk_pid_list *found)
+ * group is forgotten. With @found, every running member's pid is added to
+ * it, and a failure to add one is left in *push_rc. */
+static int scan_for_running_member(pid_t pgid, pk_pid_list *found, int *push_rc)
 {
     DIR *d = opendir("/proc");
     if (!d)
@@ -101,7 +102,7 @@ static int scan_for_running_member(pid_t pgid, pk_pid_list *found)
             state == 'X')
             continue;
         running = 1;
-        if (found && pk__pid_list_push(found, (int32_t)atoi(ent->d_name)) != PK_OK)
+        if (found && (*push_rc = pk__pid_list_push(found, (int32_t)atoi(ent->d_name))) != PK_OK)
             break;
     }
     closedir(d);
@@ -162,7 +163,7 @@ static int entry_running(entry *e)
     if (!e->group || !has_exited(e->pidfd))
         return 1;
     for (int i = 0; i < DRAIN_SCANS; i++)
-        if (scan_for_running_member(e->id, NULL))
+        if (scan_for_running_member(e->id, NULL, NULL))
             return 1;
     return 0;
 }
@@ -333,7 +334,7 @@ static int pg_members(void *state, pk_pid_list *out)
         if (!has_exited(e->pidfd))
             rc = pk__pid_list_push(out, e->id);
         else if (e->group)
-            (void)scan_for_running_member(e->id, out);
+            (void)scan_for_running_member(e->id, out, &rc);
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
