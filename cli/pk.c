@@ -48,6 +48,7 @@ void pkcli_usage(FILE *out)
           "  --env K=V          set a variable (repeatable)\n"
           "  --unset K          remove a variable (repeatable)\n"
           "  --clear-env        start from an empty environment\n"
+          "  --no-window        Windows: CREATE_NO_WINDOW (no console window); no effect elsewhere\n"
           "  --stdin PATH|-|null  default: inherit (-)\n"
           "  --memory-max BYTES --pids-max N --cpu-max CORES\n"
           "                     limits; if this host cannot enforce one, exit 125 and run nothing\n"

@@ -39,6 +39,7 @@ typedef struct pkcli_options {
     size_t env_count;
     /* run */
     int pty;
+    int no_window; /* Windows: CREATE_NO_WINDOW */
     const char *ready_line;
     uint32_t ready_port;
     uint32_t ready_timeout_ms;

@@ -33,6 +33,7 @@ static const struct {
     {"--env", 1, ALL},
     {"--unset", 1, ALL},
     {"--clear-env", 0, ALL},
+    {"--no-window", 0, ALL},
     {"--stdin", 1, ALL},
     {"--memory-max", 1, ALL},
     {"--pids-max", 1, ALL},
@@ -290,6 +291,8 @@ int pkcli_parse(int argc, char **argv, pkcli_options *o)
                 o->clear_env = 1;
             else if (strcmp(name, "--pty") == 0)
                 o->pty = 1;
+            else if (strcmp(name, "--no-window") == 0)
+                o->no_window = 1;
         } else {
             rc = apply_valued(name, eq ? eq + 1 : argv[++a], o);
         }
@@ -337,12 +340,15 @@ int pkcli_command_new(char *const *words, int count, const pkcli_options *o, pk_
     }
     if (rc == PK_OK)
         rc = pk_command_group_options(cmd, &o->group);
+    uint32_t flags = o->no_window ? PK_COMMAND_NO_WINDOW : 0;
 #ifdef _WIN32
     /* CTRL_BREAK, the one polite signal, reaches only a console group of the
      * program's own. */
-    if (rc == PK_OK && o->signal == 21)
-        rc = pk_command_flags(cmd, PK_COMMAND_NEW_SESSION);
+    if (o->signal == 21)
+        flags |= PK_COMMAND_NEW_SESSION;
 #endif
+    if (rc == PK_OK && flags)
+        rc = pk_command_flags(cmd, flags);
     if (rc != PK_OK) {
         int status = pkcli_die("%s", pk_last_error());
         pk_command_free(cmd);

@@ -113,7 +113,7 @@ int RunToEnd(const pk_spawn_options& so, pk_exit_status* st, std::string* error 
 TEST_F(BadInput, VersionAndStaticStrings) {
     EXPECT_EQ(static_cast<uint32_t>(PK_VERSION_NUMBER), pk_version());
     ASSERT_NE(nullptr, pk_version_string());
-    EXPECT_STREQ("1.1.0", pk_version_string());
+    EXPECT_STREQ("1.2.0", pk_version_string());
 
     for (int code = PK_OK; code >= PK_ERR_STATE; code--) {
         const char* s = pk_strerror(code);
@@ -807,7 +807,7 @@ TEST_F(BadInput, SpawnBadArgvStdioFlags) {
     expect_invalid(so, "program empty");
 
     // Unknown flags.
-    for (uint32_t flags : {1u << 2, 1u << 31, 0xFFFFFFFFu, PK_SPAWN_NEW_SESSION | (1u << 7)}) {
+    for (uint32_t flags : {1u << 3, 1u << 31, 0xFFFFFFFFu, PK_SPAWN_NEW_SESSION | (1u << 7)}) {
         so = PK_SPAWN_OPTIONS_INIT;
         so.argv = good;
         so.flags = flags;

@@ -1132,6 +1132,18 @@ TEST_F(PkTest, ClearEnvStartsEmpty) {
     EXPECT_EQ("", r.out);
 }
 
+TEST_F(PkTest, NoWindowIsAcceptedByEverySubcommand) {
+    Result r = Run({"run", "--no-window", "--", "sh", "-c", "echo run; exit 3"});
+    EXPECT_EQ(3, r.code) << Describe(r);
+    EXPECT_EQ("run\n", r.out);
+    r = Run({"pipe", "--no-window", "--", "echo", "a", "|", "cat"});
+    EXPECT_EQ(0, r.code) << Describe(r);
+    EXPECT_EQ("a\n", r.out);
+    r = Run({"run", "--no-window=1", "--", "true"});
+    EXPECT_EQ(125, r.code) << Describe(r);
+    EXPECT_NE(std::string::npos, r.err.find("takes no value")) << r.err;
+}
+
 TEST_F(PkTest, CwdSetsTheWorkingDirectory) {
     char real[PATH_MAX];
     ASSERT_NE(nullptr, realpath(tmp_.path().c_str(), real));

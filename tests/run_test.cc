@@ -416,6 +416,19 @@ TEST_F(Run, CaptureBothStreamsSeparately) {
     EXPECT_EQ(0, ran.info.stderr_truncated);
 }
 
+// Windows' create_no_window has no meaning where there are no console
+// windows; portable code sets it everywhere, so it must not change a run.
+TEST_F(Run, NoWindowFlagIsAcceptedAndChangesNothingHere) {
+    Cmd cmd = Sh("echo ran; exit 4");
+    ASSERT_TRUE(cmd);
+    ASSERT_PK_OK(pk_command_flags(cmd.get(), PK_COMMAND_NO_WINDOW | PK_COMMAND_NEW_SESSION));
+    Ran ran = RunCmd(cmd.get());
+    ASSERT_RAN(ran);
+    EXPECT_EQ("ran\n", ran.out);
+    EXPECT_EQ(PK_OUTCOME_EXITED, ran.info.outcome);
+    EXPECT_EQ(4, ran.info.exit_code);
+}
+
 TEST_F(Run, InheritWritesToOurStdoutAndStderr) {
     Pipe out, err;
     ASSERT_TRUE(out.Open() && err.Open());

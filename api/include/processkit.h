@@ -56,7 +56,7 @@ extern "C" {
  *  The header's version; pk_version() gives the library's at run time.
  *  @{ */
 #define PK_VERSION_MAJOR 1 /**< Incompatible ABI changes (never so far). */
-#define PK_VERSION_MINOR 1 /**< Compatible additions. */
+#define PK_VERSION_MINOR 2 /**< Compatible additions. */
 #define PK_VERSION_PATCH 0 /**< Fixes only. */
 /** Packed as (major << 16) | (minor << 8) | patch. */
 #define PK_VERSION_NUMBER ((PK_VERSION_MAJOR << 16) | (PK_VERSION_MINOR << 8) | PK_VERSION_PATCH)
@@ -262,8 +262,9 @@ PK_API int pk_group_containment(pk_group *group, pk_containment *out);
 
 /** Bits of pk_spawn_options.flags. */
 enum pk_spawn_flag {
-    PK_SPAWN_NEW_SESSION = 1u << 0,   /**< The child calls setsid() (it leads a new session and process group). */
-    PK_SPAWN_NO_PATH_SEARCH = 1u << 1 /**< Do not search PATH for a program without a slash. */
+    PK_SPAWN_NEW_SESSION = 1u << 0,    /**< The child calls setsid() (it leads a new session and process group). */
+    PK_SPAWN_NO_PATH_SEARCH = 1u << 1, /**< Do not search PATH for a program without a slash. */
+    PK_SPAWN_NO_WINDOW = 1u << 2       /**< Windows: CREATE_NO_WINDOW, a console program gets no console window. Elsewhere accepted and without effect (since 1.2). */
 };
 
 /** How to start a child. Start from ::PK_SPAWN_OPTIONS_INIT. */
@@ -491,7 +492,8 @@ typedef enum pk_overflow {
 
 /** Bits for pk_command_flags(). */
 enum pk_command_flag {
-    PK_COMMAND_NEW_SESSION = 1u << 0 /**< The child calls setsid(). */
+    PK_COMMAND_NEW_SESSION = 1u << 0, /**< The child calls setsid(). */
+    PK_COMMAND_NO_WINDOW = 1u << 1    /**< Windows: CREATE_NO_WINDOW (processkit's create_no_window); elsewhere no effect (since 1.2). */
 };
 
 /** Called for each complete line (without its newline; a final unterminated

@@ -302,7 +302,7 @@ func TestMechanism(t *testing.T) {
 	if err != nil || probe.Mechanism.String() != "process-group" {
 		t.Errorf("probe %+v %v", probe, err)
 	}
-	if pk.Version() != "1.1.0" || pk.VersionNum() != pk.VersionNumber {
+	if pk.Version() != "1.2.0" || pk.VersionNum() != pk.VersionNumber {
 		t.Errorf("version %s %#x", pk.Version(), pk.VersionNum())
 	}
 }

@@ -567,7 +567,7 @@ import (
 // Library identity from the manifest.
 const (
 	manifestLibrary = "processkit"
-	manifestVersion = "1.1.0"
+	manifestVersion = "1.2.0"
 	manifestSoname  = "libprocesskit.so.1"
 )
 
@@ -576,8 +576,8 @@ const (
 	StdioInherit  = -1    // PK_STDIO_INHERIT
 	StdioNull     = -2    // PK_STDIO_NULL
 	VersionMajor  = 1     // PK_VERSION_MAJOR
-	VersionMinor  = 1     // PK_VERSION_MINOR
-	VersionNumber = 65792 // PK_VERSION_NUMBER
+	VersionMinor  = 2     // PK_VERSION_MINOR
+	VersionNumber = 66048 // PK_VERSION_NUMBER
 	VersionPatch  = 0     // PK_VERSION_PATCH
 )
 
@@ -611,6 +611,7 @@ type CommandFlag uint32
 
 const (
 	CommandFlagNewSession CommandFlag = 1 // PK_COMMAND_NEW_SESSION
+	CommandFlagNoWindow   CommandFlag = 2 // PK_COMMAND_NO_WINDOW
 )
 
 // String returns the C name of the value.
@@ -618,6 +619,8 @@ func (v CommandFlag) String() string {
 	switch v {
 	case CommandFlagNewSession:
 		return "PK_COMMAND_NEW_SESSION"
+	case CommandFlagNoWindow:
+		return "PK_COMMAND_NO_WINDOW"
 	}
 	return "CommandFlag(" + strconv.FormatInt(int64(v), 10) + ")"
 }
@@ -983,6 +986,7 @@ type SpawnFlag uint32
 const (
 	SpawnFlagNewSession   SpawnFlag = 1 // PK_SPAWN_NEW_SESSION
 	SpawnFlagNoPathSearch SpawnFlag = 2 // PK_SPAWN_NO_PATH_SEARCH
+	SpawnFlagNoWindow     SpawnFlag = 4 // PK_SPAWN_NO_WINDOW
 )
 
 // String returns the C name of the value.
@@ -992,6 +996,8 @@ func (v SpawnFlag) String() string {
 		return "PK_SPAWN_NEW_SESSION"
 	case SpawnFlagNoPathSearch:
 		return "PK_SPAWN_NO_PATH_SEARCH"
+	case SpawnFlagNoWindow:
+		return "PK_SPAWN_NO_WINDOW"
 	}
 	return "SpawnFlag(" + strconv.FormatInt(int64(v), 10) + ")"
 }

@@ -98,7 +98,7 @@ cat > version_test.c <<'C'
 #include "processkit.h"
 
 int main(void) {
-    return pk_version() == PK_VERSION_NUMBER && strcmp(pk_version_string(), "1.1.0") == 0 ? 0 : 1;
+    return pk_version() == PK_VERSION_NUMBER && strcmp(pk_version_string(), "1.2.0") == 0 ? 0 : 1;
 }
 C
 

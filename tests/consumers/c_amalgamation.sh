@@ -51,7 +51,7 @@ if need_tool aarch64-linux-gnu-gcc; then
 int main(void) {
     pk_containment c = PK_CONTAINMENT_INIT;
     pk_command *cmd;
-    if (pk_version() != PK_VERSION_NUMBER || strcmp(pk_version_string(), "1.1.0") != 0)
+    if (pk_version() != PK_VERSION_NUMBER || strcmp(pk_version_string(), "1.2.0") != 0)
         return 1;
     if (pk_host_probe(PK_BACKEND_PROCESS_GROUP, &c) != PK_OK || c.mechanism != PK_MECHANISM_PROCESS_GROUP)
         return 2;

@@ -27,7 +27,7 @@ echo "cmake: $(cmake --version | head -1)"
 check "cmake configures dist/amalgamation" scrubbed cmake -S "$REPO/dist/amalgamation" -B lib-build
 check "cmake --build builds libprocesskit" scrubbed cmake --build lib-build --parallel 4
 check "cmake --install --prefix installs it" scrubbed cmake --install lib-build --prefix "$PREFIX"
-for f in include/processkit.h lib/libprocesskit.so lib/libprocesskit.so.1 lib/libprocesskit.so.1.1.0 \
+for f in include/processkit.h lib/libprocesskit.so lib/libprocesskit.so.1 lib/libprocesskit.so.1.2.0 \
          lib/libprocesskit.a lib/pkgconfig/processkit.pc lib/cmake/processkit/processkitConfig.cmake \
          lib/cmake/processkit/processkitConfigVersion.cmake lib/cmake/processkit/processkitTargets.cmake; do
   check "installed: $f" test -e "$PREFIX/$f"
@@ -96,8 +96,8 @@ check "add_subdirectory(dist/amalgamation) builds" scrubbed cmake --build sub/bu
 if need_tool pkg-config; then
   pc_flags=$(PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig" pkg-config --cflags --libs processkit 2>&1)
   echo "pkg-config --cflags --libs processkit: $pc_flags"
-  check "pkg-config reads the installed processkit.pc (version 1.1.0)" \
-    sh -c "[ \"\$(PKG_CONFIG_PATH='$PREFIX/lib/pkgconfig' pkg-config --modversion processkit)\" = 1.1.0 ]"
+  check "pkg-config reads the installed processkit.pc (version 1.2.0)" \
+    sh -c "[ \"\$(PKG_CONFIG_PATH='$PREFIX/lib/pkgconfig' pkg-config --modversion processkit)\" = 1.2.0 ]"
   # shellcheck disable=SC2086
   check "cc app.c \$(pkg-config --cflags --libs processkit) links" \
     scrubbed cc -std=c11 -Wall -Wextra -Werror app/app.c $pc_flags -o app-pc

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # C#, the NuGet way, with Mono only: bindings/csharp/build_package.sh builds
-# Processkit.1.1.0.nupkg (lib/netstandard2.0/Processkit.dll and
+# Processkit.1.2.0.nupkg (lib/netstandard2.0/Processkit.dll and
 # runtimes/linux-x64/native/libprocesskit.so); a new project takes the two
 # files out of the package and puts them next to its exe, as NuGet's restore
 # would, compiles against the assembly with mcs -r: and runs under mono with
@@ -18,9 +18,9 @@ if [ "$tools_ok" != 1 ]; then
 fi
 
 cd "$PROJECT" || exit 1
-NUPKG=$PROJECT/pkg/Processkit.1.1.0.nupkg
+NUPKG=$PROJECT/pkg/Processkit.1.2.0.nupkg
 
-check "build_package.sh builds Processkit.1.1.0.nupkg" \
+check "build_package.sh builds Processkit.1.2.0.nupkg" \
   scrubbed bash "$REPO/bindings/csharp/build_package.sh" "$PROJECT/pkg"
 zip_has() { python3 -c 'import sys, zipfile; sys.exit(sys.argv[2] not in zipfile.ZipFile(sys.argv[1]).namelist())' "$NUPKG" "$1"; }
 for entry in Processkit.nuspec lib/netstandard2.0/Processkit.dll runtimes/linux-x64/native/libprocesskit.so; do
@@ -29,9 +29,9 @@ done
 
 # What a restore does: the package unpacked, its assembly and the native asset
 # for linux-x64 copied into the app's output directory.
-mkdir -p packages/processkit/1.1.0 app/bin
-check "the nupkg unzips" python3 -m zipfile -e "$NUPKG" packages/processkit/1.1.0
-PK=$PROJECT/packages/processkit/1.1.0
+mkdir -p packages/processkit/1.2.0 app/bin
+check "the nupkg unzips" python3 -m zipfile -e "$NUPKG" packages/processkit/1.2.0
+PK=$PROJECT/packages/processkit/1.2.0
 cp "$PK/lib/netstandard2.0/Processkit.dll" "$PK/runtimes/linux-x64/native/libprocesskit.so" app/bin/ 2>/dev/null
 
 # The program every consumer runs (README: "Use it from your language").

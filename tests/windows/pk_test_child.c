@@ -95,6 +95,9 @@ int main(int argc, char **argv)
             i++;
         } else if (!strcmp(mode, "exit")) {
             return atoi(arg);
+        } else if (!strcmp(mode, "console-window")) {
+            puts(GetConsoleWindow() ? "window" : "none");
+            fflush(stdout);
         } else if (!strcmp(mode, "sleep")) {
             Sleep((DWORD)atoi(arg));
             i++;

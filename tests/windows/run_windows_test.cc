@@ -76,6 +76,24 @@ TEST(WinRun, CapturesStdoutStderrAndTheExitCode)
     EXPECT_GT(r.info.pid, 0);
 }
 
+TEST(WinRun, NoWindowFlagStartsTheProgramWithoutAConsoleWindow)
+{
+    pk_command *plain = Child({"console-window"});
+    Outcome base = RunIt(plain);
+    ASSERT_EQ(base.rc, PK_OK) << base.error;
+    pk_command *cmd = Child({"console-window", "out", "ran\n"});
+    ASSERT_EQ(pk_command_flags(cmd, PK_COMMAND_NO_WINDOW), PK_OK);
+    Outcome r = RunIt(cmd);
+    ASSERT_EQ(r.rc, PK_OK) << r.error;
+    EXPECT_EQ(r.info.outcome, PK_OUTCOME_EXITED);
+    ASSERT_EQ(r.out.substr(r.out.size() >= 4 ? r.out.size() - 4 : 0), "ran\n");
+    EXPECT_EQ(r.out.substr(0, 5), "none\n"); // CREATE_NO_WINDOW: no console at all
+    if (base.out == "none\n")
+        GTEST_SKIP() << "wine gives a program started without the flag no console window either, so only "
+                        "that the flagged run starts and runs is shown here";
+    EXPECT_EQ(base.out, "window\n");
+}
+
 TEST(WinRun, LargeOutputArrivesWhole)
 {
     Outcome r = RunIt(Child({"bytes", "5000000"}));

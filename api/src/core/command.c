@@ -252,7 +252,7 @@ int pk_command_flags(pk_command *handle, uint32_t flags)
     int rc = pk__command_get(handle, "pk_command_flags", &cmd);
     if (rc != PK_OK)
         return rc;
-    if (flags & ~(uint32_t)PK_COMMAND_NEW_SESSION)
+    if (flags & ~(uint32_t)(PK_COMMAND_NEW_SESSION | PK_COMMAND_NO_WINDOW))
         return done(cmd, pk__fail(PK_ERR_INVALID, "pk_command_flags: unknown flags 0x%x", (unsigned)flags));
     cmd->flags = flags;
     return done(cmd, PK_OK);

@@ -423,7 +423,7 @@ static int validate_spawn(const pk_spawn_options *o)
         return pk__fail(PK_ERR_INVALID, "pk_group_spawn: argv must hold at least the program name");
     if (!(o->program ? o->program : o->argv[0])[0])
         return pk__fail(PK_ERR_INVALID, "pk_group_spawn: the program name is empty");
-    if (o->flags & ~(uint32_t)(PK_SPAWN_NEW_SESSION | PK_SPAWN_NO_PATH_SEARCH))
+    if (o->flags & ~(uint32_t)(PK_SPAWN_NEW_SESSION | PK_SPAWN_NO_PATH_SEARCH | PK_SPAWN_NO_WINDOW))
         return pk__fail(PK_ERR_INVALID, "pk_group_spawn: unknown flags 0x%x", (unsigned)o->flags);
     const int32_t fds[3] = {o->stdin_fd, o->stdout_fd, o->stderr_fd};
     static const char *const names[3] = {"stdin_fd", "stdout_fd", "stderr_fd"};
@@ -454,6 +454,7 @@ int pk__group_spawn_obj(pk_group_obj *group, const pk_spawn_options *opts, const
         .stdio = {opts->stdin_fd, opts->stdout_fd, opts->stderr_fd},
         .new_session = (opts->flags & PK_SPAWN_NEW_SESSION) != 0,
         .search_path = (opts->flags & PK_SPAWN_NO_PATH_SEARCH) == 0,
+        .no_window = (opts->flags & PK_SPAWN_NO_WINDOW) != 0,
         .target = {.cgroup_fd = -1, .own_process_group = 0},
         .extra = extra,
     };

@@ -44,6 +44,7 @@ typedef struct pk_spawn_request {
     int stdio[3];            /* an fd, PK_STDIO_INHERIT or PK_STDIO_NULL */
     int new_session;
     int search_path;
+    int no_window;           /* Windows only: CREATE_NO_WINDOW */
     int parent_death_signal; /* 0 = none */
     pk_spawn_target target;
     const pk_spawn_extra *extra; /* NULL = none */

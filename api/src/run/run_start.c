@@ -66,7 +66,8 @@ int pk__run_spawn(pk_process_obj *p, const int32_t slot[3], const pk_spawn_extra
     so.argv = (const char *const *)p->plan.argv;
     so.envp = (const char *const *)p->plan.envp;
     so.cwd = p->plan.cwd;
-    so.flags = (p->plan.flags & PK_COMMAND_NEW_SESSION) ? PK_SPAWN_NEW_SESSION : 0;
+    so.flags = ((p->plan.flags & PK_COMMAND_NEW_SESSION) ? PK_SPAWN_NEW_SESSION : 0) |
+               ((p->plan.flags & PK_COMMAND_NO_WINDOW) ? PK_SPAWN_NO_WINDOW : 0);
     so.stdin_fd = slot[0];
     so.stdout_fd = slot[1];
     so.stderr_fd = slot[2];

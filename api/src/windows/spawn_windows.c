@@ -210,6 +210,8 @@ int pk__child_spawn(const pk_spawn_request *req, pk_child_obj **out)
         DWORD flags = CREATE_SUSPENDED | CREATE_UNICODE_ENVIRONMENT | EXTENDED_STARTUPINFO_PRESENT;
         if (req->new_session)
             flags |= CREATE_NEW_PROCESS_GROUP; /* its own console group, so CTRL_BREAK can reach it alone */
+        if (req->no_window)
+            flags |= CREATE_NO_WINDOW;
         PROCESS_INFORMATION pi;
         if (!CreateProcessW(app, cmdline, NULL, NULL, inherit_count > 0, flags, env, cwd, &si.StartupInfo, &pi)) {
             DWORD err = GetLastError();
