@@ -4,7 +4,11 @@
 # processkit_c/_native.py, then pytest over tests/ against a copy of
 # libprocesskit.so.
 #
-# usage: run_tests.sh LIBPROCESSKIT_SO PROCESSKIT_H [ABI_MANIFEST]
+# usage: run_tests.sh LIBPROCESSKIT_SO PROCESSKIT_H [ABI_MANIFEST [SCENARIOS_JSON]]
+#
+# Before pytest, mypy --strict (pyproject.toml's [tool.mypy]) checks the
+# package: the interpreter's mypy, else `pip install mypy` into the same
+# target directory as pytest; a type error fails the run.
 #
 # The toolchain is the machine's python3 (PATH: pyenv's, else Debian's); when
 # there is none, Debian's python3 is installed with apt-get. pytest is the
@@ -20,6 +24,7 @@ set -euo pipefail
 lib_so=${1:?usage: run_tests.sh LIBPROCESSKIT_SO PROCESSKIT_H [ABI_MANIFEST]}
 header=${2:?usage: run_tests.sh LIBPROCESSKIT_SO PROCESSKIT_H [ABI_MANIFEST]}
 manifest=${3:-}
+scenarios=${4:-}
 src_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # bindings/gen is not in the runfiles (the root package does not export it):
 # look beside the runfiles' copy, then beside the real sources this script is
@@ -47,7 +52,7 @@ ln -sf libprocesskit.so "$work/lib/libprocesskit.so.1"
 cp "$header" "$work/include/processkit.h"
 
 # The sources, copied (runfiles are read-only symlinks).
-cp -rL "$src_dir/processkit_c" "$src_dir/tests" "$work/src/"
+cp -rL "$src_dir/processkit_c" "$src_dir/tests" "$src_dir/pyproject.toml" "$src_dir/README.md" "$work/src/"
 chmod -R u+w "$work/src"
 
 # ---- the toolchain ----------------------------------------------------------
@@ -88,6 +93,20 @@ if ! "$python" -c 'import pytest' 2>/dev/null; then
   fi
   echo "run_tests.sh: installed pytest $(PYTHONPATH="$extra_path" "$python" -c 'import pytest; print(pytest.__version__)')"
 fi
+
+if ! PYTHONPATH="$extra_path" "$python" -c 'import mypy' 2>/dev/null; then
+  echo "run_tests.sh: $python has no mypy; pip install mypy into $work/site"
+  if PIP_ROOT_USER_ACTION=ignore "$python" -m pip install --quiet --disable-pip-version-check --target "$work/site" mypy; then
+    extra_path="$work/site"
+  fi
+fi
+
+# The shared scenario file: the given one, else the checkout's (beside the
+# real sources this script is a symlink to).
+if [ -z "$scenarios" ]; then
+  scenarios="$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../tests/scenarios/scenarios.json"
+fi
+export PROCESSKIT_SCENARIOS=$(cd "$(dirname "$scenarios")" && pwd)/$(basename "$scenarios")
 
 export HOME="$work/home"
 export TMPDIR="$work/tmp"
@@ -136,8 +155,18 @@ else
   echo "run_tests.sh: bindings/gen not found; skipping the generator checks"
 fi
 
-# ---- pytest -----------------------------------------------------------------
+# ---- mypy --strict ----------------------------------------------------------
 cd "$work/src"
+echo "=== python3 -m mypy -p processkit_c (strict: pyproject.toml)"
+if "$python" -m mypy --version >/dev/null 2>&1 && \
+   "$python" -m mypy --no-incremental --cache-dir=/dev/null --config-file pyproject.toml -p processkit_c 2>&1; then
+  checks_passed=$((checks_passed + 1))
+else
+  echo "run_tests.sh: mypy failed (or is missing)"
+  failures=$((failures + 1))
+fi
+
+# ---- pytest -----------------------------------------------------------------
 echo "=== python3 -m pytest -v tests"
 junit=()
 if [ -n "${XML_OUTPUT_FILE:-}" ]; then

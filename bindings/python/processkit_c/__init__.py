@@ -53,7 +53,11 @@ from .errors import (
 )
 from .group import Child, Containment, ExitStatus, Group, GroupStats, ShutdownReport, probe
 from .pipeline import Pipeline, PipelineResult, StageResult, pipeline
-from .run import DEVNULL, PIPE, STDOUT, CancelToken, Loop, Process, Readiness, Result, run
+from .run import (DEVNULL, PIPE, STDOUT, CancelToken, Line, LineStream, Loop, Process, Readiness, Result, Retry,
+                  iter_lines, run)
+from .runner import (CassetteError, Invocation, ProcessRunner, RecordReplayRunner, Reply, Runner, ScriptedRunner,
+                     UnexpectedCommandError)
+from .supervise import Restart, StormAction, SuperviseEvent, SuperviseReport, SupervisionEvent, supervise
 
 __all__ = [
     "AsyncLoop", "Backend", "CancelToken", "CancelledRunError", "Child", "CommandFailedError", "Containment",
@@ -64,7 +68,9 @@ __all__ = [
     "ShutdownReport", "StageResult",
     "StateError", "Stream", "TimeoutExpiredError", "UnavailableError",
     "UnsupportedError", "VersionError", "aio", "last_error", "library_path", "library_version", "pipeline", "probe",
-    "run", "run_async",
+    "run", "run_async", "Line", "LineStream", "Retry", "iter_lines", "CassetteError", "Invocation", "ProcessRunner",
+    "RecordReplayRunner", "Reply", "Runner", "ScriptedRunner", "UnexpectedCommandError", "Restart", "StormAction",
+    "SuperviseEvent", "SuperviseReport", "SupervisionEvent", "supervise",
 ]
 
 run_async = aio.run
@@ -72,7 +78,8 @@ run_async = aio.run
 
 def library_version() -> str:
     """The loaded library's version string, e.g. "1.0.0"."""
-    return _native.pk_version_string().decode()
+    version: bytes = _native.pk_version_string()
+    return version.decode()
 
 
 def library_path() -> str:

@@ -5,10 +5,11 @@ import ctypes
 import enum
 import math
 import os
-from typing import Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Type, TypeVar, Union
+import signal as _signal
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Type, TypeVar, Union
 
 from . import _native as N
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, check
 
 # An argv item, program, path or environment string: str (os.fsencode'd),
 # bytes, or a path object.
@@ -46,14 +47,15 @@ def argv(args: object) -> List[Arg]:
     with no arguments (as subprocess.run without a shell), any other
     iterable is the argv."""
     if isinstance(args, (str, bytes, bytearray, memoryview)) or hasattr(args, "__fspath__"):
-        return [bytes(args) if isinstance(args, (bytearray, memoryview)) else args]  # type: ignore[list-item]
-    return list(args)  # type: ignore[call-overload]
+        return [bytes(args) if isinstance(args, (bytearray, memoryview)) else args]  # type: ignore[list-item,unused-ignore]
+    items: List[Arg] = list(args)  # type: ignore[call-overload]
+    return items
 
 
 def fsdecode(value: object) -> str:
     """An argv item -> str (os.fsdecode for str / bytes / paths)."""
     if isinstance(value, (str, bytes)) or hasattr(value, "__fspath__"):
-        return os.fsdecode(value)  # type: ignore[arg-type]
+        return os.fsdecode(value)  # type: ignore[arg-type,unused-ignore]
     return str(value)
 
 
@@ -176,10 +178,68 @@ def fileno(value: object) -> int:
     if isinstance(value, int):
         return value
     if hasattr(value, "fileno"):
-        return value.fileno()
+        fd: int = value.fileno()
+        return fd
     raise InvalidArgumentError(N.Error.INVALID, f"{value!r} is neither an fd nor has fileno()")
 
 
 def cstring(raw: Optional[bytes]) -> str:
     """A fixed char[] field (bytes up to NUL) -> str."""
     return raw.decode("utf-8", "replace") if raw else ""
+
+
+def signal_of(number: int) -> int:
+    """A signal number -> signal.Signals (still an int, printing as its
+    name: Signals.SIGKILL); 0 (no signal) and numbers Python has no name
+    for stay plain ints."""
+    try:
+        return _signal.Signals(number) if number else 0
+    except ValueError:
+        return number
+
+
+_H = TypeVar("_H", bound="NativeHandle")
+
+
+class NativeHandle:
+    """Owns one native handle: close() (or leaving a with-block, or garbage
+    collection) frees it exactly once with the library's `_free` function.
+    A closed object keeps its stale pointer, so a later call fails in the
+    library with HandleError and the library's message."""
+
+    _free: str = ""  # the name of the pk_*_free function in processkit_c._native
+    _closed: bool = True  # class default: a constructor that failed leaves nothing to free
+    _h: Any
+
+    def _own(self, handle: Any) -> None:
+        self._h = handle
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _before_free(self) -> None:
+        """Subclasses release what depends on the handle (a loop's runs)."""
+
+    def close(self) -> None:
+        """Free the native handle. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._before_free()
+            rc: int = getattr(N, self._free)(self._h)
+            check(rc)
+
+    def __enter__(self: _H) -> _H:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not self._closed:
+            self._closed = True
+            try:
+                getattr(N, self._free)(self._h)
+            except Exception:  # interpreter shutdown: the module may be gone
+                pass

@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, Optional
+import collections
+from typing import TYPE_CHECKING, Any, AsyncIterator, Deque, Dict, Optional
 
 from . import _native as N
 from ._util import Args
 from .errors import error_for
-from .run import Loop, Process, Result
+from .run import Line, Loop, Process, Result
 
 if TYPE_CHECKING:
     from .group import Group
 
-__all__ = ["AsyncLoop", "run"]
+__all__ = ["AsyncLoop", "run", "lines"]
 
 
 class AsyncLoop:
@@ -121,6 +122,49 @@ class AsyncLoop:
             result.check()
         return result
 
+    async def lines(self, args: Args, *, check: bool = False, group: Optional[Group] = None,
+                    **options: Any) -> AsyncIterator[Line]:
+        """Run a command and yield its output Lines as they arrive, without
+        blocking the asyncio loop:
+
+            async for line in pk.lines(["make"]):
+                print(line.stream, line.text)
+
+        check=True raises the run's error after the last line. Leaving the
+        loop early (or cancelling the task) kills the run's tree."""
+        if "on_line" in options:
+            raise TypeError("lines() delivers the lines itself: on_line is not an option of it")
+        pending: Deque[Line] = collections.deque()
+        arrived = asyncio.Event()
+
+        def on_line(stream: N.Stream, data: bytes) -> None:  # runs on this asyncio thread
+            pending.append(Line(stream, data))
+            arrived.set()
+
+        proc = self.start(args, group=group, on_line=on_line, **options)
+        waiter = asyncio.ensure_future(self.wait(proc))
+        try:
+            while True:
+                while pending:
+                    yield pending.popleft()
+                if waiter.done():
+                    break
+                arrived.clear()
+                signal = asyncio.ensure_future(arrived.wait())
+                await asyncio.wait({waiter, signal}, return_when=asyncio.FIRST_COMPLETED)
+                signal.cancel()
+            result = waiter.result()
+            if check:
+                result.check()
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+                try:
+                    await waiter
+                except BaseException:  # noqa: BLE001 - the run was cancelled on purpose
+                    pass
+            proc.close()
+
     def close(self) -> None:
         """Remove the reader, cancel what is still pending and free the pk_loop
         (every run still going is killed and reaped). Idempotent."""
@@ -162,3 +206,10 @@ async def run(args: Args, *, check: bool = False, **options: Any) -> Result:
         pk = AsyncLoop(close_when_idle=True)
         _shared[aio] = pk
     return await pk.run(args, check=check, **options)
+
+
+async def lines(args: Args, *, check: bool = False, **options: Any) -> AsyncIterator[Line]:
+    """AsyncLoop.lines() on a pk_loop of its own: `async for line in aio.lines([...])`."""
+    async with AsyncLoop() as pk:
+        async for line in pk.lines(args, check=check, **options):
+            yield line

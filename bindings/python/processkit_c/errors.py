@@ -284,7 +284,7 @@ def error_for(code: int, message: Optional[str] = None, *, program: Optional[obj
 
 def _fsdecode(value: object) -> str:
     if isinstance(value, (str, bytes)) or hasattr(value, "__fspath__"):
-        return os.fsdecode(value)  # type: ignore[arg-type]
+        return os.fsdecode(value)  # type: ignore[arg-type,unused-ignore]
     return str(value)
 
 

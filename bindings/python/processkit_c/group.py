@@ -91,13 +91,14 @@ def _stdio(value: Optional[FileLike], what: str) -> int:
     return fd
 
 
-class Child:
+class Child(U.NativeHandle):
     """A direct child spawned into a Group. Closing the handle does not touch
     the process: it stays in its group, which kills it when freed."""
 
+    _free = "pk_child_free"
+
     def __init__(self, handle: ctypes._Pointer[N.pk_child], args: List[Arg]) -> None:
-        self._h = handle
-        self._closed = False
+        self._own(handle)
         self.args = args
         self._status: Optional[ExitStatus] = None
         pid = ctypes.c_int32()
@@ -111,7 +112,8 @@ class Child:
     @property
     def handle(self) -> ctypes._Pointer[N.pk_child]:
         """The native pk_child pointer (for processkit_c._native)."""
-        return self._h
+        handle: ctypes._Pointer[N.pk_child] = self._h
+        return handle
 
     def fileno(self) -> int:
         """An fd that polls readable when the child exits (its pidfd; owned by the handle)."""
@@ -122,7 +124,7 @@ class Child:
     def _wait_ms(self, ms: int) -> ExitStatus:
         st = N.pk_exit_status()
         check(N.pk_child_wait(self._h, ms, ctypes.byref(st)))
-        self._status = ExitStatus(N.ExitKind(st.kind), st.code, st.signal, bool(st.core_dumped))
+        self._status = ExitStatus(N.ExitKind(st.kind), st.code, U.signal_of(st.signal), bool(st.core_dumped))
         return self._status
 
     def wait(self, timeout: Optional[float] = None) -> ExitStatus:
@@ -177,28 +179,9 @@ class Child:
     def kill(self) -> None:
         self.send_signal(_signal.SIGKILL)
 
-    def close(self) -> None:
-        """Release the handle (the process is not touched). Idempotent."""
-        if not self._closed:
-            self._closed = True
-            check(N.pk_child_free(self._h))
-
-    def __enter__(self) -> Child:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if not getattr(self, "_closed", True):
-            self._closed = True
-            try:
-                N.pk_child_free(self._h)
-            except Exception:  # interpreter shutdown: the module may be gone
-                pass
 
 
-class Group:
+class Group(U.NativeHandle):
     """A kill-on-free container of processes.
 
         with Group() as g:            # backend="auto": cgroup v2, else process group
@@ -222,10 +205,8 @@ class Group:
             cpu_max=float(cpu_max or 0.0),
         )
         handle = ctypes.POINTER(N.pk_group)()
-        self._closed = True
         check(N.pk_group_create(ctypes.byref(opts), ctypes.byref(handle)))
-        self._h = handle
-        self._closed = False
+        self._own(handle)
 
     def __repr__(self) -> str:
         if self._closed:
@@ -235,11 +216,8 @@ class Group:
     @property
     def handle(self) -> ctypes._Pointer[N.pk_group]:
         """The native pk_group pointer (for processkit_c._native)."""
-        return self._h
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
+        handle: ctypes._Pointer[N.pk_group] = self._h
+        return handle
 
     def containment(self) -> Containment:
         out = N.pk_containment()
@@ -338,23 +316,6 @@ class Group:
         return ShutdownReport(report.members_before, report.members_after, bool(report.drained),
                               bool(report.escalated), report.elapsed_us / 1e6)
 
-    def close(self) -> None:
-        """Free the group: SIGKILL the whole tree, reap, remove the cgroup. Idempotent."""
-        if not self._closed:
-            self._closed = True
-            check(N.pk_group_free(self._h))
-
-    def __enter__(self) -> Group:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        # Kill-on-free: a group dropped without close() still takes its tree down.
-        if not getattr(self, "_closed", True):
-            self._closed = True
-            try:
-                N.pk_group_free(self._h)
-            except Exception:  # interpreter shutdown: the module may be gone
-                pass
+    # close() (NativeHandle): free the group: SIGKILL the whole tree, reap,
+    # remove the cgroup. Garbage collection does the same (kill-on-free).
+    _free = "pk_group_free"

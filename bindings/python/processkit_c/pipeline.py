@@ -66,7 +66,7 @@ def _stage_result(info: N.pk_run_info, args: Iterable[str]) -> StageResult:
         args=tuple(args),
         returncode=returncode,
         outcome=outcome,
-        signal=info.signal,
+        signal=U.signal_of(info.signal),
         pid=info.pid,
         success=bool(info.success),
         duration=info.duration_us / 1e6,
@@ -121,7 +121,7 @@ class Pipeline:
             for args, unchecked, options in self._stages:
                 cmd = _Command(args, **options)
                 commands.append(cmd)
-                _check(N.pk_pipeline_add(handle, cmd._h, N.StageFlag.UNCHECKED if unchecked else 0))
+                _check(N.pk_pipeline_add(handle, cmd.handle, N.StageFlag.UNCHECKED if unchecked else 0))
             if self.sigpipe_fails:
                 _check(N.pk_pipeline_flags(handle, N.PipelineFlag.SIGPIPE_FAILS))
             if self.timeout is not None:
