@@ -8,6 +8,7 @@
 //   await new Command("sleep", "1").RunAsync();  // on the shared loop
 using System;
 using System.Collections.Generic;
+using System.IO;
 using System.Reflection;
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
@@ -349,7 +350,7 @@ namespace ProcessKit
         /// <summary>Refuse anything weaker (MechanismUnavailableException).</summary>
         public Mechanism MinMechanism = Mechanism.None;
         /// <summary>Default for spawns: the signal a direct child gets when its spawning thread dies; 0 = none.</summary>
-        public int ParentDeathSignal;
+        public Signal ParentDeathSignal;
         /// <summary>Bytes; 0 = no limit.</summary>
         public ulong MemoryMax;
         /// <summary>Processes in the tree; 0 = no limit.</summary>
@@ -367,7 +368,7 @@ namespace ProcessKit
             o.size = (uint)Marshal.SizeOf(typeof(Native.pk_group_options));
             o.backend = (int)Backend;
             o.min_mechanism = (int)MinMechanism;
-            o.parent_death_signal = ParentDeathSignal;
+            o.parent_death_signal = (int)ParentDeathSignal;
             o.memory_max = MemoryMax;
             o.pids_max = PidsMax;
             o.cpu_max = CpuMax;
@@ -414,12 +415,16 @@ namespace ProcessKit
         /// <summary>The whole environment as KEY=VALUE; null = the caller's.</summary>
         public IDictionary<string, string> Environment;
         public string WorkingDirectory;
-        /// <summary>An fd, Native.PK_STDIO_INHERIT or Native.PK_STDIO_NULL.</summary>
-        public int Stdin = Native.PK_STDIO_INHERIT, Stdout = Native.PK_STDIO_INHERIT, Stderr = Native.PK_STDIO_INHERIT;
+        /// <summary>The child's stdio (default: inherited, as the C library's
+        /// spawn does): Stdio.Inherit, Stdio.Null, Stdio.Piped (then Child.StandardInput/
+        /// StandardOutput/StandardError are Streams) or Stdio.From(a FileStream or SafeHandle).</summary>
+        public Stdio Stdin = Stdio.Inherit, Stdout = Stdio.Inherit, Stderr = Stdio.Inherit;
         public bool NewSession;
         public bool NoPathSearch;
-        /// <summary>-1 = the group's default; 0 = none; else a signal number.</summary>
-        public int ParentDeathSignal = -1;
+        /// <summary>null = the group's default; Signal.None = none.</summary>
+        public Signal? ParentDeathSignal;
+        /// <summary>Windows: CREATE_NO_WINDOW; elsewhere no effect.</summary>
+        public bool CreateNoWindow;
 
         public SpawnOptions(params string[] argv) { Argv = argv; }
     }
@@ -431,20 +436,20 @@ namespace ProcessKit
         /// <summary>The exit code when Kind is Code.</summary>
         public int Code { get; private set; }
         /// <summary>The signal when Kind is Signal.</summary>
-        public int Signal { get; private set; }
+        public Signal Signal { get; private set; }
         public bool CoreDumped { get; private set; }
 
         internal ExitStatus(ref Native.pk_exit_status s)
         {
             Kind = (ExitKind)s.kind;
             Code = s.code;
-            Signal = s.signal;
+            Signal = (Signal)s.signal;
             CoreDumped = s.core_dumped != 0;
         }
 
         public override string ToString()
         {
-            return Kind == ExitKind.Code ? "exit " + Code : Kind == ExitKind.Signal ? "signal " + Signal : "running";
+            return Kind == ExitKind.Code ? "exit " + Code : Kind == ExitKind.Signal ? "signal " + Signal.SignalName() : "running";
         }
     }
 
@@ -530,7 +535,8 @@ namespace ProcessKit
                 var o = new Native.pk_spawn_options();
                 o.size = (uint)Marshal.SizeOf(typeof(Native.pk_spawn_options));
                 o.flags = (options.NewSession ? (uint)SpawnFlag.NewSession : 0) |
-                          (options.NoPathSearch ? (uint)SpawnFlag.NoPathSearch : 0);
+                          (options.NoPathSearch ? (uint)SpawnFlag.NoPathSearch : 0) |
+                          (options.CreateNoWindow ? (uint)SpawnFlag.NoWindow : 0);
                 o.program = Keep(allocated, Library.AllocUtf8(options.Program));
                 o.argv = StringArray(allocated, options.Argv);
                 if (options.Environment != null)
@@ -541,16 +547,27 @@ namespace ProcessKit
                     o.envp = StringArray(allocated, env.ToArray());
                 }
                 o.cwd = Keep(allocated, Library.AllocUtf8(options.WorkingDirectory));
-                o.stdin_fd = options.Stdin;
-                o.stdout_fd = options.Stdout;
-                o.stderr_fd = options.Stderr;
-                o.parent_death_signal = options.ParentDeathSignal;
-                IntPtr child;
-                using (var u = handle.Borrow())
-                    Library.Check(Native.pk_group_spawn(u.Ptr, ref o, out child));
-                var h = new ChildHandle();
-                h.Adopt(child);
-                return new Child(h);
+                o.parent_death_signal = options.ParentDeathSignal.HasValue ? (int)options.ParentDeathSignal.Value : -1;
+                var pipes = new SpawnPipes();
+                try
+                {
+                    o.stdin_fd = pipes.Fd(options.Stdin, 0);
+                    o.stdout_fd = pipes.Fd(options.Stdout, 1);
+                    o.stderr_fd = pipes.Fd(options.Stderr, 2);
+                    IntPtr child;
+                    using (var u = handle.Borrow())
+                        Library.Check(Native.pk_group_spawn(u.Ptr, ref o, out child));
+                    var h = new ChildHandle();
+                    h.Adopt(child);
+                    var c = new Child(h);
+                    pipes.Started(c);
+                    return c;
+                }
+                catch
+                {
+                    pipes.Abort();
+                    throw;
+                }
             }
             finally
             {
@@ -584,7 +601,7 @@ namespace ProcessKit
         /// <summary>Bring an existing child of this process into the group.</summary>
         public void Adopt(int pid) { using (var u = handle.Borrow()) Library.Check(Native.pk_group_adopt(u.Ptr, pid)); }
         /// <summary>Send a signal to every process in the group.</summary>
-        public void Signal(int sig) { using (var u = handle.Borrow()) Library.Check(Native.pk_group_signal(u.Ptr, sig)); }
+        public void Signal(Signal sig) { using (var u = handle.Borrow()) Library.Check(Native.pk_group_signal(u.Ptr, (int)sig)); }
         /// <summary>SIGKILL the whole tree; the group stays usable.</summary>
         public void Kill() { using (var u = handle.Borrow()) Library.Check(Native.pk_group_kill(u.Ptr)); }
         public void Suspend() { using (var u = handle.Borrow()) Library.Check(Native.pk_group_suspend(u.Ptr)); }
@@ -620,11 +637,11 @@ namespace ProcessKit
 
         /// <summary>Send <paramref name="signal"/>, wait up to the grace for the
         /// tree to drain, then (if escalating) SIGKILL the rest.</summary>
-        public ShutdownReport Shutdown(int signal = 15, TimeSpan? grace = null, bool escalate = true)
+        public ShutdownReport Shutdown(Signal signal = ProcessKit.Signal.Term, TimeSpan? grace = null, bool escalate = true)
         {
             var o = new Native.pk_shutdown_options();
             o.size = (uint)Marshal.SizeOf(typeof(Native.pk_shutdown_options));
-            o.signal = signal;
+            o.signal = (int)signal;
             o.grace_ms = (uint)(grace ?? TimeSpan.FromSeconds(2)).TotalMilliseconds;
             o.escalate = escalate ? 1 : 0;
             var r = new Native.pk_shutdown_report();
@@ -701,15 +718,29 @@ namespace ProcessKit
         }
 
         /// <summary>Signal the child alone (through its pidfd).</summary>
-        public void Signal(int sig) { using (var u = handle.Borrow()) Library.Check(Native.pk_child_signal(u.Ptr, sig)); }
+        public void Signal(Signal sig) { using (var u = handle.Borrow()) Library.Check(Native.pk_child_signal(u.Ptr, (int)sig)); }
 
-        public void Dispose() { handle.Dispose(); }
+        /// <summary>The child's stdin when spawned with Stdio.Piped (write, then Dispose for EOF), else null.</summary>
+        public Stream StandardInput { get; internal set; }
+        /// <summary>The child's stdout when spawned with Stdio.Piped, else null.</summary>
+        public Stream StandardOutput { get; internal set; }
+        /// <summary>The child's stderr when spawned with Stdio.Piped, else null.</summary>
+        public Stream StandardError { get; internal set; }
+
+        /// <summary>Releases the handle and the piped streams; the process stays in its group.</summary>
+        public void Dispose()
+        {
+            foreach (var st in new[] { StandardInput, StandardOutput, StandardError })
+                if (st != null)
+                    st.Dispose();
+            handle.Dispose();
+        }
     }
 
     // ---------------------------------------------------------------- commands
 
     /// <summary>A cancellation token (pk_cancel), triggerable from any thread.</summary>
-    public sealed class CancelToken : IDisposable
+    public sealed partial class CancelToken : IDisposable
     {
         readonly CancelHandle handle = new CancelHandle();
 
@@ -724,14 +755,27 @@ namespace ProcessKit
         public CancelHandle Handle { get { return handle; } }
 
         /// <summary>Kill every run watching this token; they end as cancelled.</summary>
-        public void Trigger() { using (var u = handle.Borrow()) Library.Check(Native.pk_cancel_trigger(u.Ptr)); }
+        public void Trigger()
+        {
+            using (var u = handle.Borrow()) Library.Check(Native.pk_cancel_trigger(u.Ptr));
+            Action linked;
+            lock (this) linked = triggered;
+            if (linked != null)
+                linked();
+        }
+
+        // Tokens a call put in this one's place on a command for its length
+        // (a CancellationToken's), so triggering this one still cancels it.
+        Action triggered;
+        internal void Link(Action a) { lock (this) triggered += a; }
+        internal void Unlink(Action a) { lock (this) triggered -= a; }
 
         public void Dispose() { handle.Dispose(); }
     }
 
     /// <summary>What to run and how (pk_command): a reusable builder. Every
     /// setter returns this, and fails at once with the library's error.</summary>
-    public sealed class Command : IDisposable
+    public sealed partial class Command : IDisposable
     {
         readonly CommandHandle handle = new CommandHandle();
         readonly List<Native.LineFn> callbacks = new List<Native.LineFn>();
@@ -743,6 +787,7 @@ namespace ProcessKit
         {
             Library.Init();
             Program = program;
+            argv.Add(program);
             IntPtr p;
             Library.Check(Native.pk_command_new(program, out p));
             handle.Adopt(p);
@@ -759,7 +804,12 @@ namespace ProcessKit
             return this;
         }
 
-        public Command Arg(string arg) { return Do(p => Native.pk_command_arg(p, arg)); }
+        public Command Arg(string arg)
+        {
+            Do(p => Native.pk_command_arg(p, arg));
+            lock (argv) argv.Add(arg);
+            return this;
+        }
 
         public Command Args(IEnumerable<string> args)
         {
@@ -770,32 +820,96 @@ namespace ProcessKit
         }
 
         public Command Args(params string[] args) { return Args((IEnumerable<string>)args); }
-        public Command Env(string key, string value) { return Do(p => Native.pk_command_env(p, key, value)); }
-        public Command EnvUnset(string key) { return Do(p => Native.pk_command_env_unset(p, key)); }
+        public Command Env(string key, string value)
+        {
+            Do(p => Native.pk_command_env(p, key, value));
+            lock (argv) env[key] = value;
+            return this;
+        }
+
+        public Command EnvUnset(string key)
+        {
+            Do(p => Native.pk_command_env_unset(p, key));
+            lock (argv) env[key] = null;
+            return this;
+        }
+
         /// <summary>Start from an empty environment (later Env calls still apply).</summary>
-        public Command EnvClear() { return Do(p => Native.pk_command_env_clear(p)); }
-        public Command WorkingDirectory(string dir) { return Do(p => Native.pk_command_cwd(p, dir)); }
-        public Command NewSession(bool on = true) { return Do(p => Native.pk_command_flags(p, on ? (uint)CommandFlag.NewSession : 0u)); }
-        public Command ParentDeathSignal(int sig) { return Do(p => Native.pk_command_parent_death_signal(p, sig)); }
+        public Command EnvClear()
+        {
+            Do(p => Native.pk_command_env_clear(p));
+            lock (argv) { env.Clear(); EnvCleared = true; }
+            return this;
+        }
+
+        public Command WorkingDirectory(string dir)
+        {
+            Do(p => Native.pk_command_cwd(p, dir));
+            Cwd = dir;
+            return this;
+        }
+
+        /// <summary>The working directory as an open directory (fchdir); wins over WorkingDirectory(string).
+        /// The handle must stay open until the run has started.</summary>
+        public Command WorkingDirectory(SafeHandle directory)
+        {
+            int fd = FdOf(directory);
+            return Do(p => Native.pk_command_cwd_fd(p, fd));
+        }
+
+        /// <summary>The child leads a new session and process group (PK_COMMAND_NEW_SESSION).</summary>
+        public Command NewSession(bool on = true) { return Flag(CommandFlag.NewSession, on); }
+
+        /// <summary>Windows: CREATE_NO_WINDOW, a console program gets no console window
+        /// (ProcessStartInfo.CreateNoWindow); elsewhere accepted and without effect.</summary>
+        public Command CreateNoWindow(bool on = true) { return Flag(CommandFlag.NoWindow, on); }
+
+        Command Flag(CommandFlag f, bool on)
+        {
+            lock (argv)
+            {
+                flags = on ? flags | (uint)f : flags & ~(uint)f;
+                uint now = flags;
+                return Do(p => Native.pk_command_flags(p, now));
+            }
+        }
+
+        /// <summary>The signal the child gets when its spawning thread dies (Linux); Signal.None = none.</summary>
+        public Command ParentDeathSignal(Signal sig) { return Do(p => Native.pk_command_parent_death_signal(p, (int)sig)); }
 
         /// <summary>stdin: these bytes, then end of file.</summary>
         public Command Stdin(byte[] data)
         {
             data = data ?? new byte[0];
-            return Do(p => Native.pk_command_stdin_bytes(p, data, (UIntPtr)data.Length));
+            Do(p => Native.pk_command_stdin_bytes(p, data, (UIntPtr)data.Length));
+            SetStdin(null, false, (byte[])data.Clone());
+            return this;
         }
 
         /// <summary>stdin: this text as UTF-8, then end of file.</summary>
         public Command Stdin(string text) { return Stdin(Encoding.UTF8.GetBytes(text ?? "")); }
-        public Command StdinNull() { return Do(p => Native.pk_command_stdin_null(p)); }
-        public Command StdinInherit() { return Do(p => Native.pk_command_stdin_inherit(p)); }
-        public Command StdinFile(string path) { return Do(p => Native.pk_command_stdin_file(p, path)); }
-        public Command StdinFd(int fd) { return Do(p => Native.pk_command_stdin_fd(p, fd)); }
+        /// <summary>stdin: /dev/null (the default, as System.Diagnostics.Process without redirection reads nothing of ours).</summary>
+        public Command StdinNull() { Do(p => Native.pk_command_stdin_null(p)); SetStdin(null, false, null); return this; }
+        public Command StdinInherit() { Do(p => Native.pk_command_stdin_inherit(p)); SetStdin(null, false, null); return this; }
+        public Command StdinFile(string path) { Do(p => Native.pk_command_stdin_file(p, path)); SetStdin(null, false, null); return this; }
+        /// <summary>stdin: an open file or pipe handle (not closed by the run).</summary>
+        public Command Stdin(SafeHandle handle) { int fd = FdOf(handle); return StdinFd(fd); }
+        public Command StdinFd(int fd) { Do(p => Native.pk_command_stdin_fd(p, fd)); SetStdin(null, false, null); return this; }
 
         /// <summary>Where stdout goes (fd only for OutputMode.Fd).</summary>
-        public Command Stdout(OutputMode mode, int fd = -1) { return Do(p => Native.pk_command_output(p, (int)StdStream.Stdout, (int)mode, fd)); }
+        public Command Stdout(OutputMode mode, int fd = -1) { Do(p => Native.pk_command_output(p, (int)StdStream.Stdout, (int)mode, fd)); SetOutput(StdStream.Stdout, null, false); return this; }
         /// <summary>Where stderr goes (OutputMode.Merge: into stdout's pipe).</summary>
-        public Command Stderr(OutputMode mode, int fd = -1) { return Do(p => Native.pk_command_output(p, (int)StdStream.Stderr, (int)mode, fd)); }
+        public Command Stderr(OutputMode mode, int fd = -1) { Do(p => Native.pk_command_output(p, (int)StdStream.Stderr, (int)mode, fd)); SetOutput(StdStream.Stderr, null, false); return this; }
+        /// <summary>stdout into an open file or pipe handle (not closed by the run).</summary>
+        public Command Stdout(SafeHandle handle) { return Stdout(OutputMode.Fd, FdOf(handle)); }
+        public Command Stderr(SafeHandle handle) { return Stderr(OutputMode.Fd, FdOf(handle)); }
+
+        internal static int FdOf(SafeHandle h)
+        {
+            if (h == null || h.IsInvalid || h.IsClosed)
+                throw new ArgumentException("an open handle is needed", "handle");
+            return (int)h.DangerousGetHandle();
+        }
 
         /// <summary>Cap a captured stream at maxBytes with an overflow policy.</summary>
         public Command OutputLimit(StdStream stream, ulong maxBytes, Overflow policy = Overflow.KeepHead)
@@ -806,18 +920,20 @@ namespace ProcessKit
         /// <summary>After <paramref name="timeout"/> send <paramref name="signal"/>
         /// (0 = SIGTERM) to the tree, wait <paramref name="grace"/> (default 0),
         /// then SIGKILL it; the run ends as Outcome.TimedOut.</summary>
-        public Command Timeout(TimeSpan timeout, int signal = 0, TimeSpan? grace = null)
+        public Command Timeout(TimeSpan timeout, Signal signal = ProcessKit.Signal.None, TimeSpan? grace = null)
         {
             uint ms = (uint)Math.Max(1, timeout.TotalMilliseconds);
             uint g = (uint)Math.Max(0, (grace ?? TimeSpan.Zero).TotalMilliseconds);
-            return Do(p => Native.pk_command_timeout(p, ms, signal, g));
+            return Do(p => Native.pk_command_timeout(p, ms, (int)signal, g));
         }
 
         /// <summary>Exit codes that count as success (none: just 0).</summary>
         public Command OkCodes(params int[] codes)
         {
             codes = codes ?? new int[0];
-            return Do(p => Native.pk_command_ok_codes(p, codes, (UIntPtr)codes.Length));
+            Do(p => Native.pk_command_ok_codes(p, codes, (UIntPtr)codes.Length));
+            lock (argv) okCodes = codes.Length == 0 ? new[] { 0 } : (int[])codes.Clone();
+            return this;
         }
 
         /// <summary>The options of the private group each run gets.</summary>
@@ -835,7 +951,9 @@ namespace ProcessKit
                 IntPtr tp = t.Ptr;
                 if (token != null && tp == IntPtr.Zero)
                     throw new InvalidHandleException("pk_command_cancel_on: the CancelToken was disposed");
-                return Do(p => Native.pk_command_cancel_on(p, tp));
+                Do(p => Native.pk_command_cancel_on(p, tp));
+                userToken = token;
+                return this;
             }
         }
 
@@ -885,8 +1003,15 @@ namespace ProcessKit
         /// <summary>Run in a private group, capture, wait. A non-zero exit is
         /// data (see RunResult.ExitCode); Check() or RunChecked() turn it into
         /// an exception.</summary>
-        public RunResult Run()
+        public RunResult Run() { return Run(CancellationToken.None); }
+
+        /// <summary>Run() that <paramref name="cancellationToken"/> can stop:
+        /// cancelling kills the run's tree (pk_process_cancel) and throws
+        /// RunCancelledException (an OperationCanceledException carrying the result).</summary>
+        public RunResult Run(CancellationToken cancellationToken)
         {
+            if (cancellationToken.CanBeCanceled || HasStdioPlan)
+                return RunOnPrivateLoop(cancellationToken);
             IntPtr r;
             int rc;
             using (var u = handle.Borrow())
@@ -902,7 +1027,7 @@ namespace ProcessKit
 
         /// <summary>Run() then Check(): throws a RunFailedException subclass
         /// carrying the library's message unless the run succeeded.</summary>
-        public RunResult RunChecked() { return Run().Check(); }
+        public RunResult RunChecked(CancellationToken cancellationToken = default(CancellationToken)) { return Run(cancellationToken).Check(); }
 
         /// <summary>Run on the shared loop (<see cref="Loop.Shared"/>).</summary>
         public Task<RunResult> RunAsync(CancellationToken cancellationToken = default(CancellationToken))
@@ -922,13 +1047,13 @@ namespace ProcessKit
 
     /// <summary>The outcome and captured output of a finished run. Pure data:
     /// nothing to dispose.</summary>
-    public sealed class RunResult
+    public sealed partial class RunResult
     {
         public Outcome Outcome { get; private set; }
         /// <summary>The exit code when the program exited, else -1.</summary>
         public int ExitCode { get; private set; }
-        /// <summary>The signal that killed it, else 0.</summary>
-        public int Signal { get; private set; }
+        /// <summary>The signal that killed it, else Signal.None.</summary>
+        public Signal Signal { get; private set; }
         public int Pid { get; private set; }
         public Mechanism Mechanism { get; private set; }
         /// <summary>Exited with an accepted code and no Overflow.Error cap exceeded.</summary>
@@ -974,6 +1099,12 @@ namespace ProcessKit
             var h = new ResultHandle();
             h.Adopt(result);
             using (h)
+                return Read(result);
+        }
+
+        /// <summary>Reads a pk_result without freeing it (a callback's, valid during the call).</summary>
+        internal static RunResult Read(IntPtr result)
+        {
             {
                 var info = new Native.pk_run_info();
                 info.size = (uint)Marshal.SizeOf(typeof(Native.pk_run_info));
@@ -982,7 +1113,7 @@ namespace ProcessKit
                 {
                     Outcome = (Outcome)info.outcome,
                     ExitCode = info.exit_code,
-                    Signal = info.signal,
+                    Signal = (Signal)info.signal,
                     Pid = info.pid,
                     Mechanism = (Mechanism)info.mechanism,
                     Success = info.success != 0,
@@ -998,6 +1129,25 @@ namespace ProcessKit
                 int rc = Native.pk_result_check(result);
                 r.CheckCode = rc < 0 ? (ErrorCode)rc : ErrorCode.Ok;
                 r.CheckMessage = rc < 0 ? Library.LastError() : "";
+                r.FailedStage = info.failed_stage;
+                if (info.stage_count > 1)
+                {
+                    var stages = new RunResult[info.stage_count];
+                    for (uint i = 0; i < info.stage_count; i++)
+                    {
+                        var si = new Native.pk_run_info();
+                        si.size = (uint)Marshal.SizeOf(typeof(Native.pk_run_info));
+                        Library.Check(Native.pk_result_stage_info(result, i, ref si));
+                        stages[i] = new RunResult
+                        {
+                            Outcome = (Outcome)si.outcome, ExitCode = si.exit_code, Signal = (Signal)si.signal,
+                            Pid = si.pid, Mechanism = (Mechanism)si.mechanism, Success = si.success != 0,
+                            Duration = TimeSpan.FromTicks((long)si.duration_us * 10),
+                            Stdout = new byte[0], Stderr = new byte[0], CheckMessage = "", FailedStage = -1,
+                        };
+                    }
+                    r.Stages = stages;
+                }
                 return r;
             }
         }
@@ -1018,7 +1168,7 @@ namespace ProcessKit
             switch (Outcome)
             {
                 case Outcome.Exited: return "exited " + ExitCode;
-                case Outcome.Signalled: return "killed by signal " + Signal;
+                case Outcome.Signalled: return "killed by signal " + Signal.SignalName();
                 case Outcome.TimedOut: return "timed out";
                 case Outcome.Cancelled: return "cancelled";
                 default: return Outcome.ToString();
@@ -1037,10 +1187,15 @@ namespace ProcessKit
     /// thread with pk_loop_wake; once nothing is queued or running it ends,
     /// so an idle loop holds no thread. Disposing kills everything still
     /// running on it.</summary>
-    public sealed class Loop : IDisposable
+    public sealed partial class Loop : IDisposable
     {
-        sealed class Pending
+        internal sealed class Pending
         {
+            public bool Keep;                      // Start(): the RunningProcess owns Process
+            public TaskCompletionSource<bool> Started;
+            public StdioSession Session;
+            public bool SessionFinished;
+            public ProcessHandle KeptProcess;      // never cleared: the RunningProcess's
             public Command Command;
             public object CallbackRoots;
             public Group Group;
@@ -1110,10 +1265,17 @@ namespace ProcessKit
         /// kills the run's tree and cancels the task.</summary>
         public Task<RunResult> RunAsync(Command command, Group group = null, CancellationToken cancellationToken = default(CancellationToken))
         {
+            return Enqueue(command, group, cancellationToken, false).Completion.Task;
+        }
+
+        internal Pending Enqueue(Command command, Group group, CancellationToken cancellationToken, bool keep)
+        {
             if (command == null)
                 throw new ArgumentNullException("command");
             var pending = new Pending
             {
+                Keep = keep,
+                Started = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously),
                 Command = command,
                 CallbackRoots = command.CallbackRoots(),
                 Group = group,
@@ -1123,7 +1285,8 @@ namespace ProcessKit
             if (cancellationToken.IsCancellationRequested)
             {
                 pending.Completion.SetCanceled();
-                return pending.Completion.Task;
+                pending.Started.SetCanceled();
+                return pending;
             }
             // Keep the command's handle until the run has started, so that
             // `using (var c = new Command(...)) task = c.RunAsync();` works.
@@ -1145,16 +1308,74 @@ namespace ProcessKit
                     throw new ObjectDisposedException("Loop");
                 }
                 queued.Enqueue(pending);
-                if (driver == null)
-                {
-                    driver = new Thread(Drive) { IsBackground = true, Name = "processkit-loop" };
-                    driver.Start();
-                    started = true;
-                }
+                started = EnsureDriver();
             }
             if (!started)
                 Wake();
-            return pending.Completion.Task;
+            return pending;
+        }
+
+        /// <summary>Under lock (queued): start the driver thread if there is none.</summary>
+        bool EnsureDriver()
+        {
+            if (driver != null)
+                return false;
+            driver = new Thread(Drive) { IsBackground = true, Name = "processkit-loop" };
+            driver.Start();
+            return true;
+        }
+
+        // Guarded by lock (queued): work that must run on the thread driving
+        // the loop (readiness probes and waits drive it themselves).
+        readonly Queue<Action> invokes = new Queue<Action>();
+
+        internal bool OnDriver { get { lock (queued) return driver == Thread.CurrentThread; } }
+
+        /// <summary>Runs <paramref name="f"/> on the driver thread (where the
+        /// library lets loop-driving calls run) and waits for it.</summary>
+        internal T Invoke<T>(Func<T> f)
+        {
+            if (OnDriver)
+                return f();
+            var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+            bool started;
+            lock (queued)
+            {
+                if (stopping)
+                    throw new ObjectDisposedException("Loop");
+                invokes.Enqueue(() =>
+                {
+                    try { tcs.TrySetResult(f()); }
+                    catch (Exception e) { tcs.TrySetException(e); }
+                });
+                started = EnsureDriver();
+            }
+            if (!started)
+                Wake();
+            try
+            {
+                return tcs.Task.Result;
+            }
+            catch (AggregateException ae)
+            {
+                ExceptionDispatchInfo.Capture(ae.InnerException).Throw();
+                throw;
+            }
+        }
+
+        void RunInvokes()
+        {
+            while (true)
+            {
+                Action a;
+                lock (queued)
+                {
+                    if (invokes.Count == 0)
+                        return;
+                    a = invokes.Dequeue();
+                }
+                a();
+            }
         }
 
         void RequestCancel(Pending p)
@@ -1177,7 +1398,7 @@ namespace ProcessKit
         /// pk_loop_run_once returns, or its next one does at once (the
         /// library keeps the wake), so none is lost. Once the handle is
         /// disposed it borrows as NULL and this does nothing.</summary>
-        void Wake()
+        internal void Wake()
         {
             using (var u = handle.Borrow())
                 Native.pk_loop_wake(u.Ptr);
@@ -1194,12 +1415,13 @@ namespace ProcessKit
                         if (stopping)
                             break;
                     StartQueued();
+                    RunInvokes();
                     Harvest();
                     lock (queued)
                     {
                         if (stopping)
                             break;
-                        if (queued.Count > 0)
+                        if (queued.Count > 0 || invokes.Count > 0)
                             continue;
                         if (running.Count == 0)
                         {
@@ -1223,6 +1445,8 @@ namespace ProcessKit
                 stopping = true;
                 while (queued.Count > 0)
                     running.Add(queued.Dequeue());
+                while (invokes.Count > 0)
+                    invokes.Dequeue()();  // each fails at once: the loop's handle is going
             }
             foreach (var p in running)
             {
@@ -1234,6 +1458,9 @@ namespace ProcessKit
                     p.Process = null;
                 }
                 p.Registration.Dispose();
+                if (p.Session != null)
+                    p.Session.Abort();
+                p.Started.TrySetException(fatal ?? new ObjectDisposedException("Loop"));
                 if (fatal != null)
                     p.Completion.TrySetException(fatal);
                 else
@@ -1257,6 +1484,7 @@ namespace ProcessKit
                 lock (p) cancelled = p.CancelRequested;
                 if (cancelled)
                 {
+                    p.Started.TrySetCanceled();
                     Complete(p, null, null, true);
                     continue;
                 }
@@ -1276,9 +1504,21 @@ namespace ProcessKit
                         // let a disposed Group turn into that.
                         if (p.Group != null && g.Ptr == IntPtr.Zero)
                             throw new InvalidHandleException("pk_loop_start: the Group was disposed");
-                        rc = Native.pk_loop_start(l.Ptr, cmd, g.Ptr, out proc);
-                        if (rc < 0)
-                            Library.Check(rc);  // with this thread's pk_last_error, before anything else runs
+                        // The stdio plan's fds are set on the command for this start only.
+                        lock (p.Command.StdioLock)
+                        {
+                            p.Session = cmd == IntPtr.Zero ? null : p.Command.Prepare();
+                            rc = Native.pk_loop_start(l.Ptr, cmd, g.Ptr, out proc);
+                            if (rc < 0)
+                            {
+                                var msg = Library.LastError();
+                                if (p.Session != null)
+                                    p.Session.Abort();
+                                throw ProcessKitException.Create(rc, msg, null);
+                            }
+                            if (p.Session != null)
+                                p.Session.AfterStart();
+                        }
                     }
                     p.ReleaseCommand();
                     var h = new ProcessHandle();
@@ -1286,14 +1526,17 @@ namespace ProcessKit
                     lock (p)
                     {
                         p.Process = h;
+                        p.KeptProcess = h;
                         if (p.CancelRequested)
                             using (var u = h.Borrow())
                                 Native.pk_process_cancel(u.Ptr);
                     }
                     running.Add(p);
+                    p.Started.TrySetResult(true);
                 }
                 catch (Exception e)
                 {
+                    p.Started.TrySetException(e);
                     Complete(p, null, e, false);
                 }
             }
@@ -1327,7 +1570,8 @@ namespace ProcessKit
                 running.RemoveAt(i);
                 lock (p)
                 {
-                    p.Process.Dispose();
+                    if (!p.Keep)
+                        p.Process.Dispose();
                     p.Process = null;
                 }
                 Complete(p, result, error, p.CancelRequested && p.Token.IsCancellationRequested);
@@ -1339,6 +1583,19 @@ namespace ProcessKit
             p.ReleaseCommand();
             p.Registration.Dispose();
             GC.KeepAlive(p.CallbackRoots);
+            var session = p.Session;
+            if (session != null && session.HasPumps && !p.SessionFinished)
+            {
+                // Output still draining into the caller's Streams: finish off this thread.
+                p.SessionFinished = true;
+                Task.Factory.StartNew(() =>
+                {
+                    try { session.Finish(); }
+                    catch (Exception e) { if (error == null) error = e; }
+                    Complete(p, result, error, cancelled);
+                }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                return;
+            }
             if (cancelled)
                 p.Completion.TrySetCanceled(p.Token);
             else if (error != null)

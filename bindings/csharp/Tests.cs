@@ -10,7 +10,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using ProcessKit;
 
-static class Tests
+static partial class Tests
 {
     static int passed, failed;
     static readonly List<string> tempDirs = new List<string>();
@@ -38,6 +38,14 @@ static class Tests
             T("f_async_dispose_from_a_line_callback", AsyncDisposeFromCallback),
             T("stdin_bytes_and_line_callbacks", StdinAndLines),
             T("child_wait_and_signal", ChildWaitAndSignal),
+            T("scenario_file", ScenarioFile),
+            T("readme_quickstart", ReadmeQuickstart),
+            T("streams_for_stdio", StreamsForStdio),
+            T("running_process_handle_and_readiness", RunningProcessHandle),
+            T("pipeline_stages_and_cancellation", PipelineStages),
+            T("posix_attributes_flags_and_signals", PosixAttributes),
+            T("scripted_runner", ScriptedRunnerTest),
+            T("record_replay_runner", RecordReplayTest),
             T("leaves_nothing_behind", NothingLeftBehind),
         };
         foreach (var t in tests)
@@ -655,7 +663,7 @@ static class Tests
         using (var g = new Group())
         {
             NoteCgroup(g.Containment);
-            using (var c = g.Spawn(new SpawnOptions("sh", "-c", "exit 7") { Stdout = Native.PK_STDIO_NULL }))
+            using (var c = g.Spawn(new SpawnOptions("sh", "-c", "exit 7") { Stdout = Stdio.Null }))
             {
                 var s = c.Wait(TimeSpan.FromSeconds(10));
                 Assert(s != null, "ended");
@@ -666,14 +674,14 @@ static class Tests
             {
                 Assert(c.TryWait() == null, "still running");
                 Assert(c.Wait(TimeSpan.FromMilliseconds(50)) == null, "wait times out as null");
-                c.Signal(9);
+                c.Signal(Signal.Kill);
                 var s = c.Wait();
                 Equal(ExitKind.Signal, s.Kind, "killed");
-                Equal(9, s.Signal, "by SIGKILL");
+                Equal(Signal.Kill, s.Signal, "by SIGKILL");
             }
             var stats = g.Stats();
             Assert(stats.CpuTimeMicroseconds >= 0, "cgroup CPU stats");
-            var rep = g.Shutdown(15, TimeSpan.FromMilliseconds(500));
+            var rep = g.Shutdown(Signal.Term, TimeSpan.FromMilliseconds(500));
             Assert(rep.Drained, "nothing left to drain");
         }
     }

@@ -60,7 +60,7 @@ echo "build_package.sh: built runtimes/linux-x64/native/libprocesskit.so (SONAME
 # ---- the assembly ---------------------------------------------------------------
 "$mcs" -nologo -unsafe -langversion:7.2 -optimize+ -warnaserror+ -target:library \
   -doc:"$pkg/lib/netstandard2.0/Processkit.xml" -nowarn:1591 \
-  -out:"$pkg/lib/netstandard2.0/Processkit.dll" "$here/Native.g.cs" "$here/Processkit.cs"
+  -out:"$pkg/lib/netstandard2.0/Processkit.dll" "$here/Native.g.cs" "$here/Processkit.cs" "$here/Processes.cs" "$here/Runners.cs"
 echo "build_package.sh: built lib/netstandard2.0/Processkit.dll with $("$mcs" --version)"
 
 # ---- the manifest and the zip's OPC parts ----------------------------------------

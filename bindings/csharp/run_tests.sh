@@ -34,7 +34,7 @@ cp "$lib_so" "$work/build/libprocesskit.so"
 cp "$header" "$work/include/processkit.h"
 
 # The sources, copied (Bazel runfiles are read-only symlinks).
-for f in Native.g.cs Processkit.cs Tests.cs; do
+for f in Native.g.cs Processkit.cs Processes.cs Runners.cs Tests.cs ScenarioTests.cs README.md; do
   cp -L "$src_dir/$f" "$work/build/$f"
 done
 cp -L "$src_dir/Processkit.dll.config" "$work/soname/Processkit.dll.config"
@@ -69,8 +69,8 @@ unset LD_LIBRARY_PATH MONO_PATH
 # ---- build ------------------------------------------------------------------
 cd "$work/build"
 mcs -nologo -unsafe -langversion:7.2 -warnaserror+ -target:library -doc:Processkit.xml -nowarn:1591 \
-  -out:Processkit.dll Native.g.cs Processkit.cs
-mcs -nologo -langversion:7.2 -warnaserror+ -r:Processkit.dll -r:System.Core.dll -out:Tests.exe Tests.cs
+  -out:Processkit.dll Native.g.cs Processkit.cs Processes.cs Runners.cs
+mcs -nologo -langversion:7.2 -warnaserror+ -r:Processkit.dll -r:System.Core.dll -out:Tests.exe Tests.cs ScenarioTests.cs
 
 # ---- header cross-check: sizeof of every public struct, from the real header --
 if command -v cc >/dev/null 2>&1; then
@@ -90,6 +90,13 @@ else
 fi
 
 # ---- run --------------------------------------------------------------------
+# The shared scenario file, found from this script's own folder (the sources
+# are copies), and the README whose quickstart a test compares.
+scenarios="$src_dir/../../tests/scenarios/scenarios.json"
+[ -f "$scenarios" ] || { echo "run_tests.sh: $scenarios is missing" >&2; exit 1; }
+export PK_CS_SCENARIOS=$(cd "$(dirname "$scenarios")" && pwd)/scenarios.json
+export PK_CS_README="$work/build/README.md"
+export PK_CS_SCENARIO_TESTS="$work/build/ScenarioTests.cs"
 export PK_CS_KEEPER_PIDS="$work/build/keepers.txt"
 set +e
 mono Tests.exe 2>&1 | tee "$work/build/output.txt"
