@@ -4,6 +4,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::raw::{c_char, c_void};
 use std::os::unix::io::RawFd;
 use std::panic::{self, AssertUnwindSafe};
@@ -214,6 +215,20 @@ pub struct Command {
     group_options: Option<GroupOptions>,
     cancel: Option<CancelToken>,
     on_line: Option<LineCallback>,
+    extra: Extra,
+}
+
+/// The process options beyond std's (PTY, credentials, limits, fds).
+#[derive(Debug, Clone, Default)]
+struct Extra {
+    no_window: bool,
+    pty: Option<(u16, u16)>,
+    user: Option<(u32, u32, Vec<u32>)>,
+    umask: Option<u32>,
+    rlimits: Vec<(i32, u64, u64)>,
+    // Arc: the fds must stay open until every run built from this command started.
+    cwd_fd: Option<Arc<OwnedFd>>,
+    fd_map: Vec<(i32, Arc<OwnedFd>)>,
 }
 
 impl Command {
@@ -236,7 +251,77 @@ impl Command {
             group_options: None,
             cancel: None,
             on_line: None,
+            extra: Extra::default(),
         }
+    }
+
+    /// Windows: start the program without a console window
+    /// (`CREATE_NO_WINDOW`); no effect elsewhere.
+    pub fn create_no_window(&mut self, on: bool) -> &mut Self {
+        self.extra.no_window = on;
+        self
+    }
+
+    /// Run on a new pseudo-terminal of `rows` x `cols`: its controlling
+    /// terminal, stdin, stdout and stderr; the terminal's output arrives as
+    /// stdout (with `\r\n` line ends). Resize with [`crate::Process::resize`].
+    pub fn pty(&mut self, rows: u16, cols: u16) -> &mut Self {
+        self.extra.pty = Some((rows, cols));
+        self
+    }
+
+    /// Run as `uid`/`gid` with these supplementary groups (empty drops them all).
+    pub fn user(&mut self, uid: u32, gid: u32, groups: &[u32]) -> &mut Self {
+        self.extra.user = Some((uid, gid, groups.to_vec()));
+        self
+    }
+
+    /// The child's umask (e.g. `0o077`).
+    pub fn umask(&mut self, mask: u32) -> &mut Self {
+        self.extra.umask = Some(mask);
+        self
+    }
+
+    /// Set a resource limit in the child (`resource` is an `RLIMIT_*`
+    /// number, see [`Rlimit`]). Repeatable.
+    pub fn rlimit(&mut self, resource: impl Into<i32>, soft: u64, hard: u64) -> &mut Self {
+        self.extra.rlimits.push((resource.into(), soft, hard));
+        self
+    }
+
+    /// The working directory as an open directory (fchdir); wins over [`Command::cwd`].
+    pub fn cwd_fd(&mut self, dir: impl Into<OwnedFd>) -> &mut Self {
+        self.extra.cwd_fd = Some(Arc::new(dir.into()));
+        self
+    }
+
+    /// Make `fd` the child's fd number `child_fd` (3 or more). The command
+    /// keeps `fd` open; repeatable.
+    pub fn map_fd(&mut self, child_fd: i32, fd: impl Into<OwnedFd>) -> &mut Self {
+        self.extra.fd_map.push((child_fd, Arc::new(fd.into())));
+        self
+    }
+
+    /// The program and its arguments (`argv`, program first).
+    pub fn argv(&self) -> Vec<OsString> {
+        let mut v = vec![self.program.clone()];
+        v.extend(self.args.iter().cloned());
+        v
+    }
+
+    /// The working directory set with [`Command::cwd`].
+    pub fn get_cwd(&self) -> Option<&Path> {
+        self.cwd.as_deref()
+    }
+
+    /// The stdin set with [`Command::stdin`].
+    pub fn get_stdin(&self) -> &Input {
+        &self.stdin
+    }
+
+    /// The environment changes: `(key, Some(value))` set, `(key, None)` removed.
+    pub fn get_envs(&self) -> &[(OsString, Option<OsString>)] {
+        &self.env
     }
 
     /// Append one argument.
@@ -460,8 +545,34 @@ impl Command {
                 let d = cstring(dir.as_os_str(), "cwd")?;
                 check(sys::pk_command_cwd(c, d.as_ptr()))?;
             }
+            let mut flags = 0;
             if self.new_session {
-                check(sys::pk_command_flags(c, sys::PK_COMMAND_NEW_SESSION))?;
+                flags |= sys::PK_COMMAND_NEW_SESSION;
+            }
+            if self.extra.no_window {
+                flags |= sys::PK_COMMAND_NO_WINDOW;
+            }
+            if flags != 0 {
+                check(sys::pk_command_flags(c, flags))?;
+            }
+            let x = &self.extra;
+            if let Some((rows, cols)) = x.pty {
+                check(sys::pk_command_pty(c, rows, cols))?;
+            }
+            if let Some((uid, gid, groups)) = &x.user {
+                check(sys::pk_command_user(c, *uid, *gid, groups.as_ptr(), groups.len()))?;
+            }
+            if let Some(m) = x.umask {
+                check(sys::pk_command_umask(c, m))?;
+            }
+            for &(r, soft, hard) in &x.rlimits {
+                check(sys::pk_command_rlimit(c, r, soft, hard))?;
+            }
+            if let Some(fd) = &x.cwd_fd {
+                check(sys::pk_command_cwd_fd(c, fd.as_raw_fd()))?;
+            }
+            for (child, fd) in &x.fd_map {
+                check(sys::pk_command_map_fd(c, *child, fd.as_raw_fd()))?;
             }
             if self.parent_death_signal != 0 {
                 check(sys::pk_command_parent_death_signal(c, self.parent_death_signal))?;

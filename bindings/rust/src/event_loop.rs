@@ -295,6 +295,12 @@ impl Process<'_> {
         // SAFETY: live handle.
         check(unsafe { sys::pk_process_close_stdin(self.raw) })
     }
+
+    /// Resize the pseudo-terminal of a [`Command::pty`] run (the child gets SIGWINCH).
+    pub fn resize(&self, rows: u16, cols: u16) -> Result<()> {
+        // SAFETY: live handle.
+        check(unsafe { sys::pk_process_resize(self.raw, rows, cols) })
+    }
 }
 
 impl Drop for Process<'_> {

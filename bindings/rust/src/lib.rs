@@ -56,6 +56,7 @@ mod error_code;
 mod event_loop;
 mod group;
 mod pipeline;
+mod policies;
 pub mod signal;
 #[cfg(feature = "tokio")]
 mod tokio_support;
@@ -69,6 +70,7 @@ pub use group::{
     ShutdownReport, SpawnOptions, Stdio,
 };
 pub use pipeline::{Pipeline, StageInfo};
+pub use policies::{Restart, RetryOptions, Rlimit, StopReason, SuperviseOptions, SuperviseReport};
 pub use signal::Signal;
 #[cfg(feature = "tokio")]
 pub use tokio_support::AsyncLoop;
