@@ -3,7 +3,9 @@ and bindings/go/zz_generated_test.go (the layout check) from the manifest.
 
 The low-level layer holds
 - Go constants for every enum value, error code and manifest constant, each
-  enum as its own named type with a String method (C names);
+  enum as its own named type with a String method (the readable name,
+  "timed-out", so %v and fmt.Stringer print it) and a CName method (the C
+  name, "PK_OUTCOME_TIMED_OUT");
 - one sentinel *Error per error code (ErrInvalid, ErrNotFound, ...);
 - an unexported Go struct mirroring each public C struct field by field
   (rawContainment, ...) and abiLayoutProblems(), which compares
@@ -38,7 +40,7 @@ INITIALISMS = {"OK", "ID", "FD", "CPU", "OS", "ABI", "PID"}
 ENUM_TYPE_OVERRIDES = {"pk_error": "Code", "pk_struct_id": "StructID"}
 
 # Enums whose String method is hand-written (Mechanism uses the library's
-# stable names, "cgroup-v2" ...).
+# stable names, "cgroup-v2" ...); they still get a generated CName.
 HAND_WRITTEN_STRING = {"pk_mechanism"}
 
 SCALAR_GO = {"int8": "int8", "uint8": "uint8", "int16": "int16", "uint16": "uint16",
@@ -112,6 +114,12 @@ def member_suffix(enum_name, member):
     if rest[0][:1].isdigit():
         rest = mwords[max(i - 1, 0):]
     return "_".join(rest)
+
+
+def readable_name(enum, member):
+    """The name String prints: the member's own words in lower case joined
+    by '-' (PK_OUTCOME_TIMED_OUT -> timed-out, PK_ERR_NOT_FOUND -> not-found)."""
+    return member_suffix(enum["name"], member).lower().replace("_", "-")
 
 
 def enum_member_name(enum, member):
@@ -309,9 +317,13 @@ def render_enum(enum):
                         for v in enum["values"]]))
     lines.append(")")
     lines.append("")
+    methods = [("CName", "the C name of the value", lambda v: v["name"])]
     if enum["name"] not in HAND_WRITTEN_STRING:
-        lines.append("// String returns the C name of the value.")
-        lines.append("func (v %s) String() string {" % tname)
+        methods.append(("String", "the readable name of the value (fmt.Stringer)",
+                        lambda v: readable_name(enum, v["name"])))
+    for method, what, name_of in methods:
+        lines.append("// %s returns %s." % (method, what))
+        lines.append("func (v %s) %s() string {" % (tname, method))
         lines.append("\tswitch v {")
         seen = set()
         for v in enum["values"]:
@@ -319,7 +331,7 @@ def render_enum(enum):
                 continue
             seen.add(v["value"])
             lines.append("\tcase %s:" % enum_member_name(enum, v["name"]))
-            lines.append("\t\treturn %s" % go_string(v["name"]))
+            lines.append("\t\treturn %s" % go_string(name_of(v)))
         lines.append("\t}")
         lines.append("\treturn %s + strconv.FormatInt(int64(v), 10) + \")\"" % go_string(tname + "("))
         lines.append("}")

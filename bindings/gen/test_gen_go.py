@@ -104,6 +104,10 @@ class Names(unittest.TestCase):
         self.assertEqual(gen_go.enum_type_name(sid), "StructID")
         self.assertEqual(gen_go.enum_underlying(flag), "uint32")
         self.assertEqual(gen_go.enum_underlying(mech), "int32")
+        # String prints the readable name, CName the C one.
+        self.assertEqual(gen_go.readable_name(err, "PK_OK"), "ok")
+        self.assertEqual(gen_go.readable_name(err, "PK_ERR_NOT_FOUND"), "not-found")
+        self.assertEqual(gen_go.readable_name(flag, "PK_WIDGET_CPU_BOUND"), "cpu-bound")
 
     def test_member_suffix_keeps_leading_digit_context(self):
         self.assertEqual(gen_go.member_suffix("pk_thing", "PK_THING_2X"), "THING_2X")
@@ -205,6 +209,10 @@ class Rendering(unittest.TestCase):
         # Mechanism's String is hand-written.
         self.assertNotIn("func (v Mechanism) String()", self.main)
         self.assertIn("func (v WidgetFlag) String()", self.main)
+        self.assertIn('\t\treturn "cpu-bound"', self.main)
+        self.assertIn("func (v WidgetFlag) CName()", self.main)
+        self.assertIn('\t\treturn "PK_WIDGET_CPU_BOUND"', self.main)
+        self.assertIn("func (v Mechanism) CName()", self.main)
 
     def test_struct_and_layout_check(self):
         self.assertIn("type rawWidgetOptions struct {", self.main)

@@ -15,6 +15,9 @@ import "C"
 
 import (
 	"context"
+	"io"
+	"io/fs"
+	"os"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -35,8 +38,66 @@ type Cmd struct {
 	Env []string
 	Dir string // working directory; "" = this process's
 
-	// Stdin is fed to the program, then end of file; nil = /dev/null.
-	Stdin []byte
+	// Stdin is the program's standard input, as with os/exec; nil =
+	// /dev/null. An in-memory reader (*bytes.Reader, *bytes.Buffer,
+	// *strings.Reader) is read up front and given as bytes, which a retry
+	// or a supervised restart replays; os.Stdin is this process's own
+	// stdin; another *os.File is given as its fd; any other io.Reader is
+	// copied into an OS pipe by a goroutine (os/exec's way; a closed pipe
+	// ends the copy).
+	Stdin io.Reader
+	// StdinFile names a file to open as stdin at each start (wins over Stdin).
+	StdinFile string
+	// StdinPipe gives a run on a Loop a stdin pipe that the caller writes
+	// with Process.Write or Process.Stdin (an io.WriteCloser) and closes
+	// with Process.CloseStdin (wins over Stdin and StdinFile).
+	StdinPipe bool
+
+	// Stdout and Stderr, when nil, are captured into the Result. Otherwise
+	// they take the program's output instead, as with os/exec: io.Discard
+	// is /dev/null, os.Stdout / os.Stderr this process's own, another
+	// *os.File its fd, and any other io.Writer gets the bytes through an
+	// OS pipe and a goroutine that the run waits for (so a grandchild that
+	// keeps the pipe open in a shared Group delays the end of Run).
+	Stdout, Stderr io.Writer
+	// StderrToStdout merges stderr into stdout's stream (2>&1): one
+	// ordered stream, wherever stdout goes.
+	StderrToStdout bool
+
+	// Unsetenv removes these keys from the environment (after Env).
+	Unsetenv []string
+
+	// ExtraFiles are open files the program gets as fds 3, 4, ... (entry i
+	// is fd 3+i, as in os/exec; a nil entry leaves that fd number unused).
+	ExtraFiles []*os.File
+	// DirFile, when set, is an open directory the program starts in
+	// (fchdir; wins over Dir).
+	DirFile *os.File
+
+	// Credential runs the program as this user and group (setgroups with
+	// Groups unless NoSetGroups, setgid, setuid), as in
+	// syscall.SysProcAttr.
+	Credential *syscall.Credential
+	// Umask, when non-nil, is the program's umask.
+	Umask *fs.FileMode
+	// Rlimits are resource limits set in the program (setrlimit).
+	Rlimits []Rlimit
+	// ParentDeathSignal (Linux) is the signal the program gets when the
+	// OS thread that started it ends; 0 = none. Go ends threads at will:
+	// use it only from a goroutine locked to its thread.
+	ParentDeathSignal syscall.Signal
+
+	// PTY, when set, runs the program on a new pseudo-terminal of that
+	// size: its controlling terminal in a new session, and its stdin,
+	// stdout and stderr. The terminal's output is Result.Stdout (with the
+	// terminal's \r\n); write to it with Process.Write on a Loop, and
+	// resize it with Process.Resize.
+	PTY *TermSize
+
+	// NoWindow (Windows: CREATE_NO_WINDOW, processkit's create_no_window)
+	// starts a console program without a console window; no effect
+	// elsewhere.
+	NoWindow bool
 
 	// Timeout bounds the run: then Signal (0 = SIGTERM) goes to the whole
 	// tree, and after Grace the tree is SIGKILLed. The run ends as
@@ -79,6 +140,18 @@ type Cmd struct {
 	OnLine func(stream Stream, line []byte)
 }
 
+// Rlimit is one resource limit: Resource is a syscall.RLIMIT_* number, Cur
+// and Max the soft and hard limits (as in syscall.Rlimit).
+type Rlimit struct {
+	Resource int
+	Cur, Max uint64
+}
+
+// TermSize is a terminal's size in character cells.
+type TermSize struct {
+	Rows, Cols uint16
+}
+
 // Command returns a Cmd for name with args.
 func Command(name string, args ...string) *Cmd {
 	return &Cmd{Name: name, Args: args}
@@ -90,33 +163,40 @@ func Run(ctx context.Context, name string, args ...string) (*Result, error) {
 	return Command(name, args...).Run(ctx)
 }
 
-// build makes the pk_command; the caller frees it, and unregisters the
-// line sink (nil without OnLine) once no more lines can come.
-func (c *Cmd) build() (*C.pk_command, *lineSink, error) {
+// build makes the pk_command; the caller frees it, unregisters the line
+// sink (nil without OnLine) once no more lines can come, and calls the
+// stdio state's started and finish (nil-safe).
+func (c *Cmd) build() (*C.pk_command, *lineSink, *stdioState, error) {
 	var strs cStrings
 	defer strs.free()
 	name, err := strs.cstr("Name", c.Name)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var cmd *C.pk_command
 	if err := pkCommandNew(name, &cmd); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := c.configure(cmd, &strs); err != nil {
 		_ = pkCommandFree(cmd)
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	st, err := c.configureStdio(cmd, &strs)
+	if err != nil {
+		_ = pkCommandFree(cmd)
+		return nil, nil, nil, err
 	}
 	var sink *lineSink
 	if c.OnLine != nil {
 		sink = newLineSink(c.OnLine)
 		if err := pkCommandOnEvent(cmd, C.gopk_line_fn(), C.gopk_user(C.uintptr_t(sink.id))); err != nil {
 			sink.unregister()
+			st.abort()
 			_ = pkCommandFree(cmd)
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
-	return cmd, sink, nil
+	return cmd, sink, st, nil
 }
 
 func (c *Cmd) configure(cmd *C.pk_command, strs *cStrings) error {
@@ -160,14 +240,77 @@ func (c *Cmd) configure(cmd *C.pk_command, strs *cStrings) error {
 			return err
 		}
 	}
-	if c.Stdin != nil {
-		var data unsafe.Pointer
-		if len(c.Stdin) > 0 {
-			data = unsafe.Pointer(&c.Stdin[0])
-		}
-		err := pkCommandStdinBytes(cmd, data, uint64(len(c.Stdin)))
-		runtime.KeepAlive(c.Stdin)
+	for _, k := range c.Unsetenv {
+		kp, err := strs.cstr("Unsetenv", k)
 		if err != nil {
+			return err
+		}
+		if err := pkCommandEnvUnset(cmd, kp); err != nil {
+			return err
+		}
+	}
+	if c.DirFile != nil {
+		err := pkCommandCwdFD(cmd, int32(c.DirFile.Fd()))
+		runtime.KeepAlive(c.DirFile)
+		if err != nil {
+			return err
+		}
+	}
+	for i, f := range c.ExtraFiles {
+		if f == nil {
+			continue
+		}
+		err := pkCommandMapFD(cmd, int32(3+i), int32(f.Fd()))
+		runtime.KeepAlive(f)
+		if err != nil {
+			return err
+		}
+	}
+	if cr := c.Credential; cr != nil {
+		var groups []C.uint32_t
+		for _, g := range cr.Groups {
+			groups = append(groups, C.uint32_t(g))
+		}
+		var gp *C.uint32_t
+		if len(groups) > 0 {
+			gp = &groups[0]
+		}
+		if cr.NoSetGroups {
+			// The library always sets the list: keep the caller's own.
+			own, err := syscall.Getgroups()
+			if err != nil {
+				return errorf(CodeOS, "getgroups: "+err.Error())
+			}
+			groups = groups[:0]
+			for _, g := range own {
+				groups = append(groups, C.uint32_t(g))
+			}
+			gp = nil
+			if len(groups) > 0 {
+				gp = &groups[0]
+			}
+		}
+		if err := pkCommandUser(cmd, cr.Uid, cr.Gid, gp, uint64(len(groups))); err != nil {
+			return err
+		}
+	}
+	if c.Umask != nil {
+		if err := pkCommandUmask(cmd, uint32(c.Umask.Perm())); err != nil {
+			return err
+		}
+	}
+	for _, r := range c.Rlimits {
+		if err := pkCommandRlimit(cmd, int32(r.Resource), r.Cur, r.Max); err != nil {
+			return err
+		}
+	}
+	if c.ParentDeathSignal != 0 {
+		if err := pkCommandParentDeathSignal(cmd, int32(c.ParentDeathSignal)); err != nil {
+			return err
+		}
+	}
+	if c.PTY != nil {
+		if err := pkCommandPty(cmd, c.PTY.Rows, c.PTY.Cols); err != nil {
 			return err
 		}
 	}
@@ -192,8 +335,15 @@ func (c *Cmd) configure(cmd *C.pk_command, strs *cStrings) error {
 			}
 		}
 	}
+	var flags CommandFlag
 	if c.NewSession {
-		if err := pkCommandFlags(cmd, uint32(CommandFlagNewSession)); err != nil {
+		flags |= CommandFlagNewSession
+	}
+	if c.NoWindow {
+		flags |= CommandFlagNoWindow
+	}
+	if flags != 0 {
+		if err := pkCommandFlags(cmd, uint32(flags)); err != nil {
 			return err
 		}
 	}
@@ -228,12 +378,13 @@ func (c *Cmd) Run(ctx context.Context) (*Result, error) {
 		defer l.Close()
 		return l.Run(ctx, c)
 	}
-	cmd, sink, err := c.build()
+	cmd, sink, st, err := c.build()
 	if err != nil {
 		return nil, err
 	}
 	defer pkCommandFree(cmd)
 	defer sink.unregister() // after the run: no more lines
+	defer st.abort()        // on an early return; a no-op after finish
 	var ctxEnded atomic.Bool
 	if ctx.Done() != nil {
 		var tok *C.pk_cancel
@@ -251,13 +402,19 @@ func (c *Cmd) Run(ctx context.Context) (*Result, error) {
 		defer stop()
 	}
 	var r *C.pk_result
-	if err := pkCommandRun(cmd, &r); err != nil {
+	err = pkCommandRun(cmd, &r)
+	st.started()
+	ioErr := st.finish()
+	if err != nil {
 		return nil, err
 	}
 	sink.repanic()
 	res, err := resultFromC(r)
 	if err == nil && res.Outcome == OutcomeCancelled && ctxEnded.Load() {
 		err = ctxRunError(ctx, res)
+	}
+	if err == nil && ioErr != nil {
+		err = ioErr
 	}
 	return res, err
 }
@@ -294,6 +451,11 @@ func (r *Result) Cancelled() bool { return r.Outcome == OutcomeCancelled }
 // resultFromC copies a pk_result into Go memory and frees it.
 func resultFromC(h *C.pk_result) (*Result, error) {
 	defer pkResultFree(h)
+	return resultCopy(h)
+}
+
+// resultCopy copies a pk_result into Go memory; h stays the caller's.
+func resultCopy(h *C.pk_result) (*Result, error) {
 	info := rawRunInfo{Size: uint32(unsafe.Sizeof(rawRunInfo{}))}
 	if err := pkResultInfo(h, &info); err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package processkit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os/exec"
 	"strings"
@@ -125,7 +126,10 @@ func TestEnumNames(t *testing.T) {
 		{pk.CodeOK.Name(), "ok"},
 		{pk.FeatureContainsSetsid.Name(), "contains-setsid"},
 		{pk.Outcome(42).Name(), "Outcome(42)"},
-		{pk.OutcomeExited.String(), "PK_OUTCOME_EXITED"},
+		{pk.OutcomeExited.CName(), "PK_OUTCOME_EXITED"},
+		{pk.OutcomeExited.String(), "exited"},
+		{fmt.Sprint(pk.OutcomeTimedOut), "timed-out"},
+		{fmt.Sprintf("%v", pk.CodeNotFound), "not-found"},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)

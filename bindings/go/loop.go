@@ -219,7 +219,7 @@ func (l *Loop) Start(ctx context.Context, c *Cmd) (*Process, error) {
 			return nil, errorf(CodeHandle, "Cmd.Group is closed")
 		}
 	}
-	cmd, sink, err := c.build()
+	cmd, sink, st, err := c.build()
 	if err != nil {
 		return nil, err
 	}
@@ -228,13 +228,15 @@ func (l *Loop) Start(ctx context.Context, c *Cmd) (*Process, error) {
 	err = pkLoopStart((*C.pk_loop)(l.h.load()), cmd, gh, &ph)
 	runtime.KeepAlive(l)
 	runtime.KeepAlive(c.Group)
+	st.started()
 	if err != nil {
 		sink.unregister()
+		st.abort()
 		return nil, err
 	}
 	var pid C.int32_t
 	_ = pkProcessPID(ph, &pid)
-	p := &Process{loop: l, pid: int(pid), name: c.Name, ctx: ctx, sink: sink}
+	p := &Process{loop: l, pid: int(pid), name: c.Name, ctx: ctx, sink: sink, stdio: st, stdinPipe: c.StdinPipe}
 	p.h.store(unsafe.Pointer(ph))
 	p.cleanup = runtime.AddCleanup(p, func(o processOwned) {
 		_ = pkProcessFree(o.h)
@@ -309,9 +311,11 @@ type Process struct {
 	name    string
 	stop    func() bool // stops the ctx watch
 
-	ctx      context.Context // Start's
-	ctxEnded atomic.Bool     // the ctx watch cancelled the run
-	sink     *lineSink       // Cmd.OnLine's, or nil
+	ctx       context.Context // Start's
+	ctxEnded  atomic.Bool     // the ctx watch cancelled the run
+	sink      *lineSink       // Cmd.OnLine's, or nil
+	stdio     *stdioState     // Cmd's io.Reader/io.Writer copies
+	stdinPipe bool            // Cmd.StdinPipe: Write and CloseStdin apply
 
 	mu     sync.Mutex
 	result *Result
@@ -367,8 +371,12 @@ func (p *Process) Wait() (*Result, error) {
 			}
 			runtime.KeepAlive(p)
 			p.result, p.err = resultFromC(h)
+			ioErr := p.stdio.finish()
 			if p.err == nil && p.result.Outcome == OutcomeCancelled && p.ctxEnded.Load() {
 				p.err = ctxRunError(p.ctx, p.result)
+			}
+			if p.err == nil && ioErr != nil {
+				p.err = ioErr
 			}
 			p.sink.repanic()
 			return p.result, p.err
@@ -429,5 +437,8 @@ func (p *Process) Close() error {
 	}
 	err := pkProcessFree(h)
 	p.sink.unregister() // lines of a run still being reaped are dropped
+	if h != nil {
+		_ = p.stdio.finish() // the run is reaped: its pipes reach end of file
+	}
 	return err
 }

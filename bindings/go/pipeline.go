@@ -91,7 +91,8 @@ func (p *Pipeline) Run(ctx context.Context) (*PipeResult, error) {
 		}
 		defer pkCancelFree(tok)
 	}
-	var sinks []*lineSink // the stages' OnLine
+	var sinks []*lineSink    // the stages' OnLine
+	var stdios []*stdioState // the stages' io.Reader/io.Writer copies
 	for i, c := range p.Stages {
 		if c == nil {
 			return nil, errorf(CodeInvalid, "pipeline stage "+strconv.Itoa(i)+" is nil")
@@ -100,11 +101,13 @@ func (p *Pipeline) Run(ctx context.Context) (*PipeResult, error) {
 			return nil, errorf(CodeInvalid, "pipeline stage "+strconv.Itoa(i)+
 				": a pipeline runs in a private group of its own (Cmd.Group must be nil)")
 		}
-		cmd, sink, err := c.build()
+		cmd, sink, st, err := c.build()
 		if err != nil {
 			return nil, err
 		}
 		defer sink.unregister()
+		defer st.abort() // a no-op after the run's finish
+		stdios = append(stdios, st)
 		sinks = append(sinks, sink)
 		var flags uint32
 		if c.Unchecked {
@@ -137,7 +140,14 @@ func (p *Pipeline) Run(ctx context.Context) (*PipeResult, error) {
 		defer stop()
 	}
 	var r *C.pk_result
-	if err := pkPipelineRun(pl, &r); err != nil {
+	err := pkPipelineRun(pl, &r)
+	var ioErr error
+	for _, st := range stdios {
+		if e := st.finish(); e != nil && ioErr == nil {
+			ioErr = e
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	info := rawRunInfo{Size: uint32(unsafe.Sizeof(rawRunInfo{}))}
@@ -174,5 +184,5 @@ func (p *Pipeline) Run(ctx context.Context) (*PipeResult, error) {
 	if res.Outcome == OutcomeCancelled && ctxEnded.Load() {
 		return pr, ctxRunError(ctx, res)
 	}
-	return pr, nil
+	return pr, ioErr
 }

@@ -125,7 +125,7 @@ func TestPipeSigpipeTimeoutAndErrors(t *testing.T) {
 	}
 
 	first := pk.Command("cat")
-	first.Stdin = []byte("one\ntwo\n")
+	first.Stdin = strings.NewReader("one\ntwo\n")
 	pl = &pk.Pipeline{Stages: []*pk.Cmd{first, pk.Command("grep", "two")}}
 	if r, err = pl.Run(ctx); err != nil || string(r.Stdout) != "two\n" {
 		t.Errorf("stdin: %v %q", err, r.Stdout)

@@ -220,7 +220,7 @@ func TestCmdOptions(t *testing.T) {
 	c := pk.Command("sh", "-c", `read line; echo "$line/$FOO/$HOME/$(pwd)"; exit 7`)
 	c.Env = []string{"FOO=bar", "PATH=" + os.Getenv("PATH")}
 	c.Dir = dir
-	c.Stdin = []byte("hello\n")
+	c.Stdin = strings.NewReader("hello\n")
 	c.OkCodes = []int{0, 7}
 	r, err := c.Run(context.Background())
 	if err != nil {

@@ -591,8 +591,8 @@ const (
 	BackendJobObject    Backend = 3 // PK_BACKEND_JOB_OBJECT
 )
 
-// String returns the C name of the value.
-func (v Backend) String() string {
+// CName returns the C name of the value.
+func (v Backend) CName() string {
 	switch v {
 	case BackendAuto:
 		return "PK_BACKEND_AUTO"
@@ -606,6 +606,21 @@ func (v Backend) String() string {
 	return "Backend(" + strconv.FormatInt(int64(v), 10) + ")"
 }
 
+// String returns the readable name of the value (fmt.Stringer).
+func (v Backend) String() string {
+	switch v {
+	case BackendAuto:
+		return "auto"
+	case BackendCgroupV2:
+		return "cgroup-v2"
+	case BackendProcessGroup:
+		return "process-group"
+	case BackendJobObject:
+		return "job-object"
+	}
+	return "Backend(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
 // CommandFlag mirrors enum pk_command_flag.
 type CommandFlag uint32
 
@@ -614,13 +629,24 @@ const (
 	CommandFlagNoWindow   CommandFlag = 2 // PK_COMMAND_NO_WINDOW
 )
 
-// String returns the C name of the value.
-func (v CommandFlag) String() string {
+// CName returns the C name of the value.
+func (v CommandFlag) CName() string {
 	switch v {
 	case CommandFlagNewSession:
 		return "PK_COMMAND_NEW_SESSION"
 	case CommandFlagNoWindow:
 		return "PK_COMMAND_NO_WINDOW"
+	}
+	return "CommandFlag(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
+// String returns the readable name of the value (fmt.Stringer).
+func (v CommandFlag) String() string {
+	switch v {
+	case CommandFlagNewSession:
+		return "new-session"
+	case CommandFlagNoWindow:
+		return "no-window"
 	}
 	return "CommandFlag(" + strconv.FormatInt(int64(v), 10) + ")"
 }
@@ -649,8 +675,8 @@ const (
 	CodeNotReady    Code = -17 // PK_ERR_NOT_READY
 )
 
-// String returns the C name of the value.
-func (v Code) String() string {
+// CName returns the C name of the value.
+func (v Code) CName() string {
 	switch v {
 	case CodeOK:
 		return "PK_OK"
@@ -692,6 +718,49 @@ func (v Code) String() string {
 	return "Code(" + strconv.FormatInt(int64(v), 10) + ")"
 }
 
+// String returns the readable name of the value (fmt.Stringer).
+func (v Code) String() string {
+	switch v {
+	case CodeOK:
+		return "ok"
+	case CodeInvalid:
+		return "invalid"
+	case CodeNomem:
+		return "nomem"
+	case CodeHandle:
+		return "handle"
+	case CodeOS:
+		return "os"
+	case CodeUnavailable:
+		return "unavailable"
+	case CodeLimit:
+		return "limit"
+	case CodeNotFound:
+		return "not-found"
+	case CodePermission:
+		return "permission"
+	case CodeNoProcess:
+		return "no-process"
+	case CodeTimeout:
+		return "timeout"
+	case CodeUnsupported:
+		return "unsupported"
+	case CodeVersion:
+		return "version"
+	case CodeCancelled:
+		return "cancelled"
+	case CodeOverflow:
+		return "overflow"
+	case CodeState:
+		return "state"
+	case CodeFailed:
+		return "failed"
+	case CodeNotReady:
+		return "not-ready"
+	}
+	return "Code(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
 // ExitKind mirrors pk_exit_kind.
 type ExitKind int32
 
@@ -701,8 +770,8 @@ const (
 	ExitKindSignal  ExitKind = 2 // PK_EXIT_SIGNAL
 )
 
-// String returns the C name of the value.
-func (v ExitKind) String() string {
+// CName returns the C name of the value.
+func (v ExitKind) CName() string {
 	switch v {
 	case ExitKindRunning:
 		return "PK_EXIT_RUNNING"
@@ -710,6 +779,19 @@ func (v ExitKind) String() string {
 		return "PK_EXIT_CODE"
 	case ExitKindSignal:
 		return "PK_EXIT_SIGNAL"
+	}
+	return "ExitKind(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
+// String returns the readable name of the value (fmt.Stringer).
+func (v ExitKind) String() string {
+	switch v {
+	case ExitKindRunning:
+		return "running"
+	case ExitKindCode:
+		return "code"
+	case ExitKindSignal:
+		return "signal"
 	}
 	return "ExitKind(" + strconv.FormatInt(int64(v), 10) + ")"
 }
@@ -731,8 +813,8 @@ const (
 	FeatureOwnerDeath     Feature = 1024 // PK_FEATURE_OWNER_DEATH
 )
 
-// String returns the C name of the value.
-func (v Feature) String() string {
+// CName returns the C name of the value.
+func (v Feature) CName() string {
 	switch v {
 	case FeatureContainsSetsid:
 		return "PK_FEATURE_CONTAINS_SETSID"
@@ -760,6 +842,35 @@ func (v Feature) String() string {
 	return "Feature(" + strconv.FormatInt(int64(v), 10) + ")"
 }
 
+// String returns the readable name of the value (fmt.Stringer).
+func (v Feature) String() string {
+	switch v {
+	case FeatureContainsSetsid:
+		return "contains-setsid"
+	case FeatureAtomicKill:
+		return "atomic-kill"
+	case FeatureFreeze:
+		return "freeze"
+	case FeatureAllMembers:
+		return "all-members"
+	case FeatureCPUStats:
+		return "cpu-stats"
+	case FeatureMemoryStats:
+		return "memory-stats"
+	case FeatureLimitMemory:
+		return "limit-memory"
+	case FeatureLimitPids:
+		return "limit-pids"
+	case FeatureLimitCPU:
+		return "limit-cpu"
+	case FeatureSignals:
+		return "signals"
+	case FeatureOwnerDeath:
+		return "owner-death"
+	}
+	return "Feature(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
 // GroupFlag mirrors enum pk_group_flag.
 type GroupFlag uint32
 
@@ -767,11 +878,20 @@ const (
 	GroupFlagNoOwnerDeathKill GroupFlag = 1 // PK_GROUP_NO_OWNER_DEATH_KILL
 )
 
-// String returns the C name of the value.
-func (v GroupFlag) String() string {
+// CName returns the C name of the value.
+func (v GroupFlag) CName() string {
 	switch v {
 	case GroupFlagNoOwnerDeathKill:
 		return "PK_GROUP_NO_OWNER_DEATH_KILL"
+	}
+	return "GroupFlag(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
+// String returns the readable name of the value (fmt.Stringer).
+func (v GroupFlag) String() string {
+	switch v {
+	case GroupFlagNoOwnerDeathKill:
+		return "no-owner-death-kill"
 	}
 	return "GroupFlag(" + strconv.FormatInt(int64(v), 10) + ")"
 }
@@ -784,13 +904,24 @@ const (
 	MatchFlagRegex     MatchFlag = 1 // PK_MATCH_REGEX
 )
 
-// String returns the C name of the value.
-func (v MatchFlag) String() string {
+// CName returns the C name of the value.
+func (v MatchFlag) CName() string {
 	switch v {
 	case MatchFlagSubstring:
 		return "PK_MATCH_SUBSTRING"
 	case MatchFlagRegex:
 		return "PK_MATCH_REGEX"
+	}
+	return "MatchFlag(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
+// String returns the readable name of the value (fmt.Stringer).
+func (v MatchFlag) String() string {
+	switch v {
+	case MatchFlagSubstring:
+		return "substring"
+	case MatchFlagRegex:
+		return "regex"
 	}
 	return "MatchFlag(" + strconv.FormatInt(int64(v), 10) + ")"
 }
@@ -805,6 +936,21 @@ const (
 	MechanismJobObject    Mechanism = 3 // PK_MECHANISM_JOB_OBJECT
 )
 
+// CName returns the C name of the value.
+func (v Mechanism) CName() string {
+	switch v {
+	case MechanismNone:
+		return "PK_MECHANISM_NONE"
+	case MechanismProcessGroup:
+		return "PK_MECHANISM_PROCESS_GROUP"
+	case MechanismCgroupV2:
+		return "PK_MECHANISM_CGROUP_V2"
+	case MechanismJobObject:
+		return "PK_MECHANISM_JOB_OBJECT"
+	}
+	return "Mechanism(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
 // Outcome mirrors pk_outcome.
 type Outcome int32
 
@@ -817,8 +963,8 @@ const (
 	OutcomeStatusLost Outcome = 5 // PK_OUTCOME_STATUS_LOST
 )
 
-// String returns the C name of the value.
-func (v Outcome) String() string {
+// CName returns the C name of the value.
+func (v Outcome) CName() string {
 	switch v {
 	case OutcomeRunning:
 		return "PK_OUTCOME_RUNNING"
@@ -836,6 +982,25 @@ func (v Outcome) String() string {
 	return "Outcome(" + strconv.FormatInt(int64(v), 10) + ")"
 }
 
+// String returns the readable name of the value (fmt.Stringer).
+func (v Outcome) String() string {
+	switch v {
+	case OutcomeRunning:
+		return "running"
+	case OutcomeExited:
+		return "exited"
+	case OutcomeSignalled:
+		return "signalled"
+	case OutcomeTimedOut:
+		return "timed-out"
+	case OutcomeCancelled:
+		return "cancelled"
+	case OutcomeStatusLost:
+		return "status-lost"
+	}
+	return "Outcome(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
 // OutputMode mirrors pk_output_mode.
 type OutputMode int32
 
@@ -847,8 +1012,8 @@ const (
 	OutputModeMerge   OutputMode = 4 // PK_OUTPUT_MERGE
 )
 
-// String returns the C name of the value.
-func (v OutputMode) String() string {
+// CName returns the C name of the value.
+func (v OutputMode) CName() string {
 	switch v {
 	case OutputModeCapture:
 		return "PK_OUTPUT_CAPTURE"
@@ -864,6 +1029,23 @@ func (v OutputMode) String() string {
 	return "OutputMode(" + strconv.FormatInt(int64(v), 10) + ")"
 }
 
+// String returns the readable name of the value (fmt.Stringer).
+func (v OutputMode) String() string {
+	switch v {
+	case OutputModeCapture:
+		return "capture"
+	case OutputModeInherit:
+		return "inherit"
+	case OutputModeNull:
+		return "null"
+	case OutputModeFD:
+		return "fd"
+	case OutputModeMerge:
+		return "merge"
+	}
+	return "OutputMode(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
 // Overflow mirrors pk_overflow.
 type Overflow int32
 
@@ -873,8 +1055,8 @@ const (
 	OverflowError    Overflow = 2 // PK_OVERFLOW_ERROR
 )
 
-// String returns the C name of the value.
-func (v Overflow) String() string {
+// CName returns the C name of the value.
+func (v Overflow) CName() string {
 	switch v {
 	case OverflowKeepHead:
 		return "PK_OVERFLOW_KEEP_HEAD"
@@ -886,6 +1068,19 @@ func (v Overflow) String() string {
 	return "Overflow(" + strconv.FormatInt(int64(v), 10) + ")"
 }
 
+// String returns the readable name of the value (fmt.Stringer).
+func (v Overflow) String() string {
+	switch v {
+	case OverflowKeepHead:
+		return "keep-head"
+	case OverflowKeepTail:
+		return "keep-tail"
+	case OverflowError:
+		return "error"
+	}
+	return "Overflow(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
 // PipelineFlag mirrors enum pk_pipeline_flag.
 type PipelineFlag uint32
 
@@ -893,11 +1088,20 @@ const (
 	PipelineFlagSigpipeFails PipelineFlag = 1 // PK_PIPELINE_SIGPIPE_FAILS
 )
 
-// String returns the C name of the value.
-func (v PipelineFlag) String() string {
+// CName returns the C name of the value.
+func (v PipelineFlag) CName() string {
 	switch v {
 	case PipelineFlagSigpipeFails:
 		return "PK_PIPELINE_SIGPIPE_FAILS"
+	}
+	return "PipelineFlag(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
+// String returns the readable name of the value (fmt.Stringer).
+func (v PipelineFlag) String() string {
+	switch v {
+	case PipelineFlagSigpipeFails:
+		return "sigpipe-fails"
 	}
 	return "PipelineFlag(" + strconv.FormatInt(int64(v), 10) + ")"
 }
@@ -912,8 +1116,8 @@ const (
 	ReadyKindCheck ReadyKind = 3 // PK_READY_CHECK
 )
 
-// String returns the C name of the value.
-func (v ReadyKind) String() string {
+// CName returns the C name of the value.
+func (v ReadyKind) CName() string {
 	switch v {
 	case ReadyKindNone:
 		return "PK_READY_NONE"
@@ -923,6 +1127,21 @@ func (v ReadyKind) String() string {
 		return "PK_READY_PORT"
 	case ReadyKindCheck:
 		return "PK_READY_CHECK"
+	}
+	return "ReadyKind(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
+// String returns the readable name of the value (fmt.Stringer).
+func (v ReadyKind) String() string {
+	switch v {
+	case ReadyKindNone:
+		return "none"
+	case ReadyKindLine:
+		return "line"
+	case ReadyKindPort:
+		return "port"
+	case ReadyKindCheck:
+		return "check"
 	}
 	return "ReadyKind(" + strconv.FormatInt(int64(v), 10) + ")"
 }
@@ -939,8 +1158,8 @@ const (
 	ReadyOutcomeFailed   ReadyOutcome = 5 // PK_READY_FAILED
 )
 
-// String returns the C name of the value.
-func (v ReadyOutcome) String() string {
+// CName returns the C name of the value.
+func (v ReadyOutcome) CName() string {
 	switch v {
 	case ReadyOutcomePending:
 		return "PK_READY_PENDING"
@@ -958,6 +1177,25 @@ func (v ReadyOutcome) String() string {
 	return "ReadyOutcome(" + strconv.FormatInt(int64(v), 10) + ")"
 }
 
+// String returns the readable name of the value (fmt.Stringer).
+func (v ReadyOutcome) String() string {
+	switch v {
+	case ReadyOutcomePending:
+		return "pending"
+	case ReadyOutcomeMet:
+		return "met"
+	case ReadyOutcomeTimedOut:
+		return "timed-out"
+	case ReadyOutcomeRunEnded:
+		return "run-ended"
+	case ReadyOutcomeWoken:
+		return "woken"
+	case ReadyOutcomeFailed:
+		return "failed"
+	}
+	return "ReadyOutcome(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
 // Restart mirrors pk_restart.
 type Restart int32
 
@@ -967,8 +1205,8 @@ const (
 	RestartAlways    Restart = 2 // PK_RESTART_ALWAYS
 )
 
-// String returns the C name of the value.
-func (v Restart) String() string {
+// CName returns the C name of the value.
+func (v Restart) CName() string {
 	switch v {
 	case RestartNever:
 		return "PK_RESTART_NEVER"
@@ -976,6 +1214,19 @@ func (v Restart) String() string {
 		return "PK_RESTART_ON_FAILURE"
 	case RestartAlways:
 		return "PK_RESTART_ALWAYS"
+	}
+	return "Restart(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
+// String returns the readable name of the value (fmt.Stringer).
+func (v Restart) String() string {
+	switch v {
+	case RestartNever:
+		return "never"
+	case RestartOnFailure:
+		return "on-failure"
+	case RestartAlways:
+		return "always"
 	}
 	return "Restart(" + strconv.FormatInt(int64(v), 10) + ")"
 }
@@ -989,8 +1240,8 @@ const (
 	SpawnFlagNoWindow     SpawnFlag = 4 // PK_SPAWN_NO_WINDOW
 )
 
-// String returns the C name of the value.
-func (v SpawnFlag) String() string {
+// CName returns the C name of the value.
+func (v SpawnFlag) CName() string {
 	switch v {
 	case SpawnFlagNewSession:
 		return "PK_SPAWN_NEW_SESSION"
@@ -1002,6 +1253,19 @@ func (v SpawnFlag) String() string {
 	return "SpawnFlag(" + strconv.FormatInt(int64(v), 10) + ")"
 }
 
+// String returns the readable name of the value (fmt.Stringer).
+func (v SpawnFlag) String() string {
+	switch v {
+	case SpawnFlagNewSession:
+		return "new-session"
+	case SpawnFlagNoPathSearch:
+		return "no-path-search"
+	case SpawnFlagNoWindow:
+		return "no-window"
+	}
+	return "SpawnFlag(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
 // StageFlag mirrors enum pk_stage_flag.
 type StageFlag uint32
 
@@ -1009,11 +1273,20 @@ const (
 	StageFlagUnchecked StageFlag = 1 // PK_STAGE_UNCHECKED
 )
 
-// String returns the C name of the value.
-func (v StageFlag) String() string {
+// CName returns the C name of the value.
+func (v StageFlag) CName() string {
 	switch v {
 	case StageFlagUnchecked:
 		return "PK_STAGE_UNCHECKED"
+	}
+	return "StageFlag(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
+// String returns the readable name of the value (fmt.Stringer).
+func (v StageFlag) String() string {
+	switch v {
+	case StageFlagUnchecked:
+		return "unchecked"
 	}
 	return "StageFlag(" + strconv.FormatInt(int64(v), 10) + ")"
 }
@@ -1026,13 +1299,24 @@ const (
 	StormActionPause  StormAction = 1 // PK_STORM_PAUSE
 )
 
-// String returns the C name of the value.
-func (v StormAction) String() string {
+// CName returns the C name of the value.
+func (v StormAction) CName() string {
 	switch v {
 	case StormActionGiveUp:
 		return "PK_STORM_GIVE_UP"
 	case StormActionPause:
 		return "PK_STORM_PAUSE"
+	}
+	return "StormAction(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
+// String returns the readable name of the value (fmt.Stringer).
+func (v StormAction) String() string {
+	switch v {
+	case StormActionGiveUp:
+		return "give-up"
+	case StormActionPause:
+		return "pause"
 	}
 	return "StormAction(" + strconv.FormatInt(int64(v), 10) + ")"
 }
@@ -1046,8 +1330,8 @@ const (
 	StreamStderr Stream = 2 // PK_STREAM_STDERR
 )
 
-// String returns the C name of the value.
-func (v Stream) String() string {
+// CName returns the C name of the value.
+func (v Stream) CName() string {
 	switch v {
 	case StreamStdin:
 		return "PK_STREAM_STDIN"
@@ -1055,6 +1339,19 @@ func (v Stream) String() string {
 		return "PK_STREAM_STDOUT"
 	case StreamStderr:
 		return "PK_STREAM_STDERR"
+	}
+	return "Stream(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
+// String returns the readable name of the value (fmt.Stringer).
+func (v Stream) String() string {
+	switch v {
+	case StreamStdin:
+		return "stdin"
+	case StreamStdout:
+		return "stdout"
+	case StreamStderr:
+		return "stderr"
 	}
 	return "Stream(" + strconv.FormatInt(int64(v), 10) + ")"
 }
@@ -1077,8 +1374,8 @@ const (
 	StructIDReadinessInfo    StructID = 12 // PK_STRUCT_READINESS_INFO
 )
 
-// String returns the C name of the value.
-func (v StructID) String() string {
+// CName returns the C name of the value.
+func (v StructID) CName() string {
 	switch v {
 	case StructIDContainment:
 		return "PK_STRUCT_CONTAINMENT"
@@ -1108,6 +1405,37 @@ func (v StructID) String() string {
 	return "StructID(" + strconv.FormatInt(int64(v), 10) + ")"
 }
 
+// String returns the readable name of the value (fmt.Stringer).
+func (v StructID) String() string {
+	switch v {
+	case StructIDContainment:
+		return "containment"
+	case StructIDGroupOptions:
+		return "group-options"
+	case StructIDSpawnOptions:
+		return "spawn-options"
+	case StructIDGroupStats:
+		return "group-stats"
+	case StructIDShutdownOptions:
+		return "shutdown-options"
+	case StructIDShutdownReport:
+		return "shutdown-report"
+	case StructIDExitStatus:
+		return "exit-status"
+	case StructIDRunInfo:
+		return "run-info"
+	case StructIDRetryOptions:
+		return "retry-options"
+	case StructIDSuperviseOptions:
+		return "supervise-options"
+	case StructIDSuperviseReport:
+		return "supervise-report"
+	case StructIDReadinessInfo:
+		return "readiness-info"
+	}
+	return "StructID(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
 // SuperviseEvent mirrors pk_supervise_event.
 type SuperviseEvent int32
 
@@ -1120,8 +1448,8 @@ const (
 	SuperviseEventStopped    SuperviseEvent = 6 // PK_SUPERVISE_STOPPED
 )
 
-// String returns the C name of the value.
-func (v SuperviseEvent) String() string {
+// CName returns the C name of the value.
+func (v SuperviseEvent) CName() string {
 	switch v {
 	case SuperviseEventStarted:
 		return "PK_SUPERVISE_STARTED"
@@ -1135,6 +1463,25 @@ func (v SuperviseEvent) String() string {
 		return "PK_SUPERVISE_GAVE_UP"
 	case SuperviseEventStopped:
 		return "PK_SUPERVISE_STOPPED"
+	}
+	return "SuperviseEvent(" + strconv.FormatInt(int64(v), 10) + ")"
+}
+
+// String returns the readable name of the value (fmt.Stringer).
+func (v SuperviseEvent) String() string {
+	switch v {
+	case SuperviseEventStarted:
+		return "started"
+	case SuperviseEventExited:
+		return "exited"
+	case SuperviseEventRestarting:
+		return "restarting"
+	case SuperviseEventStormPause:
+		return "storm-pause"
+	case SuperviseEventGaveUp:
+		return "gave-up"
+	case SuperviseEventStopped:
+		return "stopped"
 	}
 	return "SuperviseEvent(" + strconv.FormatInt(int64(v), 10) + ")"
 }
