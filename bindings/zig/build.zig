@@ -13,6 +13,8 @@
 //!   -Dpk-lib-dir=DIR                  link libprocesskit.so from DIR instead (DIR is the rpath)
 //!   -Dpk-include-dir=DIR              cross-check c.zig against DIR/processkit.h
 //!                                     (default: csrc/processkit.h)
+//!   -Dscenarios=FILE                  the shared scenario file the scenario test drives
+//!                                     (default: ../../tests/scenarios/scenarios.json)
 const std = @import("std");
 
 pub fn build(b: *std.Build) void {
@@ -20,6 +22,10 @@ pub fn build(b: *std.Build) void {
     const optimize = b.standardOptimizeOption(.{});
     const lib_dir = b.option([]const u8, "pk-lib-dir", "link libprocesskit.so (and .so.1) from this directory instead of compiling csrc/processkit.c");
     const include_dir = b.option([]const u8, "pk-include-dir", "directory holding the processkit.h the header cross-check reads (default: csrc)");
+    const scenarios_file: std.Build.LazyPath = if (b.option([]const u8, "scenarios", "the shared scenario file (default: ../../tests/scenarios/scenarios.json)")) |f|
+        .{ .cwd_relative = f }
+    else
+        b.path("../../tests/scenarios/scenarios.json");
 
     const mod = b.addModule("processkit", .{
         .root_source_file = b.path("src/processkit.zig"),
@@ -56,6 +62,33 @@ pub fn build(b: *std.Build) void {
         }),
     });
 
+    // The shared scenario file, and the test doubles, through the public module.
+    const scenario_options = b.addOptions();
+    scenario_options.addOptionPath("scenarios_path", scenarios_file);
+    const shared = b.addTest(.{
+        .name = "processkit-shared-scenarios",
+        .root_module = b.createModule(.{
+            .root_source_file = b.path("tests/scenarios_test.zig"),
+            .target = target,
+            .optimize = optimize,
+            .link_libc = true,
+            .imports = &.{
+                .{ .name = "processkit", .module = mod },
+                .{ .name = "scenario_options", .module = scenario_options.createModule() },
+            },
+        }),
+    });
+    const doubles = b.addTest(.{
+        .name = "processkit-runner",
+        .root_module = b.createModule(.{
+            .root_source_file = b.path("tests/runner_test.zig"),
+            .target = target,
+            .optimize = optimize,
+            .link_libc = true,
+            .imports = &.{.{ .name = "processkit", .module = mod }},
+        }),
+    });
+
     // The generated declarations against the real header (translate-c).
     const header_c = b.addTranslateC(.{
         .root_source_file = if (include_dir) |dir| .{ .cwd_relative = b.pathJoin(&.{ dir, "processkit.h" }) } else b.path("csrc/processkit.h"),
@@ -82,4 +115,6 @@ pub fn build(b: *std.Build) void {
     step.dependOn(&b.addRunArtifact(unit).step);
     step.dependOn(&b.addRunArtifact(scenarios).step);
     step.dependOn(&b.addRunArtifact(header).step);
+    step.dependOn(&b.addRunArtifact(shared).step);
+    step.dependOn(&b.addRunArtifact(doubles).step);
 }

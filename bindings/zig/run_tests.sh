@@ -4,7 +4,8 @@
 # against a copy of the Bazel-built libprocesskit.so with the header
 # cross-check reading api/include/processkit.h.
 #
-# usage: run_tests.sh LIBPROCESSKIT_SO PROCESSKIT_H
+# usage: run_tests.sh LIBPROCESSKIT_SO PROCESSKIT_H [SCENARIOS_JSON]
+#   SCENARIOS_JSON defaults to tests/scenarios/scenarios.json of the checkout.
 #
 # Zig comes from PyPI's `ziglang` package (pinned below), run as
 # `python3 -m ziglang`. When missing it is installed with pip --target into a
@@ -19,6 +20,7 @@ ZIG_VERSION=0.17.1
 lib_so=${1:?usage: run_tests.sh LIBPROCESSKIT_SO PROCESSKIT_H}
 header=${2:?usage: run_tests.sh LIBPROCESSKIT_SO PROCESSKIT_H}
 src_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+scenarios=$(realpath "${3:-$src_dir/../../tests/scenarios/scenarios.json}")
 
 if [ -z "${TEST_TMPDIR:-}" ]; then
   TEST_TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/processkit-zig-test.XXXXXX")
@@ -109,9 +111,9 @@ zig_build_test() {
 }
 
 # As a user's `zig build` gets it: the amalgamation compiled into the module.
-zig_build_test amalgamation
+zig_build_test amalgamation -Dscenarios="$scenarios"
 # The same tests on the library Bazel built from the sources.
-zig_build_test shared-library -Dpk-lib-dir="$work/lib" -Dpk-include-dir="$work/include"
+zig_build_test shared-library -Dpk-lib-dir="$work/lib" -Dpk-include-dir="$work/include" -Dscenarios="$scenarios"
 
 rm -rf "$work/src" "$work/local-cache"
 echo "zig: $passed passed, $failed failed"

@@ -18,6 +18,18 @@ pub const c = @import("c.zig");
 /// PK_ERR_NOMEM and also what allocations in this layer fail with.
 pub const Error = c.Error;
 
+const runner_mod = @import("runner.zig");
+/// The runner seam and its test doubles (src/runner.zig, docs/replay.md).
+pub const Runner = runner_mod.Runner;
+pub const RealRunner = runner_mod.RealRunner;
+pub const ScriptedRunner = runner_mod.ScriptedRunner;
+pub const RecordReplayRunner = runner_mod.RecordReplayRunner;
+pub const Invocation = runner_mod.Invocation;
+pub const EnvChange = runner_mod.EnvChange;
+pub const Reply = runner_mod.Reply;
+pub const Interaction = runner_mod.Interaction;
+pub const fakeResult = runner_mod.fakeResult;
+
 pub const fd_t = std.posix.fd_t;
 pub const pid_t = i32;
 
@@ -62,6 +74,12 @@ fn checkRc(rc: c_int) Error!void {
     const msg = if (c.pk_last_error()) |p| std.mem.span(p) else "";
     recordMessage(rc, msg);
     return c.errorFromCode(rc);
+}
+
+/// Return `err` with a message of your own in lastError(), as the
+/// library's errors carry theirs (for a caller's own Runner, say).
+pub fn raise(err: Error, comptime fmt: []const u8, args: anytype) Error {
+    return fail(c.codeFromError(err), fmt, args);
 }
 
 /// The code and message of the last error this layer returned on this thread.
@@ -216,14 +234,253 @@ pub const ReadyOutcome = enum(i32) {
 pub const Feature = c.pk_feature;
 
 // ------------------------------------------------------------------------
+// Signals and durations
+
+/// The number std.posix.SIG gives `name` on this target, else `fallback`
+/// (the Linux number), so the enum also compiles where SIG is not an enum.
+fn sigNum(comptime name: []const u8, comptime fallback: i32) i32 {
+    const S = std.posix.SIG;
+    if (@TypeOf(S) == type and @typeInfo(S) == .@"enum" and @hasField(S, name))
+        return @intCast(@backingInt(@field(S, name)));
+    return fallback;
+}
+
+/// A signal, typed: `.term`, `.kill`, `.int`, ... Every API that sends or
+/// reports a signal takes or gives one. A number this enum does not name
+/// (a real-time signal) is still a value: `Signal.fromNumber(40)`.
+pub const Signal = enum(i32) {
+    hup = sigNum("HUP", 1),
+    int = sigNum("INT", 2),
+    quit = sigNum("QUIT", 3),
+    ill = sigNum("ILL", 4),
+    abrt = sigNum("ABRT", 6),
+    kill = sigNum("KILL", 9),
+    usr1 = sigNum("USR1", 10),
+    segv = sigNum("SEGV", 11),
+    usr2 = sigNum("USR2", 12),
+    pipe = sigNum("PIPE", 13),
+    alrm = sigNum("ALRM", 14),
+    term = sigNum("TERM", 15),
+    chld = sigNum("CHLD", 17),
+    cont = sigNum("CONT", 18),
+    stop = sigNum("STOP", 19),
+    tstp = sigNum("TSTP", 20),
+    winch = sigNum("WINCH", 28),
+    _,
+
+    /// The OS number of the signal.
+    pub fn num(self: Signal) i32 {
+        return @backingInt(self);
+    }
+
+    pub fn fromNumber(n: i32) Signal {
+        return @fromBackingInt(n);
+    }
+
+    /// "SIGTERM", "SIGKILL", ...; "unknown" for a number without a name here.
+    pub fn name(self: Signal) []const u8 {
+        const info = @typeInfo(Signal).@"enum";
+        inline for (info.field_names, info.field_values) |n, v| {
+            if (v == @backingInt(self)) return comptime upperSig(n);
+        }
+        return "unknown";
+    }
+
+    fn upperSig(comptime lower: []const u8) []const u8 {
+        comptime var buf: [lower.len + 3]u8 = undefined;
+        @memcpy(buf[0..3], "SIG");
+        inline for (lower, 0..) |ch, i| buf[3 + i] = std.ascii.toUpper(ch);
+        const out = buf;
+        return &out;
+    }
+};
+
+/// A parent-death signal for one spawn: none at all, or a signal.
+pub const PdeathSignal = union(enum) {
+    none,
+    signal: Signal,
+};
+
+/// Times are std.Io.Duration (nanoseconds); the library counts milliseconds.
+pub const Duration = std.Io.Duration;
+
+/// A duration as the library's milliseconds: rounded up (1 ns waits 1 ms),
+/// negative as 0, clamped to maxInt(u32).
+fn durationMs(d: Duration) u32 {
+    if (d.nanoseconds <= 0) return 0;
+    const ms = @divFloor(d.nanoseconds + std.time.ns_per_ms - 1, std.time.ns_per_ms);
+    return @intCast(@min(ms, std.math.maxInt(u32)));
+}
+
+/// An optional duration as a library timeout: null = -1 (forever).
+fn durationTimeout(d: ?Duration) i32 {
+    const t = d orelse return -1;
+    return @intCast(@min(durationMs(t), std.math.maxInt(i32)));
+}
+
+/// What a timeout sends, and how long it waits before SIGKILL.
+pub const TimeoutOptions = struct {
+    signal: Signal = .term,
+    grace: Duration = .fromSeconds(1),
+};
+
+/// A pseudo-terminal's size (Command.pty, Process.resize).
+pub const PtySize = struct {
+    rows: u16 = 24,
+    cols: u16 = 80,
+};
+
+// ------------------------------------------------------------------------
+// Retry and supervision
+
+/// How Command.runRetry retries.
+pub const RetryOptions = struct {
+    /// Runs at most, the first included.
+    max_attempts: u32 = 3,
+    /// Delay before the second attempt; it grows by `multiplier` up to `max_delay`.
+    initial_delay: Duration = .fromMilliseconds(100),
+    max_delay: Duration = .fromSeconds(30),
+    multiplier: f64 = 2.0,
+    /// Each delay uniformly random in [0, delay] ("full jitter").
+    jitter: bool = true,
+
+    fn toC(self: RetryOptions) c.pk_retry_options {
+        return .{
+            .max_attempts = self.max_attempts,
+            .initial_delay_ms = durationMs(self.initial_delay),
+            .max_delay_ms = durationMs(self.max_delay),
+            .multiplier = self.multiplier,
+            .jitter = @intFromBool(self.jitter),
+        };
+    }
+};
+
+/// A finished attempt, as a retry classifier sees it.
+pub const Attempt = struct {
+    /// Counts from 1.
+    number: u32,
+    outcome: Outcome,
+    exit_code: ?i32,
+    signal: ?Signal,
+    success: bool,
+};
+
+/// When supervision restarts the command.
+pub const Restart = enum(i32) {
+    never = c.PK_RESTART_NEVER,
+    on_failure = c.PK_RESTART_ON_FAILURE,
+    always = c.PK_RESTART_ALWAYS,
+    _,
+
+    /// "never", "on-failure", "always".
+    pub fn name(self: Restart) []const u8 {
+        return stableName(c.pk_restart_str, @backingInt(self));
+    }
+};
+
+/// What the storm guard does when restarts come too fast.
+pub const StormAction = enum(i32) {
+    give_up = c.PK_STORM_GIVE_UP,
+    pause = c.PK_STORM_PAUSE,
+    _,
+
+    /// "give-up", "pause".
+    pub fn name(self: StormAction) []const u8 {
+        return stableName(c.pk_storm_action_str, @backingInt(self));
+    }
+};
+
+/// A supervised command's lifecycle events, and why supervision stopped.
+pub const SuperviseEvent = enum(i32) {
+    none = 0,
+    started = c.PK_SUPERVISE_STARTED,
+    exited = c.PK_SUPERVISE_EXITED,
+    restarting = c.PK_SUPERVISE_RESTARTING,
+    storm_pause = c.PK_SUPERVISE_STORM_PAUSE,
+    gave_up = c.PK_SUPERVISE_GAVE_UP,
+    stopped = c.PK_SUPERVISE_STOPPED,
+    _,
+
+    /// "started", "exited", "restarting", "storm-pause", "gave-up", "stopped".
+    pub fn name(self: SuperviseEvent) []const u8 {
+        if (self == .none) return "none";
+        return stableName(c.pk_supervise_event_str, @backingInt(self));
+    }
+};
+
+/// How Command.supervise keeps a command running.
+pub const SuperviseOptions = struct {
+    restart: Restart = .on_failure,
+    /// 0 = unlimited.
+    max_restarts: u32 = 0,
+    backoff_initial: Duration = .fromMilliseconds(200),
+    backoff_max: Duration = .fromSeconds(30),
+    backoff_multiplier: f64 = 2.0,
+    /// Delays scaled by a random factor in [0.5, 1.5).
+    jitter: bool = true,
+    /// Storm guard: this many restarts within `storm_window` trip it (0 = off).
+    storm_restarts: u32 = 0,
+    storm_window: Duration = .zero,
+    storm_action: StormAction = .give_up,
+    storm_pause: Duration = .zero,
+
+    fn toC(self: SuperviseOptions) c.pk_supervise_options {
+        return .{
+            .restart = @backingInt(self.restart),
+            .max_restarts = self.max_restarts,
+            .backoff_initial_ms = durationMs(self.backoff_initial),
+            .backoff_max_ms = durationMs(self.backoff_max),
+            .jitter = @intFromBool(self.jitter),
+            .backoff_multiplier = self.backoff_multiplier,
+            .storm_restarts = self.storm_restarts,
+            .storm_window_ms = durationMs(self.storm_window),
+            .storm_action = @backingInt(self.storm_action),
+            .storm_pause_ms = durationMs(self.storm_pause),
+        };
+    }
+};
+
+/// What supervision did.
+pub const SuperviseReport = struct {
+    /// How many times the command started.
+    runs: u32,
+    restarts: u32,
+    storm_pauses: u32,
+    /// .stopped, .gave_up, or .exited when the policy was satisfied.
+    stop_reason: SuperviseEvent,
+};
+
+/// The status of one stage of a pipeline (Result.stages).
+pub const StageInfo = struct {
+    outcome: Outcome,
+    exit_code: ?i32,
+    signal: ?Signal,
+    pid: pid_t,
+    success: bool,
+    duration_us: u64,
+
+    fn fromC(info: c.pk_run_info) StageInfo {
+        const outcome: Outcome = @fromBackingInt(info.outcome);
+        return .{
+            .outcome = outcome,
+            .exit_code = if (outcome == .exited) info.exit_code else null,
+            .signal = if (info.signal != 0) @fromBackingInt(info.signal) else null,
+            .pid = info.pid,
+            .success = info.success != 0,
+            .duration_us = info.duration_us,
+        };
+    }
+};
+
+// ------------------------------------------------------------------------
 // Groups
 
 pub const GroupOptions = struct {
     backend: Backend = .auto,
     /// Refuse (error.Unavailable) anything weaker.
     min_mechanism: Mechanism = .none,
-    /// Default for spawns: the signal a direct child gets when its spawning thread dies; 0 = none.
-    parent_death_signal: i32 = 0,
+    /// Default for spawns: the signal a direct child gets when its spawning thread dies; null = none.
+    parent_death_signal: ?Signal = null,
     memory_max: u64 = 0,
     pids_max: u64 = 0,
     cpu_max: f64 = 0,
@@ -236,7 +493,7 @@ pub const GroupOptions = struct {
         var raw: c.pk_group_options = .{
             .backend = @backingInt(self.backend),
             .min_mechanism = @backingInt(self.min_mechanism),
-            .parent_death_signal = self.parent_death_signal,
+            .parent_death_signal = if (self.parent_death_signal) |s| s.num() else 0,
             .memory_max = self.memory_max,
             .pids_max = self.pids_max,
             .cpu_max = self.cpu_max,
@@ -285,12 +542,15 @@ pub const Stdio = union(enum) {
     devnull,
     /// A caller fd (not closed).
     fd: fd_t,
+    /// An open std.Io.File (not closed).
+    file: std.Io.File,
 
     fn toC(self: Stdio) i32 {
         return switch (self) {
             .inherit => c.PK_STDIO_INHERIT,
             .devnull => c.PK_STDIO_NULL,
             .fd => |f| f,
+            .file => |f| f.handle,
         };
     }
 };
@@ -306,17 +566,17 @@ pub const SpawnOptions = struct {
     stderr: Stdio = .inherit,
     new_session: bool = false,
     no_path_search: bool = false,
-    /// null = the group's default; 0 = none.
-    parent_death_signal: ?i32 = null,
+    /// null = the group's default; .none = none.
+    parent_death_signal: ?PdeathSignal = null,
 };
 
 pub const ExitStatus = union(enum) {
     exited: i32,
-    signalled: struct { signal: i32, core_dumped: bool },
+    signalled: struct { signal: Signal, core_dumped: bool },
 
     fn fromC(s: c.pk_exit_status) ExitStatus {
         return if (s.kind == c.PK_EXIT_SIGNAL)
-            .{ .signalled = .{ .signal = s.signal, .core_dumped = s.core_dumped != 0 } }
+            .{ .signalled = .{ .signal = @fromBackingInt(s.signal), .core_dumped = s.core_dumped != 0 } }
         else
             .{ .exited = s.code };
     }
@@ -330,7 +590,7 @@ pub const GroupStats = struct {
 };
 
 pub const ShutdownOptions = struct {
-    signal: i32 = 15,
+    signal: Signal = .term,
     grace_ms: u32 = 2000,
     /// SIGKILL what is left after the grace (false: spare survivors, also at deinit).
     escalate: bool = true,
@@ -391,7 +651,10 @@ pub const Group = struct {
             .stdin_fd = opts.stdin.toC(),
             .stdout_fd = opts.stdout.toC(),
             .stderr_fd = opts.stderr.toC(),
-            .parent_death_signal = opts.parent_death_signal orelse -1,
+            .parent_death_signal = if (opts.parent_death_signal) |p| switch (p) {
+                .none => 0,
+                .signal => |sg| sg.num(),
+            } else -1,
         };
         var out: ?*c.pk_child = null;
         try checkRc(c.pk_group_spawn(self.handle, &raw, &out));
@@ -416,8 +679,8 @@ pub const Group = struct {
         return out;
     }
 
-    pub fn signal(self: Group, sig: i32) Error!void {
-        try checkRc(c.pk_group_signal(self.handle, sig));
+    pub fn signal(self: Group, sig: Signal) Error!void {
+        try checkRc(c.pk_group_signal(self.handle, sig.num()));
     }
 
     /// SIGKILL the whole tree; the group stays usable.
@@ -468,7 +731,7 @@ pub const Group = struct {
     /// Signal, wait up to the grace for the tree to drain, then SIGKILL the rest if escalating.
     pub fn shutdown(self: Group, opts: ShutdownOptions) Error!ShutdownReport {
         const raw: c.pk_shutdown_options = .{
-            .signal = opts.signal,
+            .signal = opts.signal.num(),
             .grace_ms = opts.grace_ms,
             .escalate = @intFromBool(opts.escalate),
         };
@@ -523,8 +786,8 @@ pub const Child = struct {
         return ExitStatus.fromC(st);
     }
 
-    pub fn signal(self: Child, sig: i32) Error!void {
-        try checkRc(c.pk_child_signal(self.handle, sig));
+    pub fn signal(self: Child, sig: Signal) Error!void {
+        try checkRc(c.pk_child_signal(self.handle, sig.num()));
     }
 };
 
@@ -539,6 +802,8 @@ pub const Output = union(enum) {
     /// /dev/null
     discard,
     fd: fd_t,
+    /// An open std.Io.File (not closed), e.g. a log file.
+    file: std.Io.File,
     /// stderr only: into the same pipe as stdout.
     merge,
 };
@@ -570,6 +835,8 @@ pub const CancelToken = struct {
 ///     defer res.deinit();
 pub const Command = struct {
     handle: *c.pk_command,
+    /// The PK_COMMAND_* bits set so far (newSession, createNoWindow).
+    flag_bits: u32 = 0,
 
     /// A command for `program` (searched in PATH without a slash); argv[0] is `program`.
     pub fn init(program: [:0]const u8) Error!Command {
@@ -617,12 +884,27 @@ pub const Command = struct {
         try checkRc(c.pk_command_cwd(self.handle, if (dir) |d| d.ptr else null));
     }
 
-    pub fn newSession(self: Command, on: bool) Error!void {
-        try checkRc(c.pk_command_flags(self.handle, if (on) c.PK_COMMAND_NEW_SESSION else 0));
+    /// The child calls setsid() (PK_COMMAND_NEW_SESSION).
+    pub fn newSession(self: *Command, on: bool) Error!void {
+        try self.setFlag(c.PK_COMMAND_NEW_SESSION, on);
     }
 
-    pub fn parentDeathSignal(self: Command, sig: i32) Error!void {
-        try checkRc(c.pk_command_parent_death_signal(self.handle, sig));
+    /// Windows: start the child with CREATE_NO_WINDOW (PK_COMMAND_NO_WINDOW),
+    /// so a console program opens no console window; elsewhere no effect.
+    pub fn createNoWindow(self: *Command, on: bool) Error!void {
+        try self.setFlag(c.PK_COMMAND_NO_WINDOW, on);
+    }
+
+    // pk_command_flags sets every bit at once, so the Command keeps them.
+    fn setFlag(self: *Command, bit: u32, on: bool) Error!void {
+        const next = if (on) self.flag_bits | bit else self.flag_bits & ~bit;
+        try checkRc(c.pk_command_flags(self.handle, next));
+        self.flag_bits = next;
+    }
+
+    /// The signal the child gets when its spawning thread dies (Linux); null = none.
+    pub fn parentDeathSignal(self: Command, sig: ?Signal) Error!void {
+        try checkRc(c.pk_command_parent_death_signal(self.handle, if (sig) |s| s.num() else 0));
     }
 
     pub fn stdinNull(self: Command) Error!void {
@@ -652,6 +934,7 @@ pub const Command = struct {
             .inherit => .{ c.PK_OUTPUT_INHERIT, -1 },
             .discard => .{ c.PK_OUTPUT_NULL, -1 },
             .fd => |f| .{ c.PK_OUTPUT_FD, f },
+            .file => |f| .{ c.PK_OUTPUT_FD, f.handle },
             .merge => .{ c.PK_OUTPUT_MERGE, -1 },
         };
         try checkRc(c.pk_command_output(self.handle, @backingInt(stream), mode, fd));
@@ -685,12 +968,18 @@ pub const Command = struct {
 
     /// Bound each run: after `timeout_ms` SIGTERM the tree, wait 1 s, then SIGKILL it.
     pub fn timeout(self: Command, timeout_ms: u32) Error!void {
-        try self.timeoutWith(timeout_ms, 0, 1000);
+        try self.timeoutWith(timeout_ms, null, 1000);
     }
 
-    /// Bound each run: after `timeout_ms` send `sig` (0 = SIGTERM), wait `grace_ms`, then SIGKILL.
-    pub fn timeoutWith(self: Command, timeout_ms: u32, sig: i32, grace_ms: u32) Error!void {
-        try checkRc(c.pk_command_timeout(self.handle, timeout_ms, sig, grace_ms));
+    /// Bound each run: after `timeout_ms` send `sig` (null = SIGTERM), wait `grace_ms`, then SIGKILL.
+    pub fn timeoutWith(self: Command, timeout_ms: u32, sig: ?Signal, grace_ms: u32) Error!void {
+        try checkRc(c.pk_command_timeout(self.handle, timeout_ms, if (sig) |s| s.num() else 0, grace_ms));
+    }
+
+    /// Bound each run by a std.Io.Duration: after `after`, `opts.signal` to
+    /// the tree, wait `opts.grace`, then SIGKILL. A zero duration: no timeout.
+    pub fn timeoutDuration(self: Command, after: Duration, opts: TimeoutOptions) Error!void {
+        try checkRc(c.pk_command_timeout(self.handle, durationMs(after), opts.signal.num(), durationMs(opts.grace)));
     }
 
     /// Exit codes that count as success (empty: just 0).
@@ -708,6 +997,129 @@ pub const Command = struct {
         try checkRc(c.pk_command_cancel_on(self.handle, if (token) |t| t.handle else null));
     }
 
+    /// stdin from an open std.Io.File (not closed by the library).
+    pub fn stdinFromFile(self: Command, file: std.Io.File) Error!void {
+        try self.stdinFd(file.handle);
+    }
+
+    /// Run on a new pseudo-terminal: it becomes the child's controlling
+    /// terminal in a new session, and its stdin, stdout and stderr. Its
+    /// output arrives as stdout; write with Process.write, resize with
+    /// Process.resize.
+    pub fn pty(self: Command, size: PtySize) Error!void {
+        try checkRc(c.pk_command_pty(self.handle, size.rows, size.cols));
+    }
+
+    /// Run as this user and group with these supplementary groups (empty:
+    /// drop them all): setgroups, setgid, then setuid in the child.
+    pub fn user(self: Command, uid: std.posix.uid_t, gid: std.posix.gid_t, groups: []const std.posix.gid_t) Error!void {
+        const buf = try std.heap.c_allocator.alloc(u32, groups.len);
+        defer std.heap.c_allocator.free(buf);
+        for (groups, buf) |g, *o| o.* = @intCast(g);
+        try checkRc(c.pk_command_user(self.handle, @intCast(uid), @intCast(gid), buf.ptr, buf.len));
+    }
+
+    /// The child's umask.
+    pub fn umask(self: Command, mask: std.posix.mode_t) Error!void {
+        try checkRc(c.pk_command_umask(self.handle, @intCast(mask)));
+    }
+
+    /// Set a resource limit in the child (repeatable), std's own types:
+    /// `cmd.rlimit(.NOFILE, .{ .cur = 64, .max = 64 })`.
+    pub fn rlimit(self: Command, resource: std.posix.rlimit_resource, limit: std.posix.rlimit) Error!void {
+        try checkRc(c.pk_command_rlimit(self.handle, @intCast(@backingInt(resource)), @intCast(limit.cur), @intCast(limit.max)));
+    }
+
+    /// The working directory as an open directory fd (fchdir); wins over cwd().
+    pub fn cwdFd(self: Command, dir_fd: fd_t) Error!void {
+        try checkRc(c.pk_command_cwd_fd(self.handle, dir_fd));
+    }
+
+    /// The working directory as an open std.Io.Dir; it must stay open until the runs start.
+    pub fn cwdDir(self: Command, dir: std.Io.Dir) Error!void {
+        try self.cwdFd(dir.handle);
+    }
+
+    /// Make the caller's `parent_fd` the child's fd `child_fd` (>= 3). Repeatable.
+    pub fn mapFd(self: Command, child_fd: fd_t, parent_fd: fd_t) Error!void {
+        try checkRc(c.pk_command_map_fd(self.handle, child_fd, parent_fd));
+    }
+
+    /// Give the child an open std.Io.File as its fd `child_fd` (>= 3).
+    pub fn mapFile(self: Command, child_fd: fd_t, file: std.Io.File) Error!void {
+        try self.mapFd(child_fd, file.handle);
+    }
+
+    /// Run until it succeeds or `opts.max_attempts` runs are spent, any
+    /// failure retried; the Result is the last attempt's. Cancellation is
+    /// terminal; a stdin that cannot be replayed (a pipe, an fd) is error.Invalid.
+    pub fn runRetry(self: Command, allocator: std.mem.Allocator, opts: RetryOptions) Error!Result {
+        const raw = opts.toC();
+        var out: ?*c.pk_result = null;
+        try checkRc(c.pk_command_run_retry(self.handle, &raw, null, null, &out));
+        defer _ = c.pk_result_free(out);
+        return Result.fromC(allocator, out.?);
+    }
+
+    /// runRetry, asking `classify(ctx, attempt)` after each failed attempt
+    /// whether another is worth it (true = retry).
+    pub fn runRetryClassified(
+        self: Command,
+        allocator: std.mem.Allocator,
+        opts: RetryOptions,
+        ctx: anytype,
+        comptime classify: fn (@TypeOf(ctx), Attempt) bool,
+    ) Error!Result {
+        const Ctx = @TypeOf(ctx);
+        const T = struct {
+            fn call(user_ptr: ?*anyopaque, res: ?*c.pk_result, attempt: u32) callconv(.c) c_int {
+                var info: c.pk_run_info = .{};
+                if (c.pk_result_info(res, &info) < 0) return 0;
+                const st = StageInfo.fromC(info);
+                const cx: Ctx = @ptrCast(@alignCast(user_ptr));
+                return @intFromBool(classify(cx, .{ .number = attempt, .outcome = st.outcome, .exit_code = st.exit_code, .signal = st.signal, .success = st.success }));
+            }
+        };
+        const raw = opts.toC();
+        var out: ?*c.pk_result = null;
+        try checkRc(c.pk_command_run_retry(self.handle, &raw, T.call, @ptrCast(@constCast(ctx)), &out));
+        defer _ = c.pk_result_free(out);
+        return Result.fromC(allocator, out.?);
+    }
+
+    /// Keep the command running by `opts` until the policy is satisfied,
+    /// `stop` is triggered (which also stops the current run gracefully), or
+    /// restarts run out. Blocks.
+    pub fn supervise(self: Command, opts: SuperviseOptions, stop: ?CancelToken) Error!SuperviseReport {
+        return self.superviseRaw(opts, stop, null, null);
+    }
+
+    /// supervise, with `on_event(ctx, event, restarts, delay)` for every
+    /// lifecycle event, on the calling thread.
+    pub fn superviseWith(
+        self: Command,
+        opts: SuperviseOptions,
+        stop: ?CancelToken,
+        ctx: anytype,
+        comptime on_event: fn (@TypeOf(ctx), SuperviseEvent, u32, Duration) void,
+    ) Error!SuperviseReport {
+        const Ctx = @TypeOf(ctx);
+        const T = struct {
+            fn call(user_ptr: ?*anyopaque, event: i32, restarts: u32, delay_ms: u32, _: ?*c.pk_result) callconv(.c) void {
+                const cx: Ctx = @ptrCast(@alignCast(user_ptr));
+                on_event(cx, @fromBackingInt(event), restarts, .fromMilliseconds(delay_ms));
+            }
+        };
+        return self.superviseRaw(opts, stop, T.call, @ptrCast(@constCast(ctx)));
+    }
+
+    fn superviseRaw(self: Command, opts: SuperviseOptions, stop: ?CancelToken, on_event: c.pk_supervise_fn, user_ptr: ?*anyopaque) Error!SuperviseReport {
+        const raw = opts.toC();
+        var rep: c.pk_supervise_report = .{};
+        try checkRc(c.pk_supervise(self.handle, &raw, on_event, null, user_ptr, if (stop) |t| t.handle else null, &rep));
+        return .{ .runs = rep.runs, .restarts = rep.restarts, .storm_pauses = rep.storm_pauses, .stop_reason = @fromBackingInt(rep.stop_reason) };
+    }
+
     /// Run in a private group, capture, wait. A non-zero exit, a timeout or a
     /// cancellation is data in the Result (see Result.check), not an error.
     pub fn run(self: Command, allocator: std.mem.Allocator) Error!Result {
@@ -721,6 +1133,76 @@ pub const Command = struct {
     /// error.Cancelled or error.Overflow with the library's message naming
     /// the program, its status and the last line of its stderr.
     pub fn runChecked(self: Command, allocator: std.mem.Allocator) Error!Result {
+        var res = try self.run(allocator);
+        errdefer res.deinit();
+        try res.check();
+        return res;
+    }
+};
+
+/// Options of one pipeline stage.
+pub const StageOptions = struct {
+    /// This stage's failure never fails the pipeline (PK_STAGE_UNCHECKED).
+    unchecked: bool = false,
+};
+
+/// `a | b | c` without a shell, every stage in one private group. The
+/// first stage's stdin and the last stage's stdout are the commands' own
+/// settings; the Result carries the last stage's output, the status of the
+/// first stage that failed (pipefail) and every stage in `Result.stages`.
+///
+///     var pl = try processkit.Pipeline.init();
+///     defer pl.deinit();
+///     try pl.add(producer, .{});
+///     try pl.add(consumer, .{});
+///     var res = try pl.run(allocator);
+pub const Pipeline = struct {
+    handle: *c.pk_pipeline,
+    flag_bits: u32 = 0,
+
+    pub fn init() Error!Pipeline {
+        var out: ?*c.pk_pipeline = null;
+        try checkRc(c.pk_pipeline_new(&out));
+        return .{ .handle = out.? };
+    }
+
+    /// Free the pipeline (the stages' Commands stay the caller's).
+    pub fn deinit(self: *Pipeline) void {
+        _ = c.pk_pipeline_free(self.handle);
+        self.* = undefined;
+    }
+
+    /// Append a stage; the command is snapshotted when the pipeline runs.
+    pub fn add(self: Pipeline, stage: Command, opts: StageOptions) Error!void {
+        try checkRc(c.pk_pipeline_add(self.handle, stage.handle, if (opts.unchecked) c.PK_STAGE_UNCHECKED else 0));
+    }
+
+    /// A producer killed by SIGPIPE counts as failed (by default it does not).
+    pub fn sigpipeFails(self: *Pipeline, on: bool) Error!void {
+        const next = if (on) self.flag_bits | c.PK_PIPELINE_SIGPIPE_FAILS else self.flag_bits & ~@as(u32, c.PK_PIPELINE_SIGPIPE_FAILS);
+        try checkRc(c.pk_pipeline_flags(self.handle, next));
+        self.flag_bits = next;
+    }
+
+    /// Bound the whole pipeline: `opts.signal` to every stage after `after`, SIGKILL after `opts.grace`.
+    pub fn timeout(self: Pipeline, after: Duration, opts: TimeoutOptions) Error!void {
+        try checkRc(c.pk_pipeline_timeout(self.handle, durationMs(after), opts.signal.num(), durationMs(opts.grace)));
+    }
+
+    pub fn cancelOn(self: Pipeline, token: ?CancelToken) Error!void {
+        try checkRc(c.pk_pipeline_cancel_on(self.handle, if (token) |t| t.handle else null));
+    }
+
+    /// Run every stage and wait; a failure is data in the Result, as for Command.run.
+    pub fn run(self: Pipeline, allocator: std.mem.Allocator) Error!Result {
+        var out: ?*c.pk_result = null;
+        try checkRc(c.pk_pipeline_run(self.handle, &out));
+        defer _ = c.pk_result_free(out);
+        return Result.fromC(allocator, out.?);
+    }
+
+    /// run(), and fail unless the pipeline succeeded (as Command.runChecked).
+    pub fn runChecked(self: Pipeline, allocator: std.mem.Allocator) Error!Result {
         var res = try self.run(allocator);
         errdefer res.deinit();
         try res.check();
@@ -745,7 +1227,7 @@ pub const Result = struct {
     /// The exit code when outcome is .exited, else null.
     exit_code: ?i32,
     /// The signal that killed it, else null.
-    signal: ?i32,
+    signal: ?Signal,
     pid: pid_t,
     mechanism: Mechanism,
     /// Exited with an accepted code and no .fail-policy cap overflowed.
@@ -758,6 +1240,8 @@ pub const Result = struct {
     overflowed: bool,
     /// Why the run did not succeed (pk_result_check), if it did not.
     failure: ?Failure,
+    /// A pipeline's stages in order (empty for a single command).
+    stages: []StageInfo = &.{},
 
     pub const Failure = struct {
         code: c_int,
@@ -778,11 +1262,19 @@ pub const Result = struct {
             failure = .{ .code = rc, .message = try allocator.dupe(u8, msg) };
         }
         const outcome: Outcome = @fromBackingInt(info.outcome);
+        const stages = try allocator.alloc(StageInfo, info.stage_count);
+        errdefer allocator.free(stages);
+        for (stages, 0..) |*st, i| {
+            var si: c.pk_run_info = .{};
+            try checkRc(c.pk_result_stage_info(h, @intCast(i), &si));
+            st.* = StageInfo.fromC(si);
+        }
         return .{
+            .stages = stages,
             .allocator = allocator,
             .outcome = outcome,
             .exit_code = if (outcome == .exited) info.exit_code else null,
-            .signal = if (info.signal != 0) info.signal else null,
+            .signal = if (info.signal != 0) @fromBackingInt(info.signal) else null,
             .pid = info.pid,
             .mechanism = @fromBackingInt(info.mechanism),
             .success = info.success != 0,
@@ -808,7 +1300,13 @@ pub const Result = struct {
         self.allocator.free(self.stdout);
         self.allocator.free(self.stderr);
         if (self.failure) |f| self.allocator.free(f.message);
+        if (self.stages.len > 0) self.allocator.free(self.stages);
         self.* = undefined;
+    }
+
+    /// How long the run took, as a std.Io.Duration.
+    pub fn duration(self: *const Result) Duration {
+        return .fromMicroseconds(@intCast(self.duration_us));
     }
 
     /// error.Failed / Timeout / Cancelled / Overflow unless the run
@@ -1031,8 +1529,9 @@ pub const Process = struct {
         try checkRc(c.pk_process_cancel(self.handle));
     }
 
-    pub fn signal(self: Process, sig: i32) Error!void {
-        try checkRc(c.pk_process_signal(self.handle, sig));
+    /// Send `sig` to the process's tree (or to it alone in a shared group).
+    pub fn signal(self: Process, sig: Signal) Error!void {
+        try checkRc(c.pk_process_signal(self.handle, sig.num()));
     }
 
     /// Queue bytes for a stdinPipe() stdin.
@@ -1080,6 +1579,29 @@ pub const Process = struct {
             .waited_us = raw.waited_us,
             .last_line_buf = raw.last_line,
         };
+    }
+
+    /// Resize a PTY run's terminal (the child gets SIGWINCH).
+    pub fn resize(self: Process, size: PtySize) Error!void {
+        try checkRc(c.pk_process_resize(self.handle, size.rows, size.cols));
+    }
+
+    /// Drive the loop until `ready(ctx)` is true, asking every `interval`;
+    /// errors as for waitForLine (`timeout` null: forever).
+    pub fn waitFor(self: Process, ctx: anytype, comptime ready: fn (@TypeOf(ctx)) bool, interval: Duration, timeout: ?Duration) Error!void {
+        const Ctx = @TypeOf(ctx);
+        const T = struct {
+            fn call(user_ptr: ?*anyopaque) callconv(.c) c_int {
+                return @intFromBool(ready(@as(Ctx, @ptrCast(@alignCast(user_ptr)))));
+            }
+        };
+        try checkRc(c.pk_process_wait_for(self.handle, T.call, @ptrCast(@constCast(ctx)), durationMs(interval), durationTimeout(timeout)));
+    }
+
+    /// waitForLine with a std.Io.Duration timeout (null: forever).
+    pub fn waitForLineWithin(self: Process, stream: ?Stream, pattern: [:0]const u8, match: Match, timeout: ?Duration) Error!void {
+        const ms: ?u32 = if (timeout) |t| durationMs(t) else null;
+        try self.waitForLine(stream, pattern, match, ms);
     }
 
     /// The result of the finished run (error.State while it runs).

@@ -125,7 +125,7 @@ test "a: deinit of a group kills the child and the grandchild it left" {
     try testing.expect(waitDead(grandchild_pid, grandchild_start, 5000));
     // The child handle outlives the group and reports how it died.
     const status = try child.wait(5000);
-    try testing.expectEqual(@as(i32, 9), status.signalled.signal);
+    try testing.expectEqual(pk.Signal.kill, status.signalled.signal);
     // The cgroup leaf is gone too.
     if (cgroup_path.len > 0) try testing.expect(!pathExists(cgroup_path));
 }
@@ -206,7 +206,7 @@ test "c: a timeout tears the tree down and reports timed out" {
 
     var cmd = try pk.Command.initArgv(&.{ "sh", "-c", script });
     defer cmd.deinit();
-    try cmd.timeoutWith(300, 0, 500);
+    try cmd.timeoutWith(300, null, 500);
     const start = std.Io.Timestamp.now(io, .awake);
     var res = try cmd.run(alloc);
     defer res.deinit();
@@ -610,5 +610,5 @@ test "group: members, stats, suspend/resume and a graceful shutdown" {
     try testing.expect(report.members_before >= 1);
     try testing.expect(report.drained);
     const status = try child.wait(5000);
-    try testing.expectEqual(@as(i32, 15), status.signalled.signal);
+    try testing.expectEqual(pk.Signal.term, status.signalled.signal);
 }
